@@ -1,0 +1,43 @@
+"""simfit: indirect inference for nonlinear hierarchical models.
+
+Write the structural simulator of each level of a hierarchy as a Numba kernel; simfit simulates
+whole synthetic panels in parallel with common random numbers and reduces them to auxiliary
+statistics with the same compiled code it applies to the observed data.
+"""
+
+from simfit import random, statistics
+from simfit.data import Panel
+from simfit.engine import (
+    SimulationResult,
+    Simulator,
+    observed_statistics,
+    panel_statistics,
+    panel_unit_statistics,
+    simulate,
+    simulate_statistics,
+)
+from simfit.errors import (
+    DataError,
+    EstimationError,
+    ModelError,
+    ScenarioError,
+    SimfitError,
+    SimulationError,
+    StatisticsError,
+)
+from simfit.model import Level, Model, Observations
+from simfit.params import Param, ParamSet
+from simfit.population import LogitNormal, LogNormal, MvNormal, Normal, population_level
+from simfit.statistics import Statistics
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Param", "ParamSet", "Panel", "Level", "Observations", "Model",
+    "Normal", "LogNormal", "LogitNormal", "MvNormal", "population_level",
+    "Statistics", "statistics", "random",
+    "Simulator", "SimulationResult", "simulate", "simulate_statistics", "observed_statistics",
+    "panel_statistics", "panel_unit_statistics",
+    "SimfitError", "ModelError", "DataError", "SimulationError", "StatisticsError", "ScenarioError",
+    "EstimationError",
+]

@@ -1,0 +1,5 @@
+import sys
+
+from simfit.cli import main
+
+sys.exit(main())

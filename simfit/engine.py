@@ -1,0 +1,547 @@
+"""The simulation engine: simulate synthetic panels and their auxiliary statistics.
+
+:class:`Simulator` is a factory in the manner of respy's ``get_simulate_func``: it validates the
+model, the design and the statistics once, compiles and checks the user kernels, lays out every
+array the compiled code needs, and then offers fast methods whose hot loops run only compiled
+kernels:
+
+* :meth:`Simulator.statistics` -- the fused path: an ``(n_sims, n_stats)`` array, each unit simulated
+  into per-thread scratch and reduced at once (memory O(units x statistics));
+* :meth:`Simulator.simulate` -- whole simulated panels, for inspection and for generating
+  "observed" data;
+* :meth:`Simulator.observed` -- the same statistics, same compiled code, on observed data.
+
+Random numbers come from streams keyed by ``(seed, simulation, level, entity)``
+(:mod:`simfit.random`): the same seed gives bit-identical results at any number of threads and
+for any chunking, and simulation ``s`` is the same whether it is computed alone or among others.
+
+:func:`simulate`, :func:`simulate_statistics` and :func:`observed_statistics` are one-call
+conveniences around :class:`Simulator`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numba
+import numpy as np
+import pandas as pd
+
+from simfit import _engine
+from simfit.data import Panel
+from simfit.errors import DataError, ModelError, SimulationError
+from simfit.kernels import DRAW_SIGNATURE, SIMULATE_SIGNATURE, compile_kernel
+from simfit.model import Model
+from simfit.random import STREAM_SIZE
+from simfit.statistics.spec import Layout, Statistics, StatisticsPlan
+
+__all__ = [
+    "Simulator",
+    "SimulationResult",
+    "simulate",
+    "simulate_statistics",
+    "observed_statistics",
+    "panel_statistics",
+    "panel_unit_statistics",
+]
+
+# Unit-statistics tables of one call are kept below this size by simulating in blocks of panels.
+_TABLE_BYTES = 256 * 2**20
+# Aim for at least this many observations per parallel chunk, so per-chunk set-up is negligible.
+_OBS_PER_CHUNK = 4096
+_MAX_SEED = 2**63 - 1
+
+ParamsLike = Sequence[float] | Mapping[str, float] | np.ndarray
+
+
+def _check_seed(seed, what: str = "seed") -> int:
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= _MAX_SEED:
+        raise ValueError(f"{what} must be an integer in [0, 2**63 - 1], got {seed!r}.")
+    return int(seed)
+
+
+def _check_count(n, what: str) -> int:
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"{what} must be a positive integer, got {n!r}.")
+    return int(n)
+
+
+@dataclass(frozen=True)
+class _DesignArrays:
+    nest_flat: np.ndarray
+    nest_start: np.ndarray
+    lcov_flat: np.ndarray
+    lcov_start: np.ndarray
+    lcov_ncol: np.ndarray
+    x: np.ndarray
+    max_entities: np.ndarray  # per level, most entities of that level in one unit
+    max_obs: int
+    entity_start: np.ndarray  # (n_levels, n_units + 1): first entity of each level in each unit
+
+    @classmethod
+    def from_panel(cls, panel: Panel) -> "_DesignArrays":
+        nesting = panel.nesting
+        n_units = panel.n_units
+        nest_flat = np.ascontiguousarray(np.concatenate(nesting), dtype=np.int64)
+        nest_start = np.concatenate([[0], np.cumsum([o.size for o in nesting])]).astype(np.int64)
+        entity_start = np.empty((len(nesting), n_units + 1), dtype=np.int64)
+        entity_start[0] = np.arange(n_units + 1)
+        for level in range(1, len(nesting)):
+            entity_start[level] = nesting[level - 1][entity_start[level - 1]]
+        max_entities = np.diff(entity_start, axis=1).max(axis=1).astype(np.int64)
+        lcov = panel.level_covariates
+        lcov_flat = np.ascontiguousarray(np.concatenate([a.reshape(-1) for a in lcov] + [np.zeros(1)]))
+        lcov_start = np.concatenate([[0], np.cumsum([a.size for a in lcov])[:-1]]).astype(np.int64)
+        lcov_ncol = np.array([a.shape[1] for a in lcov], dtype=np.int64)
+        x = np.require(panel.covariates, dtype=np.float64, requirements=["C", "W"])
+        return cls(
+            nest_flat=nest_flat,
+            nest_start=nest_start,
+            lcov_flat=lcov_flat,
+            lcov_start=lcov_start,
+            lcov_ncol=lcov_ncol,
+            x=x,
+            max_entities=max_entities,
+            max_obs=int(panel.obs_per_unit.max()),
+            entity_start=np.ascontiguousarray(entity_start),
+        )
+
+
+@dataclass(frozen=True)
+class _ModelArrays:
+    level_addr: np.ndarray
+    level_dim: np.ndarray
+    level_args: np.ndarray
+    level_args_start: np.ndarray
+    obs_addr: np.ndarray
+    obs_args: np.ndarray
+    kernels: tuple
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """Simulated panels sharing one design.
+
+    Attributes
+    ----------
+    values : ndarray, shape (n_sims, n_obs, n_values)
+        Simulated observations.
+    params : dict of str -> ndarray
+        For each level, the simulated entity parameters, shape (n_sims, n_entities, n_level_params).
+    psi : ndarray, shape (n_params,)
+        Population parameters used (natural scale).
+    seed : int
+    design : Panel
+    model : Model
+    """
+
+    values: np.ndarray
+    params: dict
+    psi: np.ndarray
+    seed: int
+    design: Panel
+    model: Model
+
+    @property
+    def n_sims(self) -> int:
+        return self.values.shape[0]
+
+    def panel(self, s: int = 0) -> Panel:
+        """Simulated panel ``s`` as a :class:`~simfit.data.Panel` (e.g. to use as observed data)."""
+        return self.design.with_values(self.values[s], self.model.value_names)
+
+    def level_params(self, level: str, s: int = 0) -> pd.DataFrame:
+        """Entity parameters of one level in simulation ``s`` as a DataFrame."""
+        names = {lv.name: lv for lv in self.model.levels}
+        if level not in names:
+            raise ModelError(f"Unknown level {level!r}; the model's levels are {', '.join(names)}.")
+        return pd.DataFrame(self.params[level][s], columns=list(names[level].params))
+
+    def to_frame(self) -> pd.DataFrame:
+        """Long DataFrame of all simulated panels with a ``sim`` column and the parameters of each
+        observation's unit (and group)."""
+        frames = []
+        for s in range(self.n_sims):
+            f = self.panel(s).to_frame()
+            f.insert(0, "sim", s)
+            offsets = self.design._entity_obs_offsets()
+            for lv, off in zip(self.model.levels, offsets):
+                reps = np.diff(off)
+                for j, name in enumerate(lv.params):
+                    f[f"{lv.name}.{name}"] = np.repeat(self.params[lv.name][s, :, j], reps)
+            frames.append(f)
+        return pd.concat(frames, ignore_index=True)
+
+
+class Simulator:
+    """Compiled simulation of a model on a fixed design, with optional auxiliary statistics.
+
+    Parameters
+    ----------
+    model : Model
+    design : Panel
+        Fixes units, nesting, observations per group and covariates; values, if any, are ignored
+        here (pass observed panels to :meth:`observed`).
+    statistics : Statistics, optional
+        Needed for :meth:`statistics` and :meth:`observed`.
+
+    Raises
+    ------
+    ModelError
+        If the design does not fit the model, or a kernel has the wrong signature, raises, or
+        writes outside its outputs when checked on the first unit at the start values.
+    """
+
+    def __init__(self, model: Model, design: Panel, statistics: Statistics | None = None) -> None:
+        if not isinstance(model, Model):
+            raise ModelError(f"Expected a Model, got {type(model).__name__}.")
+        if not isinstance(design, Panel):
+            raise DataError(f"Expected a Panel as design, got {type(design).__name__}.")
+        if design.n_levels != model.n_levels:
+            raise DataError(
+                f"The design has {design.n_levels} level(s) above the observations but model "
+                f"{model.name!r} has {model.n_levels} ({', '.join(lv.name for lv in model.levels)}); "
+                "build the panel with matching nesting (e.g. Panel.from_frame(..., group=...))."
+            )
+        self.model = model
+        self.design = design
+        self._d = _DesignArrays.from_panel(design)
+        started = time.perf_counter()
+        self._m = self._compile_model(model)
+        dims = self._m.level_dim
+        self._theta_start = np.concatenate([[0], np.cumsum(self._d.max_entities * dims)[:-1]]).astype(np.int64)
+        self._theta_size = int(max(1, (self._d.max_entities * dims).sum()))
+        self._max_groups = int(self._d.max_entities[-1])
+        self.layout = Layout(model.value_names, design.covariate_names)
+        self.statistics_spec = statistics
+        self._plan = None
+        if statistics is not None:
+            if not isinstance(statistics, Statistics):
+                raise ModelError(f"statistics must be a Statistics object, got {type(statistics).__name__}.")
+            self._plan = statistics.plan(self.layout, self._d.max_obs)
+        self._probe()
+        self.compile_seconds = time.perf_counter() - started
+
+    # ------------------------------------------------------------------ set-up
+
+    @staticmethod
+    def _compile_model(model: Model) -> _ModelArrays:
+        addrs, kernels, dims, args = [], [], [], []
+        for lv in model.levels:
+            disp, addr = compile_kernel(lv.draw, DRAW_SIGNATURE, f"draw kernel of level {lv.name!r}")
+            addrs.append(addr)
+            kernels.append(disp)
+            dims.append(lv.n_params)
+            args.append(lv.args)
+        disp, obs_addr = compile_kernel(model.observations.simulate, SIMULATE_SIGNATURE, "observation kernel")
+        kernels.append(disp)
+        return _ModelArrays(
+            level_addr=np.ascontiguousarray(np.array(addrs, dtype=np.int64)),
+            level_dim=np.array(dims, dtype=np.int64),
+            level_args=np.ascontiguousarray(np.concatenate(args + [np.zeros(0)])),
+            level_args_start=np.concatenate([[0], np.cumsum([a.size for a in args])]).astype(np.int64),
+            obs_addr=obs_addr,
+            obs_args=np.ascontiguousarray(model.observations.args, dtype=np.float64),
+            kernels=tuple(kernels),
+        )
+
+    def _probe(self) -> None:
+        """Run every kernel once from Python on the first entities at the start values.
+
+        Outputs are views into guarded buffers: a kernel writing past its declared outputs (a wrong
+        number of parameters or value columns) is caught here with a clear message instead of
+        corrupting memory later.
+        """
+        psi = self.model.params.start
+        d = self._d
+        rng = np.zeros(STREAM_SIZE, dtype=np.uint64)
+        from simfit.random import seed_stream
+
+        parent = psi
+        guard = 4
+        for level, (lv, kernel) in enumerate(zip(self.model.levels, self._m.kernels)):
+            dim = lv.n_params
+            buf = np.full(dim + 2 * guard, np.nan)
+            theta = buf[guard : guard + dim]
+            lcov = self.design.level_covariates[level]
+            seed_stream(rng, 0, 0, level + 1, 0)
+            self._call_probe(kernel, (psi, parent, np.ascontiguousarray(lcov[0]), lv.args, rng, theta), f"draw kernel of level {lv.name!r}")
+            if not (np.isnan(buf[:guard]).all() and np.isnan(buf[guard + dim :]).all()):
+                raise ModelError(
+                    f"The draw kernel of level {lv.name!r} writes outside theta: the level declares "
+                    f"{dim} parameter(s) ({', '.join(lv.params)}) but the kernel writes more. Make "
+                    "the kernel write exactly theta[0..n-1] or declare all its parameters."
+                )
+            missing = [lv.params[j] for j in range(dim) if np.isnan(theta[j])]
+            if missing:
+                raise ModelError(
+                    f"The draw kernel of level {lv.name!r} left parameter(s) {', '.join(missing)} "
+                    f"unset (or set them to NaN) at the start values {self._psi_text(psi)}; it must "
+                    "write every declared parameter."
+                )
+            parent = theta.copy()
+        obs = self.model.observations
+        off = self.design.nesting[-1]
+        n = int(off[1] - off[0])
+        nv = obs.n_values
+        buf = np.full((n + 2 * guard, nv), np.nan)
+        y = buf[guard : guard + n]
+        seed_stream(rng, 0, 0, self.model.n_levels + 1, 0)
+        self._call_probe(self._m.kernels[-1], (psi, parent, np.ascontiguousarray(d.x[:n]), obs.args, rng, y), "observation kernel")
+        if not (np.isnan(buf[:guard]).all() and np.isnan(buf[guard + n :]).all()):
+            raise ModelError(
+                f"The observation kernel writes outside y: the model declares {nv} value column(s) "
+                f"({', '.join(obs.values)}) and y has one row per observation; write y[k, j] for k < "
+                "y.shape[0] and j < the number of declared values only."
+            )
+        unset = np.isnan(y)
+        if unset.any():
+            k, j = np.argwhere(unset)[0]
+            raise ModelError(
+                f"The observation kernel left y[{k}, {j}] ({obs.values[j]!r}) unset (or NaN) at the "
+                f"start values {self._psi_text(psi)}; it must write every declared value column of "
+                "every observation."
+            )
+
+    @staticmethod
+    def _call_probe(kernel, args, role):
+        try:
+            kernel(*args)
+        except Exception as exc:  # a user kernel raising is reported with its role
+            raise ModelError(f"The {role} raised {type(exc).__name__}: {exc}") from exc
+
+    def _psi_text(self, psi: np.ndarray) -> str:
+        return "{" + ", ".join(f"{n}: {v:.6g}" for n, v in zip(self.model.param_names, psi)) + "}"
+
+    def _chunk(self, n_tasks: int) -> int:
+        return _chunk_size(n_tasks, self.design.n_obs / self.design.n_units)
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Names of the auxiliary statistics."""
+        return self._require_plan().names
+
+    @property
+    def unit_names(self) -> tuple[str, ...]:
+        """Names of the unit statistics (columns of :meth:`unit_statistics` tables)."""
+        return self._require_plan().unit_names
+
+    def psi(self, params: ParamsLike) -> np.ndarray:
+        """Validated natural-scale parameter vector from an array or a ``{name: value}`` mapping."""
+        return self.model.params.as_vector(params)
+
+    def statistics(self, params: ParamsLike, n_sims: int = 1, seed: int = 0, first_sim: int = 0) -> np.ndarray:
+        """Auxiliary statistics of ``n_sims`` simulated panels, shape (n_sims, n_stats).
+
+        Simulation ``s`` uses random keys ``(seed, first_sim + s, ...)``: the same keys give the
+        same draws at every ``params`` (common random numbers).
+        """
+        plan = self._require_plan()
+        psi = self.psi(params)
+        seed = _check_seed(seed)
+        n_sims = _check_count(n_sims, "n_sims")
+        first_sim = _check_seed(first_sim, "first_sim")
+        n_units = self.design.n_units
+        out = np.empty((n_sims, plan.n_stats))
+        per_sim = n_units * max(plan.n_unit_columns, 1) * 8
+        block = max(1, min(n_sims, _TABLE_BYTES // per_sim))
+        for lo in range(0, n_sims, block):
+            nb = min(block, n_sims - lo)
+            table = self._simulate_table(psi, seed, first_sim + lo, nb)
+            self._aggregate(table, out[lo : lo + nb])
+        return out
+
+    def unit_statistics(self, params: ParamsLike, n_sims: int = 1, seed: int = 0, first_sim: int = 0) -> np.ndarray:
+        """Unit-statistics tables of simulated panels, shape (n_sims, n_units, n_unit_columns)."""
+        self._require_plan()
+        return self._simulate_table(self.psi(params), _check_seed(seed), _check_seed(first_sim, "first_sim"), _check_count(n_sims, "n_sims"))
+
+    def simulate(self, params: ParamsLike, n_sims: int = 1, seed: int = 0, first_sim: int = 0) -> SimulationResult:
+        """Simulate whole panels (values and every entity's parameters)."""
+        psi = self.psi(params)
+        seed = _check_seed(seed)
+        n_sims = _check_count(n_sims, "n_sims")
+        first_sim = _check_seed(first_sim, "first_sim")
+        d, m = self._d, self._m
+        n_units = self.design.n_units
+        sizes = self.design.level_sizes()
+        thetas_start = np.concatenate([[0], np.cumsum([n_sims * n * k for n, k in zip(sizes, m.level_dim)])]).astype(np.int64)
+        thetas_flat = np.empty(int(thetas_start[-1]))
+        values = np.empty((n_sims, self.design.n_obs, self.model.observations.n_values))
+        status = np.zeros((n_sims, n_units), dtype=np.int64)
+        info = np.zeros((n_sims, n_units, 4))
+        _engine.simulate_panels(
+            psi, seed, first_sim, n_sims, self._chunk(n_sims * n_units),
+            d.nest_flat, d.nest_start, d.lcov_flat, d.lcov_start, d.lcov_ncol, d.x,
+            m.level_addr, m.level_dim, m.level_args, m.level_args_start, m.obs_addr, m.obs_args,
+            self._theta_size, self._theta_start, d.max_obs, self._max_groups,
+            np.ascontiguousarray(self.design.unit_offsets), d.entity_start, thetas_flat, thetas_start[:-1].copy(),
+            values, status, info,
+        )
+        self._raise_on_status(status, psi, seed, first_sim, info)
+        params = {
+            lv.name: thetas_flat[thetas_start[k] : thetas_start[k + 1]].reshape(n_sims, sizes[k], lv.n_params)
+            for k, lv in enumerate(self.model.levels)
+        }
+        return SimulationResult(values=values, params=params, psi=psi, seed=seed, design=self.design, model=self.model)
+
+    def observed(self, panel: Panel) -> np.ndarray:
+        """Auxiliary statistics of an observed panel, shape (n_stats,), by the same compiled code."""
+        return self._aggregate(self.observed_unit_statistics(panel)[None], np.empty((1, self._require_plan().n_stats)))[0]
+
+    def observed_unit_statistics(self, panel: Panel) -> np.ndarray:
+        """Unit-statistics table of an observed panel, shape (n_units, n_unit_columns)."""
+        plan = self._require_plan()
+        return _observed_table(self.statistics_spec, plan, self.layout, panel)
+
+    # ------------------------------------------------------------------ internals
+
+    def _require_plan(self):
+        if self._plan is None:
+            raise ModelError("This Simulator has no statistics; pass statistics=Statistics(...) when creating it.")
+        return self._plan
+
+    def _simulate_table(self, psi, seed, first_sim, n_sims) -> np.ndarray:
+        plan = self._plan
+        d, m = self._d, self._m
+        n_units = self.design.n_units
+        table = np.empty((n_sims, n_units, plan.n_unit_columns))
+        status = np.zeros((n_sims, n_units), dtype=np.int64)
+        _engine.simulate_unit_statistics(
+            psi, seed, first_sim, n_sims, self._chunk(n_sims * n_units),
+            d.nest_flat, d.nest_start, d.lcov_flat, d.lcov_start, d.lcov_ncol, d.x,
+            m.level_addr, m.level_dim, m.level_args, m.level_args_start, m.obs_addr, m.obs_args,
+            self._theta_size, self._theta_start, d.max_obs, self._max_groups, self.model.observations.n_values,
+            plan.unit_addresses, plan.unit_args, plan.unit_args_offsets, plan.unit_out_offsets, plan.unit_work,
+            table, status,
+        )
+        if status.any():
+            self._raise_on_status(status, psi, seed, first_sim, None)
+        return table
+
+    def _aggregate(self, table: np.ndarray, out: np.ndarray) -> np.ndarray:
+        return _aggregate(self._plan, table, out)
+
+    def _raise_on_status(self, status, psi, seed, first_sim, info) -> None:
+        if not status.any():
+            return
+        s, i = (int(v) for v in np.argwhere(status != 0)[0])
+        if info is None:
+            # The fused path keeps no details; simulating panel s alone reproduces it exactly
+            # (keyed streams) and raises with the location of the value.
+            self.simulate(psi, 1, seed, first_sim + s)
+            raise SimulationError(f"Simulation {first_sim + s}, unit {i} failed with status {status[s, i]}.")
+        code = int(status[s, i])
+        entity, row, col, value = info[s, i]
+        entity, row, col = int(entity), int(row), int(col)
+        n_levels = self.model.n_levels
+        where = f"simulation {first_sim + s}, unit {i}"
+        if code <= n_levels:
+            lv = self.model.levels[code - 1]
+            what = (
+                f"the draw kernel of level {lv.name!r} produced {value} for parameter "
+                f"{lv.params[col]!r} of {lv.name} {entity}"
+            )
+        else:
+            what = (
+                f"the observation kernel produced {value} for value {self.model.value_names[col]!r} "
+                f"in observation {row} of the unit"
+            )
+        raise SimulationError(
+            f"Non-finite simulation output: {what} ({where}, seed {seed}) at parameters "
+            f"{self._psi_text(psi)}. Check the kernel for divisions by zero, logs of non-positive "
+            "numbers or overflow at these values, and that it writes every output."
+        )
+
+
+def _chunk_size(n_tasks: int, obs_per_task: float) -> int:
+    """Tasks per parallel chunk: enough observations to amortise set-up, enough chunks to balance."""
+    by_size = max(1, int(_OBS_PER_CHUNK / max(1.0, obs_per_task)))
+    by_balance = max(1, n_tasks // (8 * numba.get_num_threads()))
+    return int(min(by_size, by_balance))
+
+
+def _aggregate(plan: StatisticsPlan, table: np.ndarray, out: np.ndarray) -> np.ndarray:
+    _engine.aggregate(
+        table, plan.agg_addresses, plan.agg_columns, plan.agg_columns_offsets,
+        plan.agg_args, plan.agg_args_offsets, plan.agg_out_offsets, out,
+    )
+    return out
+
+
+def _observed_table(spec: Statistics, plan: StatisticsPlan, layout: Layout, panel: Panel) -> np.ndarray:
+    """Unit-statistics table (n_units, n_unit_columns) of a panel with values."""
+    if not isinstance(panel, Panel) or not panel.has_values:
+        raise DataError("Statistics of observed data need a Panel with values.")
+    if panel.value_names != layout.value_names:
+        raise DataError(
+            f"The panel's value columns {list(panel.value_names)} differ from the model's "
+            f"{list(layout.value_names)}; name the data columns like the model's values."
+        )
+    if panel.covariate_names != layout.covariate_names:
+        raise DataError(
+            f"The panel's covariates {list(panel.covariate_names)} differ from the expected "
+            f"{list(layout.covariate_names)}."
+        )
+    arrays = _DesignArrays.from_panel(panel)
+    work = spec.plan(layout, arrays.max_obs).unit_work
+    table = np.empty((panel.n_units, plan.n_unit_columns))
+    _engine.observed_unit_statistics(
+        np.require(panel.values, requirements=["C", "W"]),
+        _chunk_size(panel.n_units, panel.n_obs / panel.n_units),
+        arrays.nest_flat, arrays.nest_start, arrays.x, int(arrays.max_entities[-1]),
+        plan.unit_addresses, plan.unit_args, plan.unit_args_offsets, plan.unit_out_offsets, work, table,
+    )
+    return table
+
+
+def panel_statistics(statistics: Statistics, panel: Panel) -> pd.Series:
+    """Auxiliary statistics of a panel with values, as a labelled series (no model needed)."""
+    layout = Layout(panel.value_names, panel.covariate_names)
+    plan = statistics.plan(layout, int(panel.obs_per_unit.max()))
+    table = _observed_table(statistics, plan, layout, panel)
+    return pd.Series(_aggregate(plan, table[None], np.empty((1, plan.n_stats)))[0], index=list(plan.names))
+
+
+def panel_unit_statistics(statistics: Statistics, panel: Panel) -> pd.DataFrame:
+    """Unit statistics of a panel with values: one row per unit, one column per unit statistic."""
+    layout = Layout(panel.value_names, panel.covariate_names)
+    plan = statistics.plan(layout, int(panel.obs_per_unit.max()))
+    return pd.DataFrame(_observed_table(statistics, plan, layout, panel), columns=list(plan.unit_names))
+
+
+def simulate(model: Model, design: Panel, params: ParamsLike, n_sims: int = 1, seed: int = 0) -> SimulationResult:
+    """Simulate ``n_sims`` panels of ``model`` on ``design`` at population parameters ``params``.
+
+    Examples
+    --------
+    >>> from simfit.models import random_intercept
+    >>> from simfit.data import Panel
+    >>> sim = simulate(random_intercept.model(), Panel.balanced(50, 20), {"mu": 1, "tau": 0.5, "sigma": 1}, seed=1)
+    >>> observed = sim.panel(0)
+    """
+    return Simulator(model, design).simulate(params, n_sims=n_sims, seed=seed)
+
+
+def simulate_statistics(
+    model: Model,
+    design: Panel,
+    statistics: Statistics,
+    params: ParamsLike,
+    n_sims: int = 1,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Auxiliary statistics of ``n_sims`` simulated panels as a labelled table (n_sims x n_stats)."""
+    sim = Simulator(model, design, statistics)
+    return pd.DataFrame(sim.statistics(params, n_sims=n_sims, seed=seed), columns=list(sim.names))
+
+
+def observed_statistics(model: Model, panel: Panel, statistics: Statistics) -> pd.Series:
+    """Auxiliary statistics of an observed panel as a labelled series."""
+    sim = Simulator(model, panel, statistics)
+    return pd.Series(sim.observed(panel), index=list(sim.names), name="observed")

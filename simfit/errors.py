@@ -1,0 +1,45 @@
+"""Exceptions raised by simfit.
+
+Everything simfit raises on purpose derives from :class:`SimfitError`, so a caller can catch
+"anything from this library" in one clause. Messages name the thing, the value and the fix.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SimfitError",
+    "ModelError",
+    "DataError",
+    "SimulationError",
+    "StatisticsError",
+    "ScenarioError",
+    "EstimationError",
+]
+
+
+class SimfitError(Exception):
+    """Base class of all simfit errors."""
+
+
+class ModelError(SimfitError, ValueError):
+    """A model, parameter or kernel is ill-defined (bad bounds, wrong kernel signature, ...)."""
+
+
+class DataError(SimfitError, ValueError):
+    """Observed data are malformed (NaN values, empty units, mismatched covariates, ...)."""
+
+
+class SimulationError(SimfitError, RuntimeError):
+    """A kernel produced non-finite values or left outputs unset during a simulation."""
+
+
+class StatisticsError(SimfitError, ValueError):
+    """A statistic is ill-specified (unknown column, duplicate name, bad option, ...)."""
+
+
+class ScenarioError(SimfitError, ValueError):
+    """A scenario file is missing, unreadable or invalid."""
+
+
+class EstimationError(SimfitError, RuntimeError):
+    """An estimation cannot proceed (not identified, start outside bounds, ...)."""

@@ -1,0 +1,149 @@
+"""Kernel signatures and the calling of user kernels from compiled engine code.
+
+User kernels (level draws, observation simulators, statistics) are ordinary ``@njit`` functions
+with one of the fixed signatures below. simfit compiles each for its signature, checks it once on
+small inputs, and hands the compiled engine its *address*. The engine calls kernels through these
+addresses, so one compiled (and disk-cached) engine serves every model and every set of
+statistics: a new model costs the compilation of its own small kernels only, and calling the
+engine never triggers recompilation.
+
+Signatures (all arrays C-contiguous, float64 unless stated):
+
+``draw(psi, parent, covariates, args, rng, theta) -> None``
+    Level kernel. ``psi`` (n_params,) population parameters; ``parent`` parameters of the parent
+    entity (``psi`` again for the first level); ``covariates`` (k,) of this entity; ``args`` fixed
+    options; ``rng`` uint64 stream; writes ``theta`` (n_level_params,).
+``simulate(psi, theta, x, args, rng, y) -> None``
+    Observation kernel for one innermost entity: ``theta`` its parameters, ``x`` (n, n_cov)
+    observation covariates; writes ``y`` (n, n_values).
+``unit_statistic(y, x, groups, args, work, out) -> None``
+    ``y`` (n, n_values) and ``x`` (n, n_cov) of one unit, ``groups`` int64 offsets of its
+    innermost groups relative to the unit (``[0, n]`` without groups), ``work`` scratch space;
+    writes ``out`` (n_out,).
+``aggregate(unit_stats, columns, args, work, out) -> None``
+    ``unit_stats`` (n_units, n_unit_columns) of one simulated panel, ``columns`` int64 indices of
+    the unit-statistic columns it reads, ``work`` scratch of at least n_units; writes ``out``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Callable
+
+import numpy as np
+from numba import njit, types
+from numba.core import cgutils
+from numba.core.errors import NumbaError
+from numba.core.registry import CPUDispatcher
+from numba.extending import intrinsic
+
+from simfit.errors import ModelError
+
+__all__ = [
+    "DRAW_SIGNATURE",
+    "SIMULATE_SIGNATURE",
+    "UNIT_STATISTIC_SIGNATURE",
+    "AGGREGATE_SIGNATURE",
+    "compile_kernel",
+]
+
+_vec = types.float64[::1]
+_mat = types.float64[:, ::1]
+_ivec = types.int64[::1]
+_rng = types.uint64[::1]
+
+DRAW_SIGNATURE = types.void(_vec, _vec, _vec, _vec, _rng, _vec)
+SIMULATE_SIGNATURE = types.void(_vec, _vec, _mat, _vec, _rng, _mat)
+UNIT_STATISTIC_SIGNATURE = types.void(_mat, _mat, _ivec, _vec, _vec, _vec)
+AGGREGATE_SIGNATURE = types.void(_mat, _ivec, _vec, _vec, _vec)
+
+_DESCRIPTIONS = {
+    DRAW_SIGNATURE: "draw(psi, parent, covariates, args, rng, theta) with 1-D float64 arrays, a "
+    "uint64 rng array, writing theta in place and returning nothing",
+    SIMULATE_SIGNATURE: "simulate(psi, theta, x, args, rng, y) with psi, theta, args 1-D float64, "
+    "x and y 2-D float64 (rows = observations), a uint64 rng array, writing y in place and "
+    "returning nothing",
+    UNIT_STATISTIC_SIGNATURE: "statistic(y, x, groups, args, work, out) with y and x 2-D float64, "
+    "groups 1-D int64, args, work and out 1-D float64, writing out in place and returning nothing",
+    AGGREGATE_SIGNATURE: "aggregate(unit_stats, columns, args, work, out) with unit_stats 2-D "
+    "float64, columns 1-D int64, args, work and out 1-D float64, writing out in place and "
+    "returning nothing",
+}
+
+
+def compile_kernel(kernel: Callable, signature, role: str) -> tuple[CPUDispatcher, np.ndarray]:
+    """Compile ``kernel`` for ``signature`` and return it with its addresses.
+
+    Parameters
+    ----------
+    kernel : numba dispatcher or Python function
+        A plain Python function is compiled with ``njit`` (without disk caching).
+    signature : numba signature
+        One of the ``*_SIGNATURE`` constants.
+    role : str
+        What the kernel is for, used in error messages (e.g. ``"level 'unit' draw kernel"``).
+
+    Returns
+    -------
+    dispatcher : numba dispatcher
+    addresses : ndarray of int64, shape (2,)
+        C-wrapper and native addresses of the compiled function, valid while the dispatcher lives.
+    """
+    if not isinstance(kernel, CPUDispatcher):
+        if not callable(kernel):
+            raise ModelError(f"The {role} must be a function decorated with @njit, got {kernel!r}.")
+        kernel = njit(kernel)
+    name = getattr(kernel, "__name__", repr(kernel))
+    try:
+        n_args = len(inspect.signature(kernel.py_func).parameters)
+    except (TypeError, ValueError):
+        n_args = len(signature.args)
+    if n_args != len(signature.args):
+        raise ModelError(
+            f"The {role} {name!r} takes {n_args} argument(s) but must take {len(signature.args)}: "
+            f"{_DESCRIPTIONS[signature]}."
+        )
+    try:
+        kernel.compile(signature.args)  # typed by the arguments alone, to report a bad return type
+        cres = kernel.overloads[signature.args]
+    except (NumbaError, TypeError) as exc:
+        first_line = str(exc).strip().splitlines()
+        detail = next((ln for ln in first_line if ln.strip() and "Failed in" not in ln), "")
+        raise ModelError(
+            f"The {role} {name!r} does not compile for the expected signature "
+            f"{_DESCRIPTIONS[signature]}. Numba said: {detail.strip()}"
+        ) from exc
+    if cres.signature.return_type != types.none:
+        raise ModelError(
+            f"The {role} {name!r} returns {cres.signature.return_type}; it must write its results "
+            f"into its output array and return nothing: {_DESCRIPTIONS[signature]}."
+        )
+    lib = cres.library
+    c_addr = lib.get_pointer_to_function(cres.fndesc.llvm_cfunc_wrapper_name)
+    jit_addr = lib.get_pointer_to_function(cres.fndesc.llvm_func_name)
+    return kernel, np.array([c_addr, jit_addr], dtype=np.int64)
+
+
+def _function_from_address(signature):
+    """An intrinsic turning a pair of addresses into a callable first-class function value."""
+    fnty = types.FunctionType(signature)
+
+    @intrinsic
+    def as_function(typingctx, c_addr, jit_addr):
+        def codegen(context, builder, sig, args):
+            proxy = cgutils.create_struct_proxy(fnty)(context, builder)
+            voidptr = context.get_value_type(types.voidptr)
+            proxy.c_addr = builder.inttoptr(args[0], voidptr)
+            proxy.py_addr = voidptr(None)
+            proxy.jit_addr = builder.inttoptr(args[1], voidptr)
+            return proxy._getvalue()
+
+        return fnty(types.int64, types.int64), codegen
+
+    return as_function
+
+
+draw_function = _function_from_address(DRAW_SIGNATURE)
+simulate_function = _function_from_address(SIMULATE_SIGNATURE)
+unit_statistic_function = _function_from_address(UNIT_STATISTIC_SIGNATURE)
+aggregate_function = _function_from_address(AGGREGATE_SIGNATURE)

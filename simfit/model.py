@@ -1,0 +1,175 @@
+"""Hierarchical models: population parameters, levels and the observation kernel.
+
+A :class:`Model` is a list of population :class:`~simfit.params.Param` plus an ordered list of
+:class:`Level` (units first, then groups nested in units, ...) and an :class:`Observations` kernel
+at the bottom::
+
+    psi  -> level 1 (units):   theta_i  = draw(psi, psi, z_i, args, rng_i)
+         -> level 2 (groups):  theta_ij = draw(psi, theta_i, z_ij, args, rng_ij)
+         -> observations:      y_ij.   = simulate(psi, theta_ij, x_ij., args, rng_ij.)
+
+Every kernel is an ``@njit`` function with the signature documented in :mod:`simfit.kernels`.
+Population distributions commonly needed (normal, log-normal, logit-normal, multivariate normal)
+are ready-made in :mod:`simfit.population`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from simfit.errors import ModelError
+from simfit.params import ParamSet
+
+__all__ = ["Level", "Observations", "Model"]
+
+
+def _names(values, what: str) -> tuple[str, ...]:
+    names = (values,) if isinstance(values, str) else tuple(values)
+    for n in names:
+        if not isinstance(n, str) or not n.isidentifier():
+            raise ModelError(f"{what}: {n!r} is not a valid name; use letters, digits and underscores.")
+    if len(set(names)) != len(names):
+        raise ModelError(f"{what}: duplicate names in {names}.")
+    return names
+
+
+def _args(values, what: str) -> np.ndarray:
+    try:
+        arr = np.array(values, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise ModelError(f"{what}: args must be a sequence of numbers, got {values!r}.") from None
+    if not np.all(np.isfinite(arr)):
+        raise ModelError(f"{what}: args must be finite numbers, got {values!r}.")
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class Level:
+    """One level of the hierarchy (units, or groups nested in the level above).
+
+    Parameters
+    ----------
+    name : str
+        What the entities of this level are, e.g. ``"subject"``, ``"school"``, ``"class"``.
+    params : sequence of str
+        Names of the parameters each entity gets (the length of ``theta`` its kernel writes).
+    draw : njit function
+        ``draw(psi, parent, covariates, args, rng, theta)``.
+    args : sequence of float
+        Fixed options passed to the kernel as ``args``.
+    distributions : tuple
+        For levels built by :func:`simfit.population.population_level`, the distribution
+        specifications the kernel implements (empty for user kernels).
+    """
+
+    name: str
+    params: tuple[str, ...]
+    draw: Callable
+    args: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    distributions: tuple = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", _names(self.name, "Level name")[0])
+        params = _names(self.params, f"Level {self.name!r} params")
+        if not params:
+            raise ModelError(f"Level {self.name!r} declares no parameters; give it at least one.")
+        object.__setattr__(self, "params", params)
+        object.__setattr__(self, "args", _args(self.args, f"Level {self.name!r}"))
+        if not callable(self.draw):
+            raise ModelError(f"Level {self.name!r}: draw must be an @njit function, got {self.draw!r}.")
+
+    @property
+    def n_params(self) -> int:
+        return len(self.params)
+
+
+@dataclass(frozen=True, eq=False)
+class Observations:
+    """The bottom of the hierarchy: simulates the observations of one innermost entity.
+
+    Parameters
+    ----------
+    simulate : njit function
+        ``simulate(psi, theta, x, args, rng, y)``, writing ``y`` of shape (n, len(values)).
+    values : sequence of str
+        Names of the simulated value columns (e.g. ``("rt", "response")``).
+    args : sequence of float
+        Fixed options passed to the kernel as ``args``.
+    """
+
+    simulate: Callable
+    values: tuple[str, ...] = ("y",)
+    args: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", _names(self.values, "Observation values"))
+        if not self.values:
+            raise ModelError("Observations must declare at least one value column.")
+        object.__setattr__(self, "args", _args(self.args, "Observations"))
+        if not callable(self.simulate):
+            raise ModelError(f"Observations: simulate must be an @njit function, got {self.simulate!r}.")
+
+    @property
+    def n_values(self) -> int:
+        return len(self.values)
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    """A hierarchical model: population parameters, levels and observations.
+
+    Parameters
+    ----------
+    params : sequence of Param
+        Population parameters ``psi``, in the order kernels see them.
+    levels : sequence of Level
+        Units first, then nested levels.
+    observations : Observations
+    name : str
+    description : str
+    """
+
+    params: ParamSet
+    levels: tuple[Level, ...]
+    observations: Observations
+    name: str = "model"
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        params = self.params if isinstance(self.params, ParamSet) else ParamSet(tuple(self.params))
+        object.__setattr__(self, "params", params)
+        levels = (self.levels,) if isinstance(self.levels, Level) else tuple(self.levels)
+        if not levels:
+            raise ModelError("A model needs at least one level (the units) above the observations.")
+        for lv in levels:
+            if not isinstance(lv, Level):
+                raise ModelError(f"levels must be Level objects, got {type(lv).__name__}.")
+        _names([lv.name for lv in levels], "Level names")
+        object.__setattr__(self, "levels", levels)
+        if not isinstance(self.observations, Observations):
+            raise ModelError(
+                f"observations must be an Observations object, got {type(self.observations).__name__}."
+            )
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return self.params.names
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def value_names(self) -> tuple[str, ...]:
+        return self.observations.values
+
+    def __repr__(self) -> str:
+        chain = " -> ".join(f"{lv.name}({', '.join(lv.params)})" for lv in self.levels)
+        return (
+            f"<Model {self.name!r}: psi = ({', '.join(self.param_names)}) -> {chain} -> "
+            f"observations({', '.join(self.value_names)})>"
+        )
+

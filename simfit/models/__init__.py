@@ -1,0 +1,20 @@
+"""Ready structural simulators.
+
+Each module declares, next to its kernels, the model's parameters (``PARAMS``), a ``model()``
+constructor and its recommended ``statistics()``::
+
+    from simfit.models import random_intercept
+    model = random_intercept.model()
+    stats = random_intercept.statistics()
+"""
+
+from simfit.models import lognormal_exponential, random_intercept, three_level
+
+__all__ = ["random_intercept", "lognormal_exponential", "three_level", "BUILTIN"]
+
+#: Built-in model modules by name (used by scenario files).
+BUILTIN = {
+    "random_intercept": random_intercept,
+    "lognormal_exponential": lognormal_exponential,
+    "three_level": three_level,
+}

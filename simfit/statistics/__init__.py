@@ -1,0 +1,41 @@
+"""Auxiliary statistics: unit statistics, aggregations across units and pooled statistics.
+
+>>> from simfit import statistics as st
+>>> spec = st.Statistics(
+...     unit=[st.mean(), st.var(), st.autocorr(1)],
+...     across=["mean", "sd"],
+...     extra=[st.corr(("y.mean", "y.acf1"))],
+...     pooled=[st.pooled_moments("y", ("mean", "var", "kurt"))],
+... )
+
+User statistics are written the same way: an ``@njit`` kernel with the signature of
+:mod:`simfit.kernels` wrapped in :class:`UnitStatistic` or :class:`Aggregate`.
+"""
+
+from simfit.statistics.aggregate import across_mean, across_quantiles, across_sd, corr, mean_of, quantiles_of, sd_of
+from simfit.statistics.pooled import pooled_moments, pooled_proportions
+from simfit.statistics.spec import Across, Aggregate, Layout, Pooled, Statistics, StatisticsPlan, UnitStatistic
+from simfit.statistics.unit import (
+    ar,
+    autocorr,
+    conditional_quantiles,
+    count,
+    group_variances,
+    kurtosis,
+    mean,
+    moments,
+    ols,
+    proportions,
+    quantiles,
+    sd,
+    skewness,
+    var,
+)
+
+__all__ = [
+    "Statistics", "StatisticsPlan", "UnitStatistic", "Aggregate", "Across", "Pooled", "Layout",
+    "mean", "var", "sd", "skewness", "kurtosis", "moments", "quantiles", "conditional_quantiles",
+    "autocorr", "ols", "ar", "proportions", "count", "group_variances",
+    "across_mean", "across_sd", "across_quantiles", "mean_of", "sd_of", "quantiles_of", "corr",
+    "pooled_moments", "pooled_proportions",
+]

@@ -1,0 +1,159 @@
+"""Aggregations across units: reduce the table of unit statistics to auxiliary statistics.
+
+Kernels have the signature ``kernel(unit_stats, columns, args, work, out)``. They skip units whose
+unit statistic is NaN (undefined for that unit) and return NaN only when no unit has a value.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+from numba import njit
+
+from simfit.errors import StatisticsError
+from simfit.statistics._numeric import sorted_quantile
+from simfit.statistics.spec import Across, Aggregate
+from simfit.statistics.unit import _pct, _probs
+
+__all__ = ["across_mean", "across_sd", "across_quantiles", "mean_of", "sd_of", "quantiles_of", "corr"]
+
+
+@njit(cache=True)
+def mean_kernel(u, columns, args, work, out):
+    for j in range(columns.shape[0]):
+        c = columns[j]
+        s = 0.0
+        m = 0
+        for i in range(u.shape[0]):
+            v = u[i, c]
+            if not math.isnan(v):
+                s += v
+                m += 1
+        out[j] = s / m if m > 0 else np.nan
+
+
+@njit(cache=True)
+def sd_kernel(u, columns, args, work, out):
+    for j in range(columns.shape[0]):
+        c = columns[j]
+        s = 0.0
+        m = 0
+        for i in range(u.shape[0]):
+            v = u[i, c]
+            if not math.isnan(v):
+                s += v
+                m += 1
+        if m < 2:
+            out[j] = np.nan
+            continue
+        mu = s / m
+        ss = 0.0
+        for i in range(u.shape[0]):
+            v = u[i, c]
+            if not math.isnan(v):
+                ss += (v - mu) * (v - mu)
+        out[j] = math.sqrt(ss / (m - 1))
+
+
+@njit(cache=True)
+def quantiles_kernel(u, columns, args, work, out):
+    n_p = args.shape[0]
+    for j in range(columns.shape[0]):
+        c = columns[j]
+        m = 0
+        for i in range(u.shape[0]):
+            v = u[i, c]
+            if not math.isnan(v):
+                work[m] = v
+                m += 1
+        w = work[:m]
+        w.sort()
+        for k in range(n_p):
+            out[j * n_p + k] = sorted_quantile(w, m, args[k])
+
+
+@njit(cache=True)
+def corr_kernel(u, columns, args, work, out):
+    """columns = (a0, b0, a1, b1, ...): Pearson correlation of each pair over units with both."""
+    for j in range(columns.shape[0] // 2):
+        a = columns[2 * j]
+        b = columns[2 * j + 1]
+        sa = 0.0
+        sb = 0.0
+        m = 0
+        for i in range(u.shape[0]):
+            va = u[i, a]
+            vb = u[i, b]
+            if not (math.isnan(va) or math.isnan(vb)):
+                sa += va
+                sb += vb
+                m += 1
+        if m < 2:
+            out[j] = np.nan
+            continue
+        ma = sa / m
+        mb = sb / m
+        saa = 0.0
+        sbb = 0.0
+        sab = 0.0
+        for i in range(u.shape[0]):
+            va = u[i, a]
+            vb = u[i, b]
+            if not (math.isnan(va) or math.isnan(vb)):
+                saa += (va - ma) * (va - ma)
+                sbb += (vb - mb) * (vb - mb)
+                sab += (va - ma) * (vb - mb)
+        out[j] = sab / math.sqrt(saa * sbb) if saa > 0.0 and sbb > 0.0 else np.nan
+
+
+def across_mean() -> Across:
+    """Mean across units of every unit statistic (names ``mean:<unit statistic>``)."""
+    return Across(mean_kernel, "mean", lambda name: (f"mean:{name}",))
+
+
+def across_sd() -> Across:
+    """Standard deviation (ddof=1) across units of every unit statistic (``sd:<unit statistic>``)."""
+    return Across(sd_kernel, "sd", lambda name: (f"sd:{name}",))
+
+
+def across_quantiles(probs: Sequence[float]) -> Across:
+    """Quantiles across units of every unit statistic (``q10:<unit statistic>``, ...)."""
+    ps = _probs(probs, "across_quantiles")
+    return Across(quantiles_kernel, "quantiles", lambda name: tuple(f"{_pct(p)}:{name}" for p in ps), ps)
+
+
+def mean_of(*names: str) -> Aggregate:
+    """Mean across units of the named unit statistics (``mean:<name>``)."""
+    return Aggregate(mean_kernel, names, tuple(f"mean:{n}" for n in names))
+
+
+def sd_of(*names: str) -> Aggregate:
+    """Standard deviation across units of the named unit statistics (``sd:<name>``)."""
+    return Aggregate(sd_kernel, names, tuple(f"sd:{n}" for n in names))
+
+
+def quantiles_of(name: str, probs: Sequence[float]) -> Aggregate:
+    """Quantiles across units of one unit statistic."""
+    ps = _probs(probs, "quantiles_of")
+    return Aggregate(quantiles_kernel, (name,), tuple(f"{_pct(p)}:{name}" for p in ps), ps)
+
+
+def corr(*pairs: tuple[str, str]) -> Aggregate:
+    """Correlation across units between pairs of unit statistics (``corr:<a>,<b>``).
+
+    Examples
+    --------
+    >>> corr(("y.mean", "y.acf1"))
+    """
+    if not pairs:
+        raise StatisticsError("corr: give at least one pair of unit statistic names.")
+    for p in pairs:
+        if len(p) != 2 or p[0] == p[1]:
+            raise StatisticsError(f"corr: each pair must name two different unit statistics, got {p!r}.")
+    return Aggregate(
+        corr_kernel,
+        tuple(n for p in pairs for n in p),
+        tuple(f"corr:{a},{b}" for a, b in pairs),
+    )

@@ -1,0 +1,409 @@
+"""Ready unit statistics: each reduces the observations of one unit to a few numbers.
+
+Every factory returns a :class:`~simfit.statistics.spec.UnitStatistic` whose kernel has the
+signature ``kernel(y, x, groups, args, work, out)``. Kernels return NaN where a statistic is
+undefined for a unit (the variance of one observation, quantiles of an outcome a unit never
+produced); aggregates skip such units.
+
+Moments use the conventions of :mod:`scipy.stats`: sample variance with ``ddof=1``, skewness
+``m3 / m2**1.5`` and excess kurtosis ``m4 / m2**2 - 3`` from biased central moments.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+from numba import njit
+
+from simfit.errors import StatisticsError
+from simfit.statistics._numeric import solve_normal_equations, sorted_quantile
+from simfit.statistics.spec import ColumnRef, UnitStatistic
+
+__all__ = [
+    "mean",
+    "var",
+    "sd",
+    "skewness",
+    "kurtosis",
+    "moments",
+    "quantiles",
+    "autocorr",
+    "ols",
+    "ar",
+    "proportions",
+    "conditional_quantiles",
+    "group_variances",
+    "count",
+]
+
+_MEAN, _VAR, _SD, _SKEW, _KURT = 1, 2, 3, 4, 5
+_MOMENT_LABELS = {_MEAN: "mean", _VAR: "var", _SD: "sd", _SKEW: "skew", _KURT: "kurt"}
+
+
+def _probs(probs: Sequence[float], what: str) -> tuple[float, ...]:
+    ps = tuple(float(p) for p in np.atleast_1d(probs))
+    if not ps or any(not 0.0 <= p <= 1.0 for p in ps):
+        raise StatisticsError(f"{what}: probabilities must lie in [0, 1], got {probs!r}.")
+    return ps
+
+
+def _pct(p: float) -> str:
+    s = f"{100 * p:g}".replace(".", "_")
+    return f"q{s}"
+
+
+# ---------------------------------------------------------------------------- moments
+
+
+@njit(cache=True)
+def moments_kernel(y, x, groups, args, work, out):
+    """args = (column, code, code, ...) with codes 1 mean, 2 var, 3 sd, 4 skew, 5 kurt."""
+    col = int(args[0])
+    n = y.shape[0]
+    s = 0.0
+    for k in range(n):
+        s += y[k, col]
+    m = s / n
+    m2 = 0.0
+    m3 = 0.0
+    m4 = 0.0
+    for k in range(n):
+        d = y[k, col] - m
+        d2 = d * d
+        m2 += d2
+        m3 += d2 * d
+        m4 += d2 * d2
+    for j in range(1, args.shape[0]):
+        code = int(args[j])
+        if code == 1:
+            out[j - 1] = m
+        elif code == 2:
+            out[j - 1] = m2 / (n - 1) if n > 1 else np.nan
+        elif code == 3:
+            out[j - 1] = math.sqrt(m2 / (n - 1)) if n > 1 else np.nan
+        elif code == 4:
+            out[j - 1] = (m3 / n) / (m2 / n) ** 1.5 if m2 > 0.0 else np.nan
+        else:
+            out[j - 1] = (m4 / n) / (m2 / n) ** 2 - 3.0 if m2 > 0.0 else np.nan
+
+
+def _moment_statistic(value: ColumnRef, codes: Sequence[int]) -> UnitStatistic:
+    return UnitStatistic(
+        kernel=moments_kernel,
+        labels=tuple(_MOMENT_LABELS[c] for c in codes),
+        value=value,
+        args=lambda layout: [layout.value(value), *codes],
+    )
+
+
+def mean(value: ColumnRef = 0) -> UnitStatistic:
+    """Mean of the unit's observations of ``value`` (label ``mean``)."""
+    return _moment_statistic(value, [_MEAN])
+
+
+def var(value: ColumnRef = 0) -> UnitStatistic:
+    """Sample variance (ddof=1; label ``var``)."""
+    return _moment_statistic(value, [_VAR])
+
+
+def sd(value: ColumnRef = 0) -> UnitStatistic:
+    """Sample standard deviation (ddof=1; label ``sd``)."""
+    return _moment_statistic(value, [_SD])
+
+
+def skewness(value: ColumnRef = 0) -> UnitStatistic:
+    """Skewness ``m3 / m2**1.5`` (label ``skew``)."""
+    return _moment_statistic(value, [_SKEW])
+
+
+def kurtosis(value: ColumnRef = 0) -> UnitStatistic:
+    """Excess kurtosis ``m4 / m2**2 - 3`` (label ``kurt``)."""
+    return _moment_statistic(value, [_KURT])
+
+
+def moments(value: ColumnRef = 0, which: Sequence[str] = ("mean", "sd", "skew", "kurt")) -> UnitStatistic:
+    """Several moments in one pass; ``which`` from mean, var, sd, skew, kurt."""
+    lookup = {v: k for k, v in _MOMENT_LABELS.items()}
+    unknown = [w for w in which if w not in lookup]
+    if unknown or not which:
+        raise StatisticsError(f"moments: unknown moment(s) {unknown}; choose from {', '.join(lookup)}.")
+    return _moment_statistic(value, [lookup[w] for w in which])
+
+
+# ---------------------------------------------------------------------------- quantiles
+
+
+@njit(cache=True)
+def quantiles_kernel(y, x, groups, args, work, out):
+    """args = (column, p1, p2, ...)."""
+    col = int(args[0])
+    n = y.shape[0]
+    v = work[:n]
+    for k in range(n):
+        v[k] = y[k, col]
+    v.sort()
+    for j in range(1, args.shape[0]):
+        out[j - 1] = sorted_quantile(v, n, args[j])
+
+
+def quantiles(probs: Sequence[float], value: ColumnRef = 0) -> UnitStatistic:
+    """Quantiles of the unit's observations (linear interpolation; labels ``q10``, ``q50``, ...)."""
+    ps = _probs(probs, "quantiles")
+    return UnitStatistic(
+        kernel=quantiles_kernel,
+        labels=tuple(_pct(p) for p in ps),
+        value=value,
+        args=lambda layout: [layout.value(value), *ps],
+        work=lambda n: n,
+    )
+
+
+@njit(cache=True)
+def conditional_quantiles_kernel(y, x, groups, args, work, out):
+    """args = (column, outcome column, outcome value, p1, p2, ...)."""
+    col = int(args[0])
+    ocol = int(args[1])
+    target = args[2]
+    m = 0
+    for k in range(y.shape[0]):
+        if y[k, ocol] == target:
+            work[m] = y[k, col]
+            m += 1
+    v = work[:m]
+    v.sort()
+    for j in range(3, args.shape[0]):
+        out[j - 3] = sorted_quantile(v, m, args[j])
+
+
+def conditional_quantiles(
+    probs: Sequence[float], value: ColumnRef, outcome: ColumnRef, outcome_value: float
+) -> UnitStatistic:
+    """Quantiles of ``value`` among the observations whose ``outcome`` equals ``outcome_value``
+    (e.g. response times of correct responses). NaN for units without such observations.
+    Labels ``q50|response=1``."""
+    ps = _probs(probs, "conditional_quantiles")
+    tag = f"{outcome}={outcome_value:g}"
+    return UnitStatistic(
+        kernel=conditional_quantiles_kernel,
+        labels=tuple(f"{_pct(p)}|{tag}" for p in ps),
+        value=value,
+        args=lambda layout: [layout.value(value), layout.value(outcome), float(outcome_value), *ps],
+        work=lambda n: n,
+    )
+
+
+# ---------------------------------------------------------------------------- dependence
+
+
+@njit(cache=True)
+def autocorr_kernel(y, x, groups, args, work, out):
+    """args = (column, lag1, lag2, ...): sample autocorrelations (biased, as in statsmodels' acf)."""
+    col = int(args[0])
+    n = y.shape[0]
+    s = 0.0
+    for k in range(n):
+        s += y[k, col]
+    m = s / n
+    c0 = 0.0
+    for k in range(n):
+        d = y[k, col] - m
+        c0 += d * d
+    for j in range(1, args.shape[0]):
+        lag = int(args[j])
+        if lag >= n or c0 <= 0.0:
+            out[j - 1] = np.nan
+            continue
+        c = 0.0
+        for k in range(n - lag):
+            c += (y[k, col] - m) * (y[k + lag, col] - m)
+        out[j - 1] = c / c0
+
+
+def autocorr(lags: int | Sequence[int] = 1, value: ColumnRef = 0) -> UnitStatistic:
+    """Autocorrelation(s) of the unit's series at the given lag(s) (labels ``acf1``, ...)."""
+    lag_list = tuple(int(k) for k in np.atleast_1d(lags))
+    if not lag_list or any(k < 1 for k in lag_list):
+        raise StatisticsError(f"autocorr: lags must be positive integers, got {lags!r}.")
+    return UnitStatistic(
+        kernel=autocorr_kernel,
+        labels=tuple(f"acf{k}" for k in lag_list),
+        value=value,
+        args=lambda layout: [layout.value(value), *lag_list],
+    )
+
+
+@njit(cache=True)
+def _regression(y, x, col, xcols, intercept, ar_order, work, out):
+    # Least squares of y[t, col] on (1?, x[t, xcols]..., y[t-1, col], ..., y[t-p, col]).
+    n = y.shape[0]
+    nx = xcols.shape[0]
+    p = intercept + nx + ar_order
+    xtx = work[: p * p]
+    xty = work[p * p : p * p + p]
+    row = work[p * p + p : p * p + 2 * p]
+    xtx[:] = 0.0
+    xty[:] = 0.0
+    if n - ar_order < p:
+        out[:p] = np.nan
+        return
+    for t in range(ar_order, n):
+        j = 0
+        if intercept:
+            row[0] = 1.0
+            j = 1
+        for c in range(nx):
+            row[j + c] = x[t, int(xcols[c])]
+        j += nx
+        for lag in range(1, ar_order + 1):
+            row[j + lag - 1] = y[t - lag, col]
+        target = y[t, col]
+        for a in range(p):
+            xty[a] += row[a] * target
+            for b in range(a + 1):
+                xtx[a * p + b] += row[a] * row[b]
+    for a in range(p):
+        for b in range(a):
+            xtx[b * p + a] = xtx[a * p + b]
+    solve_normal_equations(xtx, xty, p)
+    for a in range(p):
+        out[a] = xty[a]
+
+
+@njit(cache=True)
+def ols_kernel(y, x, groups, args, work, out):
+    """args = (column, intercept 0/1, covariate column, ...)."""
+    _regression(y, x, int(args[0]), args[2:], int(args[1]), 0, work, out)
+
+
+@njit(cache=True)
+def ar_kernel(y, x, groups, args, work, out):
+    """args = (column, intercept 0/1, order p)."""
+    _regression(y, x, int(args[0]), args[3:3], int(args[1]), int(args[2]), work, out)
+
+
+def ols(covariates: Sequence[ColumnRef], value: ColumnRef = 0, intercept: bool = True) -> UnitStatistic:
+    """Least-squares coefficients of ``value`` on observation covariates, per unit.
+
+    Labels ``ols.const`` (if ``intercept``) and ``ols.<covariate name>``. NaN when the unit's
+    design is rank deficient.
+    """
+    covs = tuple(covariates) if not isinstance(covariates, (str, int)) else (covariates,)
+    if not covs and not intercept:
+        raise StatisticsError("ols: give at least one covariate or keep the intercept.")
+
+    def args(layout):
+        return [layout.value(value), float(intercept), *(layout.covariate(c) for c in covs)]
+
+    labels = (("ols.const",) if intercept else ()) + tuple(
+        f"ols.{c}" if isinstance(c, str) else f"ols.x{c}" for c in covs
+    )
+    p = len(labels)
+    return UnitStatistic(kernel=ols_kernel, labels=labels, value=value, args=args, work=p * p + 2 * p)
+
+
+def ar(order: int = 1, value: ColumnRef = 0, intercept: bool = True) -> UnitStatistic:
+    """Coefficients of an AR(p) regression fitted to the unit's series by least squares.
+
+    Labels ``ar.const`` (if ``intercept``), ``ar1``, ..., ``ar<p>``.
+    """
+    p_ar = int(order)
+    if p_ar < 1:
+        raise StatisticsError(f"ar: order must be a positive integer, got {order!r}.")
+    labels = (("ar.const",) if intercept else ()) + tuple(f"ar{k}" for k in range(1, p_ar + 1))
+    p = len(labels)
+    return UnitStatistic(
+        kernel=ar_kernel,
+        labels=labels,
+        value=value,
+        args=lambda layout: [layout.value(value), float(intercept), p_ar],
+        work=p * p + 2 * p,
+    )
+
+
+# ---------------------------------------------------------------------------- discrete outcomes
+
+
+@njit(cache=True)
+def proportions_kernel(y, x, groups, args, work, out):
+    """args = (column, v1, v2, ...): share of observations equal to each value."""
+    col = int(args[0])
+    n = y.shape[0]
+    for j in range(1, args.shape[0]):
+        c = 0
+        for k in range(n):
+            if y[k, col] == args[j]:
+                c += 1
+        out[j - 1] = c / n
+
+
+def proportions(values: Sequence[float], value: ColumnRef = 0) -> UnitStatistic:
+    """Share of the unit's observations equal to each of ``values`` (labels ``p[1]``, ...)."""
+    vs = tuple(float(v) for v in np.atleast_1d(values))
+    if not vs:
+        raise StatisticsError("proportions: give at least one outcome value.")
+    return UnitStatistic(
+        kernel=proportions_kernel,
+        labels=tuple(f"p[{v:g}]" for v in vs),
+        value=value,
+        args=lambda layout: [layout.value(value), *vs],
+    )
+
+
+@njit(cache=True)
+def count_kernel(y, x, groups, args, work, out):
+    out[0] = y.shape[0]
+
+
+def count(value: ColumnRef = 0) -> UnitStatistic:
+    """Number of observations of the unit (label ``n``); informative only when the simulator
+    decides how many observations a unit has, otherwise fixed by the design."""
+    return UnitStatistic(kernel=count_kernel, labels=("n",), value=value, args=lambda layout: [layout.value(value)])
+
+
+# ---------------------------------------------------------------------------- nested groups
+
+
+@njit(cache=True)
+def group_variances_kernel(y, x, groups, args, work, out):
+    """args = (column,): pooled within-group variance and variance of group means in the unit."""
+    col = int(args[0])
+    n_groups = groups.shape[0] - 1
+    n = y.shape[0]
+    within = 0.0
+    total = 0.0
+    for g in range(n_groups):
+        lo = groups[g]
+        hi = groups[g + 1]
+        s = 0.0
+        for k in range(lo, hi):
+            s += y[k, col]
+        m = s / (hi - lo)
+        work[g] = m
+        total += m
+        for k in range(lo, hi):
+            d = y[k, col] - m
+            within += d * d
+    out[0] = within / (n - n_groups) if n > n_groups else np.nan
+    if n_groups > 1:
+        gm = total / n_groups
+        between = 0.0
+        for g in range(n_groups):
+            d = work[g] - gm
+            between += d * d
+        out[1] = between / (n_groups - 1)
+    else:
+        out[1] = np.nan
+
+
+def group_variances(value: ColumnRef = 0) -> UnitStatistic:
+    """For units made of groups (three-level data): the pooled within-group variance and the
+    variance of the group means within the unit (labels ``within_var``, ``between_var``)."""
+    return UnitStatistic(
+        kernel=group_variances_kernel,
+        labels=("within_var", "between_var"),
+        value=value,
+        args=lambda layout: [layout.value(value)],
+        work=lambda n: n,
+    )

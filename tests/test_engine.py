@@ -1,0 +1,281 @@
+"""Engine: common random numbers, determinism across threads and chunks, fused == materialised,
+errors that name the failing simulation."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numba
+import numpy as np
+import pytest
+from numba import njit
+
+import simfit
+from simfit import _engine, engine
+from simfit import statistics as st
+from simfit.data import Panel
+from simfit.engine import Simulator
+from simfit.errors import DataError, ModelError, SimulationError
+from simfit.model import Level, Model, Observations
+from simfit.params import Param
+from simfit.population import Normal, population_level
+from simfit.random import normal
+
+from conftest import RI_TRUTH
+
+
+@pytest.fixture(scope="module")
+def ri_sim(ri_model, ri_stats):
+    return Simulator(ri_model, Panel.balanced(60, 15), ri_stats)
+
+
+def test_same_seed_identical_other_seed_different(ri_sim):
+    a = ri_sim.statistics(RI_TRUTH, n_sims=3, seed=11)
+    b = ri_sim.statistics(RI_TRUTH, n_sims=3, seed=11)
+    c = ri_sim.statistics(RI_TRUTH, n_sims=3, seed=12)
+    assert np.array_equal(a, b)
+    assert not np.any(a == c)
+
+
+def test_common_random_numbers_make_statistics_smooth_in_psi(ri_sim):
+    psi = np.array([1.0, 0.5, 1.0])
+    base = ri_sim.statistics(psi, n_sims=4, seed=5)
+    diffs = []
+    for h in (1e-2, 1e-3, 1e-4):
+        moved = ri_sim.statistics(psi + np.array([h, h, h]), n_sims=4, seed=5)
+        diffs.append(np.abs(moved - base).max())
+    # O(h): a tenfold smaller step gives a tenfold smaller change (no Monte Carlo jump).
+    assert 8 < diffs[0] / diffs[1] < 12 and 8 < diffs[1] / diffs[2] < 12
+    assert diffs[2] < 1e-3
+
+
+def test_simulation_s_does_not_depend_on_the_others(ri_sim):
+    many = ri_sim.statistics(RI_TRUTH, n_sims=5, seed=2)
+    alone = ri_sim.statistics(RI_TRUTH, n_sims=1, seed=2, first_sim=3)
+    assert np.array_equal(many[3], alone[0])
+
+
+def test_identical_across_thread_counts_in_process(ri_sim):
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs at least two Numba threads")
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = ri_sim.statistics(RI_TRUTH, n_sims=3, seed=9)
+        numba.set_num_threads(2)
+        two = ri_sim.statistics(RI_TRUTH, n_sims=3, seed=9)
+    finally:
+        numba.set_num_threads(before)
+    assert np.array_equal(one, two)
+
+
+def test_identical_with_numba_num_threads_1_and_2():
+    code = textwrap.dedent(
+        """
+        import numba, simfit
+        from simfit.models import random_intercept as m
+        sim = simfit.Simulator(m.model(), simfit.Panel.balanced(300, 10), m.statistics())
+        s = sim.statistics({"mu": 1, "tau": 0.5, "sigma": 1}, n_sims=4, seed=3)
+        print(numba.get_num_threads(), s.tobytes().hex())
+        """
+    )
+    outputs = []
+    for threads in ("1", "2"):
+        env = dict(os.environ, NUMBA_NUM_THREADS=threads)
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+        n, digest = res.stdout.split()
+        assert n == threads
+        outputs.append(digest)
+    assert outputs[0] == outputs[1]
+
+
+def test_identical_for_any_chunking(ri_sim, monkeypatch):
+    base = ri_sim.statistics(RI_TRUTH, n_sims=2, seed=4)
+    for obs_per_chunk in (1, 10**9):
+        monkeypatch.setattr(engine, "_OBS_PER_CHUNK", obs_per_chunk)
+        assert np.array_equal(ri_sim.statistics(RI_TRUTH, n_sims=2, seed=4), base)
+    monkeypatch.setattr(engine, "_TABLE_BYTES", 1)  # one panel per block
+    assert np.array_equal(ri_sim.statistics(RI_TRUTH, n_sims=2, seed=4), base)
+
+
+@njit(cache=True)
+def _draw_ab(psi, parent, covariates, args, rng, theta):
+    theta[0] = psi[0] + psi[1] * normal(rng)
+    theta[1] = psi[2] * covariates[0]
+
+
+@njit(cache=True)
+def _observe_two_values(psi, theta, x, args, rng, y):
+    # y0 = a + b * x0 + noise; y1 = 1 if y0 > x1 else 0
+    for k in range(y.shape[0]):
+        y[k, 0] = theta[0] + theta[1] * x[k, 0] + psi[3] * normal(rng)
+        y[k, 1] = 1.0 if y[k, 0] > x[k, 1] else 0.0
+
+
+def covariate_model():
+    params = (Param("mu"), Param("tau", (0, np.inf)), Param("beta"), Param("sigma", (0, np.inf)))
+    return Model(
+        params=params,
+        levels=(Level("unit", ("a", "b"), _draw_ab),),
+        observations=Observations(_observe_two_values, values=("y", "hit")),
+        name="covariates",
+    )
+
+
+def covariate_design(n_units=30, seed=0):
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(5, 25, size=n_units)
+    return Panel.from_units(
+        [np.zeros(n) for n in sizes],
+        covariates=[np.column_stack([np.linspace(-1, 1, n), rng.normal(size=n)]) for n in sizes],
+        unit_covariates=rng.uniform(0.5, 1.5, size=n_units),
+        covariate_names=("x", "cut"),
+    ).design()
+
+
+COV_TRUTH = {"mu": 0.5, "tau": 0.3, "beta": 2.0, "sigma": 0.4}
+
+
+def test_fused_statistics_equal_statistics_of_materialised_panels(tl_model):
+    cases = [
+        (covariate_model(), covariate_design(), st.Statistics(
+            unit=[st.moments("y"), st.ols(["x"], "y"), st.proportions([1.0], "hit"), st.quantiles([0.5], "y")],
+            across=["mean", "sd"], extra=[st.corr(("y.mean", "y.ols.x"))],
+            pooled=[st.pooled_moments("y", ("mean", "var", "skew"))]), COV_TRUTH),
+        (tl_model, Panel.balanced(25, 4, n_groups=3), simfit.models.three_level.statistics(),
+         {"mu": 1, "tau_unit": 0.7, "tau_group": 0.5, "sigma": 1}),
+    ]
+    for model, design, spec, truth in cases:
+        sim = Simulator(model, design, spec)
+        fused = sim.statistics(truth, n_sims=3, seed=8)
+        panels = sim.simulate(truth, n_sims=3, seed=8)
+        for s in range(3):
+            assert np.array_equal(fused[s], sim.observed(panels.panel(s)))
+        assert np.array_equal(
+            sim.unit_statistics(truth, n_sims=3, seed=8)[1], sim.observed_unit_statistics(panels.panel(1))
+        )
+
+
+def test_observation_covariates_and_unit_covariates_reach_the_kernels():
+    design = covariate_design(n_units=400, seed=1)
+    sim = Simulator(covariate_model(), design).simulate(COV_TRUTH, seed=2)
+    frame = sim.to_frame()
+    # b = beta * unit covariate exactly; y - a - b x is pure noise with sd sigma.
+    z = design.level_covariates[0][:, 0]
+    assert np.allclose(sim.params["unit"][0, :, 1], COV_TRUTH["beta"] * z)
+    resid = frame["y"] - frame["unit.a"] - frame["unit.b"] * frame["x"]
+    se = COV_TRUTH["sigma"] / np.sqrt(2 * len(resid))
+    assert abs(resid.std() - COV_TRUTH["sigma"]) < 4 * se
+    assert np.array_equal(frame["hit"], (frame["y"] > frame["cut"]).astype(float))
+
+
+def test_engine_compiles_once_for_all_models_and_statistics(ri_sim, tl_model):
+    ri_sim.statistics(RI_TRUTH, n_sims=1, seed=1)
+    Simulator(tl_model, Panel.balanced(5, 3, n_groups=2), simfit.models.three_level.statistics()).statistics(
+        {"mu": 1, "tau_unit": 0.7, "tau_group": 0.5, "sigma": 1}
+    )
+    Simulator(covariate_model(), covariate_design(), st.Statistics(unit=[st.mean()])).statistics(COV_TRUTH)
+    assert len(_engine.simulate_unit_statistics.signatures) == 1
+    assert len(_engine.aggregate.signatures) == 1
+
+
+@njit
+def _log_observations(psi, theta, x, args, rng, y):
+    for k in range(y.shape[0]):
+        y[k, 0] = np.log(theta[0]) + normal(rng)
+
+
+def test_non_finite_output_names_parameters_simulation_and_unit():
+    params = (Param("mu", start=5.0), Param("tau", (0, np.inf), start=0.1))
+    unit = population_level("unit", [Normal("a", "mu", "tau")], params)
+    model = Model(params, (unit,), Observations(_log_observations))
+    sim = Simulator(model, Panel.balanced(20, 5), st.Statistics(unit=[st.mean()]))
+    assert np.isfinite(sim.statistics({"mu": 5.0, "tau": 0.1})).all()
+    with pytest.raises(SimulationError) as err:
+        sim.statistics({"mu": 0.05, "tau": 0.5}, n_sims=2, seed=1)
+    message = str(err.value)
+    assert "mu: 0.05" in message and "tau: 0.5" in message
+    assert "simulation 0, unit" in message and "observation kernel" in message
+    with pytest.raises(SimulationError, match="simulation 0, unit"):
+        sim.simulate({"mu": 0.05, "tau": 0.5}, seed=1)
+
+
+@njit
+def _wrong_arity(psi, theta, y):
+    y[0, 0] = 1.0
+
+
+@njit
+def _draw_with_bad_types(psi, parent, covariates, args, rng, theta):
+    theta[0] = rng.normal()  # rng is a simfit stream (uint64 array), not a NumPy Generator
+
+
+@njit
+def _returns_value(psi, parent, covariates, args, rng, theta):
+    theta[0] = 1.0
+    return 1.0
+
+
+@njit
+def _writes_too_much(psi, parent, covariates, args, rng, theta):
+    for j in range(3):
+        theta[j] = 1.0
+
+
+@njit
+def _noise(psi, theta, x, args, rng, y):
+    for k in range(y.shape[0]):
+        y[k, 0] = theta[0] + normal(rng)
+
+
+@njit
+def _writes_extra_column(psi, theta, x, args, rng, y):
+    for k in range(y.shape[0]):
+        y[k, 0] = theta[0]
+        y[k, 1] = theta[0]
+
+
+@pytest.mark.parametrize(
+    "levels, observe, values, message",
+    [
+        ((Level("u", ("a", "b"), _draw_ab),), _wrong_arity, ("y",), "takes 3 argument"),
+        ((Level("u", ("a",), _draw_with_bad_types),), _noise, ("y",), "does not compile for the expected signature"),
+        ((Level("u", ("a",), _returns_value),), _noise, ("y",), "must write its results"),
+        ((Level("u", ("a",), _writes_too_much),), _noise, ("y",), "writes outside theta"),
+        ((Level("u", ("a", "b", "c", "d"), _writes_too_much),), _noise, ("y",), "left parameter"),
+        ((Level("u", ("a",), _returns_value.py_func),), _writes_extra_column, ("y",), "must write its results"),
+    ],
+)
+def test_bad_kernels_get_clear_errors(levels, observe, values, message):
+    params = (Param("mu"), Param("tau", (0, np.inf)), Param("beta"), Param("sigma", (0, np.inf)))
+    with pytest.raises(ModelError, match=message):
+        Simulator(Model(params, levels, Observations(observe, values=values)), Panel.balanced(3, 4))
+
+
+def test_observation_kernel_writing_an_undeclared_column_is_caught():
+    @njit
+    def one_param(psi, parent, covariates, args, rng, theta):
+        theta[0] = psi[0]
+
+    model = Model((Param("mu"),), (Level("u", ("a",), one_param),), Observations(_writes_extra_column, values=("y",)))
+    with pytest.raises(ModelError, match="writes outside y"):
+        Simulator(model, Panel.balanced(3, 4))
+
+
+def test_design_must_match_model_levels(ri_model, tl_model):
+    with pytest.raises(DataError, match="level"):
+        Simulator(ri_model, Panel.balanced(3, 4, n_groups=2))
+    with pytest.raises(DataError, match="level"):
+        Simulator(tl_model, Panel.balanced(3, 4))
+
+
+def test_bad_call_arguments(ri_sim):
+    with pytest.raises(ModelError, match="outside its bounds"):
+        ri_sim.statistics({"mu": 1, "tau": -0.5, "sigma": 1})
+    with pytest.raises(ValueError, match="n_sims"):
+        ri_sim.statistics(RI_TRUTH, n_sims=0)
+    with pytest.raises(ValueError, match="seed"):
+        ri_sim.statistics(RI_TRUTH, seed=-3)
+    with pytest.raises(DataError, match="value columns"):
+        ri_sim.observed(Panel.from_units([np.ones(3)], value_names=("z",)))
