@@ -26,16 +26,16 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from simfit.kernels import aggregate_function, draw_function, simulate_function, unit_statistic_function
+from simfit.kernels import aggregate_function, borrow, draw_function, simulate_function, unit_statistic_function
 from simfit.random import STREAM_SIZE, seed_stream
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _offsets(nest_flat, nest_start, level):
     return nest_flat[nest_start[level] : nest_start[level + 1]]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def innermost_range(nest_flat, nest_start, n_levels, unit):
     """Indices [lo, hi) of the innermost entities (groups) of ``unit``."""
     lo = unit
@@ -47,7 +47,26 @@ def innermost_range(nest_flat, nest_start, n_levels, unit):
     return lo, hi
 
 
+_EXPONENT = np.uint64(0x7FF0000000000000)
+
+
 @njit(cache=True)
+def _all_finite(bits):
+    """Whether no float64 (given as its uint64 bit patterns) is NaN or infinite: a branch-free
+    integer pass that vectorises, unlike a loop of ``math.isfinite``."""
+    bad = np.uint64(0)
+    for k in range(bits.shape[0]):
+        bad |= np.uint64((bits[k] & _EXPONENT) == _EXPONENT)
+    return bad == 0
+
+
+@njit(cache=True, inline="always")
+def _fill_nan(v):
+    for j in range(v.shape[0]):
+        v[j] = np.nan
+
+
+@njit(cache=True, inline="always")
 def _first_non_finite_1d(v, info, entity):
     for j in range(v.shape[0]):
         if not math.isfinite(v[j]):
@@ -59,14 +78,16 @@ def _first_non_finite_1d(v, info, entity):
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def simulate_unit(
     psi, seed, sim, unit,
     nest_flat, nest_start, lcov_flat, lcov_start, lcov_ncol, x,
     level_addr, level_dim, level_args, level_args_start, obs_addr, obs_args,
-    theta_buf, theta_start, y, groups, rng, info,
+    theta_buf, theta_start, y, y_bits, groups, rng, info,
 ):
     """Simulate one unit of one simulated panel into the per-thread buffers.
+
+    ``y_bits`` is the buffer ``y`` seen as a flat array of uint64, for the finiteness check.
 
     Writes the unit's observations to ``y[:n_unit]``, its innermost group offsets (relative to the
     unit) to ``groups[:n_groups + 1]`` and the parameters of all its entities to ``theta_buf``.
@@ -84,7 +105,7 @@ def simulate_unit(
         base = theta_start[level]
         if level == 0:
             theta = theta_buf[base : base + d]
-            theta[:] = np.nan
+            _fill_nan(theta)
             seed_stream(rng, seed, sim, 1, unit)
             draw(psi, psi, lcov_flat[cst + unit * ncol : cst + (unit + 1) * ncol], args, rng, theta)
             if _first_non_finite_1d(theta, info, unit):
@@ -100,7 +121,7 @@ def simulate_unit(
             for e in range(off[p], off[p + 1]):
                 at = base + (e - new_lo) * d
                 theta = theta_buf[at : at + d]
-                theta[:] = np.nan
+                _fill_nan(theta)
                 seed_stream(rng, seed, sim, level + 1, e)
                 draw(psi, parent, lcov_flat[cst + e * ncol : cst + (e + 1) * ncol], args, rng, theta)
                 if _first_non_finite_1d(theta, info, e):
@@ -116,13 +137,13 @@ def simulate_unit(
         a = obs_off[g]
         b = obs_off[g + 1]
         groups[g - lo] = a - first
-        block = y[a - first : b - first]
-        block[:, :] = np.nan
         seed_stream(rng, seed, sim, n_levels + 1, g)
-        simulate(psi, theta_buf[base + (g - lo) * d : base + (g - lo + 1) * d], x[a:b], obs_args, rng, block)
+        simulate(psi, theta_buf[base + (g - lo) * d : base + (g - lo + 1) * d], x[a:b], obs_args, rng, y[a - first : b - first])
     groups[hi - lo] = obs_off[hi] - first
     n = obs_off[hi] - first
     nv = y.shape[1]
+    if _all_finite(y_bits[: n * nv]):
+        return 0
     for k in range(n):
         for j in range(nv):
             if not math.isfinite(y[k, j]):
@@ -134,7 +155,7 @@ def simulate_unit(
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def unit_statistics(y, x, groups, u_addr, u_args, u_args_start, u_out_start, work, out):
     """Apply every unit statistic to one unit, writing the unit's row of the statistics table."""
     for k in range(u_addr.shape[0]):
@@ -166,33 +187,44 @@ def simulate_unit_statistics(
     total = n_sims * n_units
     n_chunks = (total + chunk - 1) // chunk
     for c in prange(n_chunks):
-        rng = np.empty(STREAM_SIZE, dtype=np.uint64)
-        theta_buf = np.empty(theta_size)
-        y = np.empty((max_obs, n_values))
-        groups = np.empty(max_groups + 1, dtype=np.int64)
-        work = np.empty(u_work)
-        info = np.empty(4)
+        rng_own = np.empty(STREAM_SIZE, dtype=np.uint64)
+        theta_own = np.empty(theta_size)
+        y_own = np.empty((max_obs, n_values))
+        groups_own = np.empty(max_groups + 1, dtype=np.int64)
+        work_own = np.empty(u_work)
+        info_own = np.empty(4)
+        # Borrowed views: no reference counting in the per-unit calls below (see kernels.borrow).
+        rng, theta_buf, y, groups = borrow(rng_own), borrow(theta_own), borrow(y_own), borrow(groups_own)
+        y_bits = borrow(y_own.reshape(-1).view(np.uint64))
+        work, info = borrow(work_own), borrow(info_own)
+        b_psi, b_nest_flat, b_nest_start = borrow(psi), borrow(nest_flat), borrow(nest_start)
+        b_lcov_flat, b_lcov_start, b_lcov_ncol, b_x = borrow(lcov_flat), borrow(lcov_start), borrow(lcov_ncol), borrow(x)
+        b_level_addr, b_level_dim, b_level_args = borrow(level_addr), borrow(level_dim), borrow(level_args)
+        b_level_args_start, b_obs_addr, b_obs_args = borrow(level_args_start), borrow(obs_addr), borrow(obs_args)
+        b_theta_start, b_table = borrow(theta_start), borrow(table)
+        b_u_addr, b_u_args = borrow(u_addr), borrow(u_args)
+        b_u_args_start, b_u_out_start = borrow(u_args_start), borrow(u_out_start)
+        obs_off = _offsets(b_nest_flat, b_nest_start, n_levels - 1)
         stop = min(total, (c + 1) * chunk)
         for t in range(c * chunk, stop):
             s = t // n_units
             i = t - s * n_units
             code = simulate_unit(
-                psi, seed, first_sim + s, i,
-                nest_flat, nest_start, lcov_flat, lcov_start, lcov_ncol, x,
-                level_addr, level_dim, level_args, level_args_start, obs_addr, obs_args,
-                theta_buf, theta_start, y, groups, rng, info,
+                b_psi, seed, first_sim + s, i,
+                b_nest_flat, b_nest_start, b_lcov_flat, b_lcov_start, b_lcov_ncol, b_x,
+                b_level_addr, b_level_dim, b_level_args, b_level_args_start, b_obs_addr, b_obs_args,
+                theta_buf, b_theta_start, y, y_bits, groups, rng, info,
             )
             status[s, i] = code
             if code != 0:
-                table[s, i, :] = np.nan
+                b_table[s, i, :] = np.nan
                 continue
-            lo, hi = innermost_range(nest_flat, nest_start, n_levels, i)
-            obs_off = _offsets(nest_flat, nest_start, n_levels - 1)
+            lo, hi = innermost_range(b_nest_flat, b_nest_start, n_levels, i)
             a = obs_off[lo]
             b = obs_off[hi]
             unit_statistics(
-                y[: b - a], x[a:b], groups[: hi - lo + 1],
-                u_addr, u_args, u_args_start, u_out_start, work, table[s, i],
+                y[: b - a], b_x[a:b], groups[: hi - lo + 1],
+                b_u_addr, b_u_args, b_u_args_start, b_u_out_start, work, b_table[s, i],
             )
 
 
@@ -261,6 +293,7 @@ def simulate_panels(
         rng = np.empty(STREAM_SIZE, dtype=np.uint64)
         theta_buf = np.empty(theta_size)
         y = np.empty((max_obs, n_values))
+        y_bits = y.reshape(-1).view(np.uint64)
         groups = np.empty(max_groups + 1, dtype=np.int64)
         info = np.empty(4)
         for t in range(c * chunk, min(total, (c + 1) * chunk)):
@@ -270,7 +303,7 @@ def simulate_panels(
                 psi, seed, first_sim + s, i,
                 nest_flat, nest_start, lcov_flat, lcov_start, lcov_ncol, x,
                 level_addr, level_dim, level_args, level_args_start, obs_addr, obs_args,
-                theta_buf, theta_start, y, groups, rng, info,
+                theta_buf, theta_start, y, y_bits, groups, rng, info,
             )
             status[s, i] = code
             if code != 0:

@@ -94,7 +94,7 @@ class Panel:
                     f"values has shape {np.shape(self.values)} but the nesting describes {n_obs} "
                     "observations; pass one row per observation."
                 )
-            _check_finite(values, "values", self._unit_of_rows(nesting))
+            _check_finite(values, "values", nesting)
             values.setflags(write=False)
         object.__setattr__(self, "values", values)
 
@@ -109,7 +109,7 @@ class Panel:
                 f"covariates have shape {np.shape(self.covariates)} but the panel has {n_obs} "
                 "observations; pass one row per observation."
             )
-        _check_finite(cov, "covariates", self._unit_of_rows(nesting))
+        _check_finite(cov, "covariates", nesting)
         cov.setflags(write=False)
         object.__setattr__(self, "covariates", cov)
 
@@ -155,10 +155,7 @@ class Panel:
             "level_covariate_names",
             tuple(_check_names(t, a.shape[1], f"level {k + 1} covariate names") for k, (t, a) in enumerate(zip(lnames, checked))),
         )
-        unit_offsets = nesting[0]
-        for off in nesting[1:]:
-            unit_offsets = off[unit_offsets]
-        object.__setattr__(self, "_unit_obs_offsets", np.ascontiguousarray(unit_offsets))
+        object.__setattr__(self, "_unit_obs_offsets", np.ascontiguousarray(self._unit_obs_offsets_of(nesting)))
         if self.unit_ids is not None:
             ids = np.asarray(self.unit_ids)
             if ids.shape != (self.n_units,):
@@ -498,11 +495,11 @@ class Panel:
         return out
 
     @staticmethod
-    def _unit_of_rows(nesting: tuple[np.ndarray, ...]) -> np.ndarray:
+    def _unit_obs_offsets_of(nesting: tuple[np.ndarray, ...]) -> np.ndarray:
         off = nesting[0]
         for deeper in nesting[1:]:
             off = deeper[off]
-        return np.repeat(np.arange(off.size - 1), np.diff(off))
+        return off
 
     def __repr__(self) -> str:
         kind = "design" if self.values is None else "panel"
@@ -527,11 +524,17 @@ def _as_offsets(off, k: int) -> np.ndarray:
     return arr
 
 
-def _check_finite(arr: np.ndarray, what: str, unit_of_row: np.ndarray | None) -> None:
+def _check_finite(arr: np.ndarray, what: str, nesting: tuple[np.ndarray, ...] | None) -> None:
+    if arr.size == 0 or np.isfinite(arr).all():
+        return
     bad = ~np.isfinite(arr)
     if bad.any():
         r, c = np.argwhere(bad)[0]
-        where = f" (unit {unit_of_row[r]}, row {r}, column {c})" if unit_of_row is not None else f" (row {r}, column {c})"
+        if nesting is not None:
+            unit = int(np.searchsorted(Panel._unit_obs_offsets_of(nesting), r, side="right") - 1)
+            where = f" (unit {unit}, row {r}, column {c})"
+        else:
+            where = f" (row {r}, column {c})"
         raise DataError(
             f"{what} contain {int(bad.sum())} NaN or infinite entr{'y' if bad.sum() == 1 else 'ies'}, "
             f"first {arr[r, c]}{where}; drop or impute them."

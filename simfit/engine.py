@@ -53,6 +53,7 @@ _TABLE_BYTES = 256 * 2**20
 # Aim for at least this many observations per parallel chunk, so per-chunk set-up is negligible.
 _OBS_PER_CHUNK = 4096
 _MAX_SEED = 2**63 - 1
+_MAX_SIMULATION = 2**56
 
 ParamsLike = Sequence[float] | Mapping[str, float] | np.ndarray
 
@@ -61,6 +62,13 @@ def _check_seed(seed, what: str = "seed") -> int:
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= _MAX_SEED:
         raise ValueError(f"{what} must be an integer in [0, 2**63 - 1], got {seed!r}.")
     return int(seed)
+
+
+def _check_first_sim(first_sim, n_sims: int) -> int:
+    first_sim = _check_seed(first_sim, "first_sim")
+    if first_sim + n_sims > _MAX_SIMULATION:
+        raise ValueError(f"Simulation indices must stay below 2**56; got first_sim={first_sim}, n_sims={n_sims}.")
+    return first_sim
 
 
 def _check_count(n, what: str) -> int:
@@ -345,7 +353,7 @@ class Simulator:
         psi = self.psi(params)
         seed = _check_seed(seed)
         n_sims = _check_count(n_sims, "n_sims")
-        first_sim = _check_seed(first_sim, "first_sim")
+        first_sim = _check_first_sim(first_sim, n_sims)
         n_units = self.design.n_units
         out = np.empty((n_sims, plan.n_stats))
         per_sim = n_units * max(plan.n_unit_columns, 1) * 8
@@ -359,14 +367,15 @@ class Simulator:
     def unit_statistics(self, params: ParamsLike, n_sims: int = 1, seed: int = 0, first_sim: int = 0) -> np.ndarray:
         """Unit-statistics tables of simulated panels, shape (n_sims, n_units, n_unit_columns)."""
         self._require_plan()
-        return self._simulate_table(self.psi(params), _check_seed(seed), _check_seed(first_sim, "first_sim"), _check_count(n_sims, "n_sims"))
+        n_sims = _check_count(n_sims, "n_sims")
+        return self._simulate_table(self.psi(params), _check_seed(seed), _check_first_sim(first_sim, n_sims), n_sims)
 
     def simulate(self, params: ParamsLike, n_sims: int = 1, seed: int = 0, first_sim: int = 0) -> SimulationResult:
         """Simulate whole panels (values and every entity's parameters)."""
         psi = self.psi(params)
         seed = _check_seed(seed)
         n_sims = _check_count(n_sims, "n_sims")
-        first_sim = _check_seed(first_sim, "first_sim")
+        first_sim = _check_first_sim(first_sim, n_sims)
         d, m = self._d, self._m
         n_units = self.design.n_units
         sizes = self.design.level_sizes()

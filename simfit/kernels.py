@@ -36,6 +36,7 @@ from numba.core import cgutils
 from numba.core.errors import NumbaError
 from numba.core.registry import CPUDispatcher
 from numba.extending import intrinsic
+from numba.np.arrayobj import make_array
 
 from simfit.errors import ModelError
 
@@ -45,6 +46,7 @@ __all__ = [
     "UNIT_STATISTIC_SIGNATURE",
     "AGGREGATE_SIGNATURE",
     "compile_kernel",
+    "borrow",
 ]
 
 _vec = types.float64[::1]
@@ -147,3 +149,27 @@ draw_function = _function_from_address(DRAW_SIGNATURE)
 simulate_function = _function_from_address(SIMULATE_SIGNATURE)
 unit_statistic_function = _function_from_address(UNIT_STATISTIC_SIGNATURE)
 aggregate_function = _function_from_address(AGGREGATE_SIGNATURE)
+
+
+@intrinsic
+def borrow(typingctx, arr):
+    """The same array without its reference-counted owner.
+
+    Numba counts references to arrays with atomic operations; a function taking many arrays and
+    called once per unit spends more time on that bookkeeping than on simulating. The engine
+    borrows its inputs once per parallel chunk, so per-unit calls and slices pass plain views.
+    A borrowed array must not outlive the array it was borrowed from.
+    """
+    if not isinstance(arr, types.Array):
+        return None
+
+    def codegen(context, builder, sig, args):
+        src = make_array(sig.args[0])(context, builder, value=args[0])
+        dst = make_array(sig.return_type)(context, builder)
+        for name in ("nitems", "itemsize", "data", "shape", "strides"):
+            setattr(dst, name, getattr(src, name))
+        dst.meminfo = context.get_constant_null(types.MemInfoPointer(types.voidptr))
+        dst.parent = context.get_constant_null(types.pyobject)
+        return dst._getvalue()
+
+    return arr(arr), codegen

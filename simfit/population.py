@@ -166,7 +166,7 @@ def population_level(
     return Level(name=name, params=tuple(names), draw=latent_gaussian_draw, args=np.array(args), distributions=tuple(distributions))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _resolve(psi, parent, args, pos):
     kind = args[pos]
     value = args[pos + 1]
@@ -175,6 +175,15 @@ def _resolve(psi, parent, args, pos):
     if kind == 1.0:
         return psi[int(value)]
     return parent[int(value)]
+
+
+@njit(cache=True, inline="always")
+def _link(latent, link, lo, hi):
+    if link == 0.0:
+        return latent
+    if link == 1.0:
+        return math.exp(latent)
+    return lo + (hi - lo) / (1.0 + math.exp(-latent))
 
 
 @njit(cache=True)
@@ -191,39 +200,44 @@ def latent_gaussian_draw(psi, parent, covariates, args, rng, theta):
         sd_at = mean_at + 2 * d
         corr_at = sd_at + 2 * d
         pos = corr_at + d * (d - 1)
-        # Standard normals first (a fixed number of draws per block keeps CRN aligned).
+        if d == 1:
+            # Read every input before drawing: loads issued after the stream's stores stall.
+            mean = _resolve(psi, parent, args, mean_at)
+            sd = _resolve(psi, parent, args, sd_at)
+            link = args[link_at]
+            lo = args[lo_at]
+            hi = args[hi_at]
+            theta[out] = _link(mean + sd * normal(rng), link, lo, hi)
+            out += 1
+            continue
+        # Cholesky factor of the latent correlation matrix; the last two columns hold the
+        # resolved means and standard deviations.
+        chol = np.zeros((d, d + 2))
+        for i in range(d):
+            chol[i, d] = _resolve(psi, parent, args, mean_at + 2 * i)
+            chol[i, d + 1] = _resolve(psi, parent, args, sd_at + 2 * i)
+            for j in range(i + 1):
+                if i == j:
+                    acc = 1.0
+                else:
+                    # correlation of the pair (j, i), j < i, in row-major upper-triangle order
+                    k = j * d - j * (j + 1) // 2 + (i - j - 1)
+                    acc = _resolve(psi, parent, args, corr_at + 2 * k)
+                for m in range(j):
+                    acc -= chol[i, m] * chol[j, m]
+                if i == j:
+                    chol[i, i] = math.sqrt(acc) if acc > 0.0 else np.nan
+                else:
+                    chol[i, j] = acc / chol[j, j]
+        # A fixed number of draws per block keeps common random numbers aligned.
         for j in range(d):
             theta[out + j] = normal(rng)
-        if d > 1:
-            # z <- L z with L the Cholesky factor of the latent correlation matrix.
-            chol = np.zeros((d, d))
-            for i in range(d):
-                for j in range(i + 1):
-                    if i == j:
-                        acc = 1.0
-                    else:
-                        # corr of pair (j, i), j < i, in row-major upper-triangle order
-                        k = j * d - j * (j + 1) // 2 + (i - j - 1)
-                        acc = _resolve(psi, parent, args, corr_at + 2 * k)
-                    for m in range(j):
-                        acc -= chol[i, m] * chol[j, m]
-                    if i == j:
-                        chol[i, i] = math.sqrt(acc) if acc > 0.0 else np.nan
-                    else:
-                        chol[i, j] = acc / chol[j, j]
-            for i in range(d - 1, -1, -1):
-                acc = 0.0
-                for m in range(i + 1):
-                    acc += chol[i, m] * theta[out + m]
-                theta[out + i] = acc
+        for i in range(d - 1, -1, -1):
+            acc = 0.0
+            for m in range(i + 1):
+                acc += chol[i, m] * theta[out + m]
+            theta[out + i] = acc
         for j in range(d):
-            latent = _resolve(psi, parent, args, mean_at + 2 * j) + _resolve(psi, parent, args, sd_at + 2 * j) * theta[out + j]
-            link = args[link_at + j]
-            if link == 0.0:
-                theta[out + j] = latent
-            elif link == 1.0:
-                theta[out + j] = math.exp(latent)
-            else:
-                lo = args[lo_at + j]
-                theta[out + j] = lo + (args[hi_at + j] - lo) / (1.0 + math.exp(-latent))
+            latent = chol[j, d] + chol[j, d + 1] * theta[out + j]
+            theta[out + j] = _link(latent, args[link_at + j], args[lo_at + j], args[hi_at + j])
         out += d

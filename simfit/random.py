@@ -24,7 +24,8 @@ Normal and exponential variates use 256-layer ziggurats with the same layout as 
 ``Generator``; the others are built on them. A kernel whose number of draws per observation
 depends on the parameters (a diffusion stopped at a boundary, a rejection step) should call
 :func:`substream` at the start of each observation, so that observation ``k`` always draws from the
-same numbers.
+same numbers. :func:`fill_normal` and :func:`fill_exponential` fill a whole column at once, faster
+than a loop of single draws because the generator's state stays in registers.
 
 From Python, :func:`stream` makes a seeded stream and :func:`draw_normal` and friends fill NumPy
 arrays, mainly for tests and for checking a kernel interactively.
@@ -59,6 +60,8 @@ __all__ = [
     "uniform_open",
     "normal",
     "exponential",
+    "fill_normal",
+    "fill_exponential",
     "lognormal",
     "gamma",
     "beta",
@@ -78,15 +81,11 @@ __all__ = [
 STREAM_SIZE = 6
 
 _TWO_POW_M53 = 1.0 / 9007199254740992.0
-# Distinct odd constants separate the four state words and the two key words derived from a key.
-_WORD_SALT = (
-    np.uint64(0x9E3779B97F4A7C15),
-    np.uint64(0xD1B54A32D192ED03),
-    np.uint64(0x8CB92BA72F3D8DD7),
-    np.uint64(0xABC98388FB8FAC03),
-    np.uint64(0xCA5A826395121157),
-    np.uint64(0xF1357AEA2E62A9C5),
-)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+# Distinct odd constants for the two key words, and the substream number of a fresh stream.
+_SALT0 = np.uint64(0xD1B54A32D192ED03)
+_SALT1 = np.uint64(0x8CB92BA72F3D8DD7)
+_MAIN = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 @njit(cache=True, inline="always")
@@ -103,20 +102,25 @@ def _rotl(x, k):
 
 
 @njit(cache=True, inline="always")
-def _derive(a, b, c, d, salt):
-    h = _mix64(a + salt)
-    h = _mix64(h ^ (b + salt))
-    h = _mix64(h ^ (c + salt))
-    return _mix64(h ^ (d + salt))
+def _key_word(seed, level_sim, index, salt):
+    # One 64-bit word of the key hash: a chain of bijective mixes, so distinct keys give
+    # unrelated words. Two words with different salts make a 128-bit key.
+    h = _mix64(seed + salt)
+    h = _mix64(h ^ (level_sim + salt))
+    return _mix64(h ^ (index + salt))
 
 
-@njit(cache=True)
-def _fill_state(rng, k0, k1, index):
+@njit(cache=True, inline="always")
+def _fill_state(rng, k0, k1, sub):
+    # SplitMix64 sequence started from the key and the substream number (Vigna's recommended
+    # seeding of xoshiro generators).
+    z = k0 ^ _mix64(sub + k1)
     for w in range(4):
-        rng[w] = _derive(k0, k1, np.uint64(index), np.uint64(w), _WORD_SALT[w])
+        z += _GOLDEN
+        rng[w] = _mix64(z)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def seed_stream(rng, seed, simulation, level, index):
     """Seed ``rng`` in place for the key ``(seed, simulation, level, index)``.
 
@@ -125,21 +129,21 @@ def seed_stream(rng, seed, simulation, level, index):
     rng : ndarray of uint64, shape (STREAM_SIZE,)
         The stream to (re)seed.
     seed, simulation, level, index : int
-        Non-negative integers. The engine uses ``level`` 1, 2, ... for the levels of the hierarchy
-        and ``index`` for the position of the unit or group at that level.
+        Non-negative integers; ``level`` below 256 and ``simulation`` below 2**56. The engine uses
+        ``level`` 1, 2, ... for the levels of the hierarchy and ``index`` for the position of the
+        unit or group at that level.
     """
+    level_sim = (np.uint64(level) << np.uint64(56)) ^ np.uint64(simulation)
     s = np.uint64(seed)
-    m = np.uint64(simulation)
-    lv = np.uint64(level)
     ix = np.uint64(index)
-    k0 = _derive(s, m, lv, ix, _WORD_SALT[4])
-    k1 = _derive(s, m, lv, ix, _WORD_SALT[5])
+    k0 = _key_word(s, level_sim, ix, _SALT0)
+    k1 = _key_word(s, level_sim, ix, _SALT1)
     rng[4] = k0
     rng[5] = k1
-    _fill_state(rng, k0, k1, np.uint64(0xFFFFFFFFFFFFFFFF))
+    _fill_state(rng, k0, k1, _MAIN)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def substream(rng, k):
     """Restart ``rng`` at its ``k``-th substream.
 
@@ -151,13 +155,14 @@ def substream(rng, k):
     _fill_state(rng, rng[4], rng[5], np.uint64(k))
 
 
+# The generators work on the four state words held in local variables ("cores", returning the
+# new state with the draw): a loop drawing many numbers then keeps the state in registers instead
+# of reloading it from the stream array at every draw (see fill_normal).
+
+
 @njit(cache=True, inline="always")
-def next_uint64(rng):
-    """Next raw 64-bit output of the stream (xoshiro256++)."""
-    s0 = rng[0]
-    s1 = rng[1]
-    s2 = rng[2]
-    s3 = rng[3]
+def _step(s0, s1, s2, s3):
+    # xoshiro256++ (Blackman & Vigna 2019): output and next state.
     result = _rotl(s0 + s3, 23) + s0
     t = s1 << np.uint64(17)
     s2 ^= s0
@@ -166,11 +171,62 @@ def next_uint64(rng):
     s0 ^= s3
     s2 ^= t
     s3 = _rotl(s3, 45)
-    rng[0] = s0
-    rng[1] = s1
-    rng[2] = s2
-    rng[3] = s3
-    return result
+    return result, s0, s1, s2, s3
+
+
+@njit(cache=True, inline="always")
+def _to_unit_open(r):
+    return (float(r >> np.uint64(11)) + 0.5) * _TWO_POW_M53
+
+
+@njit(cache=True, inline="always")
+def _normal_core(s0, s1, s2, s3):
+    while True:
+        r, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
+        idx = r & np.uint64(0xFF)
+        # The top 53 bits as a signed integer: sign and abscissa in one branch-free step.
+        hz = np.int64(r) >> np.int64(11)
+        x = float(hz) * NORMAL_W[idx]
+        if abs(hz) < NORMAL_K[idx]:
+            return x, s0, s1, s2, s3  # about 98.8% of draws end here
+        if idx == 0:
+            while True:
+                r, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
+                xx = -NORMAL_INV_R * math.log(_to_unit_open(r))
+                r, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
+                yy = -math.log(_to_unit_open(r))
+                if yy + yy > xx * xx:
+                    return (-(NORMAL_R + xx) if hz < 0 else NORMAL_R + xx), s0, s1, s2, s3
+        r, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
+        u = float(r >> np.uint64(11)) * _TWO_POW_M53
+        if (NORMAL_F[idx - np.uint64(1)] - NORMAL_F[idx]) * u + NORMAL_F[idx] < math.exp(-0.5 * x * x):
+            return x, s0, s1, s2, s3
+
+
+@njit(cache=True, inline="always")
+def _exponential_core(s0, s1, s2, s3):
+    while True:
+        r, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
+        r >>= np.uint64(3)
+        idx = r & np.uint64(0xFF)
+        r >>= np.uint64(8)
+        x = float(np.int64(r)) * EXPONENTIAL_W[idx]
+        if np.int64(r) < EXPONENTIAL_K[idx]:
+            return x, s0, s1, s2, s3  # about 98.9% of draws end here
+        if idx == 0:
+            r, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
+            return EXPONENTIAL_R - math.log(_to_unit_open(r)), s0, s1, s2, s3
+        r, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
+        u = float(r >> np.uint64(11)) * _TWO_POW_M53
+        if (EXPONENTIAL_F[idx - np.uint64(1)] - EXPONENTIAL_F[idx]) * u + EXPONENTIAL_F[idx] < math.exp(-x):
+            return x, s0, s1, s2, s3
+
+
+@njit(cache=True, inline="always")
+def next_uint64(rng):
+    """Next raw 64-bit output of the stream (xoshiro256++)."""
+    r, rng[0], rng[1], rng[2], rng[3] = _step(rng[0], rng[1], rng[2], rng[3])
+    return r
 
 
 @njit(cache=True, inline="always")
@@ -182,48 +238,58 @@ def uniform(rng):
 @njit(cache=True, inline="always")
 def uniform_open(rng):
     """Uniform draw on the open interval (0, 1), safe to pass to ``log``."""
-    return (float(next_uint64(rng) >> np.uint64(11)) + 0.5) * _TWO_POW_M53
+    return _to_unit_open(next_uint64(rng))
 
 
 @njit(cache=True, inline="always")
 def normal(rng):
     """Standard normal draw (256-layer ziggurat)."""
-    while True:
-        r = next_uint64(rng)
-        idx = r & np.uint64(0xFF)
-        # The top 53 bits as a signed integer: sign and abscissa in one branch-free step.
-        hz = np.int64(r) >> np.int64(11)
-        x = float(hz) * NORMAL_W[idx]
-        if abs(hz) < NORMAL_K[idx]:
-            return x  # about 98.8% of draws end here
-        if idx == 0:
-            while True:
-                xx = -NORMAL_INV_R * math.log(uniform_open(rng))
-                yy = -math.log(uniform_open(rng))
-                if yy + yy > xx * xx:
-                    return -(NORMAL_R + xx) if hz < 0 else NORMAL_R + xx
-        if (NORMAL_F[idx - np.uint64(1)] - NORMAL_F[idx]) * uniform(rng) + NORMAL_F[idx] < math.exp(
-            -0.5 * x * x
-        ):
-            return x
+    x, rng[0], rng[1], rng[2], rng[3] = _normal_core(rng[0], rng[1], rng[2], rng[3])
+    return x
 
 
 @njit(cache=True, inline="always")
 def exponential(rng):
     """Standard exponential draw (rate 1, 256-layer ziggurat)."""
-    while True:
-        r = next_uint64(rng) >> np.uint64(3)
-        idx = r & np.uint64(0xFF)
-        r >>= np.uint64(8)
-        x = float(np.int64(r)) * EXPONENTIAL_W[idx]
-        if np.int64(r) < EXPONENTIAL_K[idx]:
-            return x  # about 98.9% of draws end here
-        if idx == 0:
-            return EXPONENTIAL_R - math.log(uniform_open(rng))
-        if (EXPONENTIAL_F[idx - np.uint64(1)] - EXPONENTIAL_F[idx]) * uniform(rng) + EXPONENTIAL_F[
-            idx
-        ] < math.exp(-x):
-            return x
+    x, rng[0], rng[1], rng[2], rng[3] = _exponential_core(rng[0], rng[1], rng[2], rng[3])
+    return x
+
+
+@njit(cache=True)
+def fill_normal(rng, out, loc, scale):
+    """Fill the 1-D array ``out`` with ``loc + scale * Z``, Z standard normal.
+
+    Same numbers as calling :func:`normal` ``out.shape[0]`` times, but faster: the stream's state
+    stays in registers for the whole loop. ``out`` may be a strided view such as ``y[:, 0]``.
+    """
+    s0 = rng[0]
+    s1 = rng[1]
+    s2 = rng[2]
+    s3 = rng[3]
+    for k in range(out.shape[0]):
+        z, s0, s1, s2, s3 = _normal_core(s0, s1, s2, s3)
+        out[k] = loc + scale * z
+    rng[0] = s0
+    rng[1] = s1
+    rng[2] = s2
+    rng[3] = s3
+
+
+@njit(cache=True)
+def fill_exponential(rng, out, scale):
+    """Fill the 1-D array ``out`` with exponential draws of mean ``scale`` (state in registers,
+    same numbers as repeated :func:`exponential` calls times ``scale``)."""
+    s0 = rng[0]
+    s1 = rng[1]
+    s2 = rng[2]
+    s3 = rng[3]
+    for k in range(out.shape[0]):
+        e, s0, s1, s2, s3 = _exponential_core(s0, s1, s2, s3)
+        out[k] = scale * e
+    rng[0] = s0
+    rng[1] = s1
+    rng[2] = s2
+    rng[3] = s3
 
 
 @njit(cache=True)
@@ -388,9 +454,10 @@ def stream(seed: int, simulation: int = 0, level: int = 0, index: int = 0) -> np
     -------
     ndarray of uint64, shape (STREAM_SIZE,)
     """
-    for name, value in (("seed", seed), ("simulation", simulation), ("level", level), ("index", index)):
-        if int(value) < 0:
-            raise ValueError(f"{name} must be a non-negative integer, got {value}")
+    limits = (("seed", seed, 2**64), ("simulation", simulation, 2**56), ("level", level, 256), ("index", index, 2**64))
+    for name, value, limit in limits:
+        if not 0 <= int(value) < limit:
+            raise ValueError(f"{name} must be an integer in [0, {limit}), got {value}")
     rng = np.zeros(STREAM_SIZE, dtype=np.uint64)
     seed_stream(rng, int(seed), int(simulation), int(level), int(index))
     return rng

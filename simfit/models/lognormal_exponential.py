@@ -14,7 +14,7 @@ from simfit import statistics as st
 from simfit.model import Model, Observations
 from simfit.params import Param
 from simfit.population import LogNormal, population_level
-from simfit.random import exponential
+from simfit.random import fill_exponential
 
 PARAMS = (
     Param("m", start=0.0),
@@ -25,9 +25,7 @@ PARAMS = (
 @njit(cache=True)
 def exponential_observations(psi, theta, x, args, rng, y):
     """Exponential observations with the entity's rate ``theta[0]``."""
-    scale = 1.0 / theta[0]
-    for k in range(y.shape[0]):
-        y[k, 0] = scale * exponential(rng)
+    fill_exponential(rng, y[:, 0], 1.0 / theta[0])
 
 
 def model() -> Model:

@@ -15,7 +15,7 @@ from simfit import statistics as st
 from simfit.model import Model, Observations
 from simfit.params import Param
 from simfit.population import Normal, population_level
-from simfit.random import normal
+from simfit.random import fill_normal
 
 PARAMS = (
     Param("mu", start=0.0),
@@ -28,9 +28,7 @@ PARAMS = (
 def normal_noise(psi, theta, x, args, rng, y):
     """``y[k] = theta[0] + psi[args[0]] * z_k``: the entity's mean plus normal noise whose
     standard deviation is the population parameter at index ``args[0]``."""
-    sigma = psi[int(args[0])]
-    for k in range(y.shape[0]):
-        y[k, 0] = theta[0] + sigma * normal(rng)
+    fill_normal(rng, y[:, 0], theta[0], psi[int(args[0])])
 
 
 def model() -> Model:
@@ -49,7 +47,7 @@ def statistics() -> st.Statistics:
     """Statistics that identify ``mu``, ``tau`` and ``sigma``: mean and sd across units of the
     unit means, and the mean across units of the unit variances."""
     return st.Statistics(
-        unit=[st.mean(), st.var()],
+        unit=[st.moments("y", ("mean", "var"))],
         across=[],
         extra=[st.mean_of("y.mean", "y.var"), st.sd_of("y.mean")],
     )

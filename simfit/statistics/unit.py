@@ -57,9 +57,37 @@ def _pct(p: float) -> str:
 # ---------------------------------------------------------------------------- moments
 
 
-@njit(cache=True)
+# Sums may be reassociated (vectorised); results stay deterministic for a given build.
+_SUMS = {"reassoc", "contract"}
+
+
+@njit(cache=True, fastmath=_SUMS)
+def mean_var_kernel(y, x, groups, args, work, out):
+    """args = (column, code, ...) with codes 1 mean, 2 var, 3 sd: one pass of sums shifted by the
+    first value (accurate unless the spread is tiny next to the distance from that value)."""
+    col = int(args[0])
+    n = y.shape[0]
+    shift = y[0, col]
+    s1 = 0.0
+    s2 = 0.0
+    for k in range(n):
+        d = y[k, col] - shift
+        s1 += d
+        s2 += d * d
+    var = max(s2 - s1 * s1 / n, 0.0) / (n - 1) if n > 1 else np.nan
+    for j in range(1, args.shape[0]):
+        code = args[j]
+        if code == 1.0:
+            out[j - 1] = shift + s1 / n
+        elif code == 2.0:
+            out[j - 1] = var
+        else:
+            out[j - 1] = math.sqrt(var)
+
+
+@njit(cache=True, fastmath=_SUMS)
 def moments_kernel(y, x, groups, args, work, out):
-    """args = (column, code, code, ...) with codes 1 mean, 2 var, 3 sd, 4 skew, 5 kurt."""
+    """args = (column, code, ...) with codes 1 mean, 2 var, 3 sd, 4 skew, 5 kurt (two passes)."""
     col = int(args[0])
     n = y.shape[0]
     s = 0.0
@@ -76,14 +104,14 @@ def moments_kernel(y, x, groups, args, work, out):
         m3 += d2 * d
         m4 += d2 * d2
     for j in range(1, args.shape[0]):
-        code = int(args[j])
-        if code == 1:
+        code = args[j]
+        if code == 1.0:
             out[j - 1] = m
-        elif code == 2:
+        elif code == 2.0:
             out[j - 1] = m2 / (n - 1) if n > 1 else np.nan
-        elif code == 3:
+        elif code == 3.0:
             out[j - 1] = math.sqrt(m2 / (n - 1)) if n > 1 else np.nan
-        elif code == 4:
+        elif code == 4.0:
             out[j - 1] = (m3 / n) / (m2 / n) ** 1.5 if m2 > 0.0 else np.nan
         else:
             out[j - 1] = (m4 / n) / (m2 / n) ** 2 - 3.0 if m2 > 0.0 else np.nan
@@ -91,7 +119,7 @@ def moments_kernel(y, x, groups, args, work, out):
 
 def _moment_statistic(value: ColumnRef, codes: Sequence[int]) -> UnitStatistic:
     return UnitStatistic(
-        kernel=moments_kernel,
+        kernel=mean_var_kernel if max(codes) <= _SD else moments_kernel,
         labels=tuple(_MOMENT_LABELS[c] for c in codes),
         value=value,
         args=lambda layout: [layout.value(value), *codes],
