@@ -1,0 +1,25 @@
+"""The README's example runs as written."""
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_readme_example_runs(capsys):
+    code = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert code, "README has no python example"
+    namespace: dict = {}
+    exec(compile(code[0], str(README), "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "mean:y.ols.x0" in out
+    assert namespace["S"].shape == (10, len(namespace["sim"].names))
+
+
+def test_quick_start_has_exactly_two_commands():
+    text = README.read_text()
+    section = re.search(r"^## Quick start\n(.*?)(?=^## )", text, re.S | re.M).group(1)
+    blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
+    lines = [ln for b in blocks for ln in b.splitlines() if ln.strip() and not ln.startswith("#")]
+    assert len(lines) == 2
+    assert "simfit simulate scenarios/quickstart.toml" in lines[0] and "pytest" in lines[1]
