@@ -26,7 +26,13 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from simfit.kernels import aggregate_function, borrow, draw_function, simulate_function, unit_statistic_function
+from simfit.kernels import (
+    aggregate_function,
+    borrow,
+    draw_function,
+    simulate_function,
+    unit_statistic_function,
+)
 from simfit.random import STREAM_SIZE, seed_stream
 
 

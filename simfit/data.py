@@ -16,8 +16,8 @@ Nesting is a chain of offset arrays from units down to observations. For a two-l
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -211,7 +211,7 @@ class Panel:
         covariate_names: Sequence[str] | None = None,
         unit_covariate_names: Sequence[str] | None = None,
         unit_ids: Sequence | None = None,
-    ) -> "Panel":
+    ) -> Panel:
         """Build a panel from one array per unit.
 
         Parameters
@@ -303,7 +303,7 @@ class Panel:
         covariates: Sequence[str] = (),
         unit_covariates: Sequence[str] = (),
         group: str | None = None,
-    ) -> "Panel":
+    ) -> Panel:
         """Build a panel from a long DataFrame with one row per observation.
 
         Rows are grouped by ``unit`` (and ``group`` within units) in order of first appearance;
@@ -407,7 +407,7 @@ class Panel:
         unit_covariates: np.ndarray | None = None,
         value_names: Sequence[str] = ("y",),
         covariate_names: Sequence[str] | None = None,
-    ) -> "Panel":
+    ) -> Panel:
         """A balanced design without values: ``n_units`` units of ``n_obs`` observations each
         (or ``n_groups`` groups of ``n_obs`` observations per unit)."""
         for name, v in (("n_units", n_units), ("n_obs", n_obs), ("n_groups", n_groups)):
@@ -432,7 +432,7 @@ class Panel:
             covariate_names=tuple(covariate_names) if covariate_names else None,
         )
 
-    def with_values(self, values: np.ndarray, value_names: Sequence[str] | None = None) -> "Panel":
+    def with_values(self, values: np.ndarray, value_names: Sequence[str] | None = None) -> Panel:
         """The same design with new values, shape (n_obs, n_values)."""
         return Panel(
             values=values,
@@ -445,7 +445,7 @@ class Panel:
             unit_ids=self.unit_ids,
         )
 
-    def design(self) -> "Panel":
+    def design(self) -> Panel:
         """The design alone (values dropped)."""
         return Panel(
             values=None,

@@ -21,10 +21,9 @@ conveniences around :class:`Simulator`.
 
 from __future__ import annotations
 
-import math
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numba
 import numpy as np
@@ -35,7 +34,7 @@ from simfit.data import Panel
 from simfit.errors import DataError, ModelError, SimulationError
 from simfit.kernels import DRAW_SIGNATURE, SIMULATE_SIGNATURE, compile_kernel
 from simfit.model import Model
-from simfit.random import STREAM_SIZE
+from simfit.random import STREAM_SIZE, seed_stream
 from simfit.statistics.spec import Layout, Statistics, StatisticsPlan
 
 __all__ = [
@@ -90,7 +89,7 @@ class _DesignArrays:
     entity_start: np.ndarray  # (n_levels, n_units + 1): first entity of each level in each unit
 
     @classmethod
-    def from_panel(cls, panel: Panel) -> "_DesignArrays":
+    def from_panel(cls, panel: Panel) -> _DesignArrays:
         nesting = panel.nesting
         n_units = panel.n_units
         nest_flat = np.ascontiguousarray(np.concatenate(nesting), dtype=np.int64)
@@ -266,8 +265,6 @@ class Simulator:
         psi = self.model.params.start
         d = self._d
         rng = np.zeros(STREAM_SIZE, dtype=np.uint64)
-        from simfit.random import seed_stream
-
         parent = psi
         guard = 4
         for level, (lv, kernel) in enumerate(zip(self.model.levels, self._m.kernels)):

@@ -28,7 +28,7 @@ Signatures (all arrays C-contiguous, float64 unless stated):
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from numba import njit, types

@@ -15,8 +15,8 @@ are ready-made in :mod:`simfit.population`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 

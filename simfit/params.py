@@ -16,8 +16,8 @@ bounds                 transform (natural -> free)      inverse
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 from scipy.special import expit, logit

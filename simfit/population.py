@@ -21,8 +21,8 @@ combination runs in the same compiled code.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, Union
 
 import numpy as np
 from numba import njit
@@ -34,7 +34,7 @@ from simfit.random import normal
 
 __all__ = ["Normal", "LogNormal", "LogitNormal", "MvNormal", "population_level", "latent_gaussian_draw"]
 
-Ref = Union[str, float, int]
+Ref = str | float | int
 
 _LINKS = {"identity": 0, "log": 1, "logit": 2}
 _CONST, _PSI, _PARENT = 0, 1, 2

@@ -9,6 +9,7 @@ import textwrap
 import numba
 import numpy as np
 import pytest
+from conftest import RI_TRUTH
 from numba import njit
 
 import simfit
@@ -21,8 +22,6 @@ from simfit.model import Level, Model, Observations
 from simfit.params import Param
 from simfit.population import Normal, population_level
 from simfit.random import normal
-
-from conftest import RI_TRUTH
 
 
 @pytest.fixture(scope="module")

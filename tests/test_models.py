@@ -2,8 +2,6 @@
 
 import math
 
-import numpy as np
-
 from simfit.data import Panel
 from simfit.engine import Simulator
 from simfit.models import lognormal_exponential, random_intercept, three_level

@@ -12,9 +12,25 @@ User statistics are written the same way: an ``@njit`` kernel with the signature
 :mod:`simfit.kernels` wrapped in :class:`UnitStatistic` or :class:`Aggregate`.
 """
 
-from simfit.statistics.aggregate import across_mean, across_quantiles, across_sd, corr, mean_of, quantiles_of, sd_of
+from simfit.statistics.aggregate import (
+    across_mean,
+    across_quantiles,
+    across_sd,
+    corr,
+    mean_of,
+    quantiles_of,
+    sd_of,
+)
 from simfit.statistics.pooled import pooled_moments, pooled_proportions
-from simfit.statistics.spec import Across, Aggregate, Layout, Pooled, Statistics, StatisticsPlan, UnitStatistic
+from simfit.statistics.spec import (
+    Across,
+    Aggregate,
+    Layout,
+    Pooled,
+    Statistics,
+    StatisticsPlan,
+    UnitStatistic,
+)
 from simfit.statistics.unit import (
     ar,
     autocorr,

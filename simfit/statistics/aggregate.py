@@ -7,7 +7,7 @@ unit statistic is NaN (undefined for that unit) and return NaN only when no unit
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from numba import njit

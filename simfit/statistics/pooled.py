@@ -7,7 +7,7 @@ Chan, Golub & LeVeque (1979) and Pébay (2008) for higher moments.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from numba import njit

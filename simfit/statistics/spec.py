@@ -14,8 +14,8 @@ simulated panels.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence, Union
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from simfit.kernels import AGGREGATE_SIGNATURE, UNIT_STATISTIC_SIGNATURE, compil
 
 __all__ = ["Layout", "UnitStatistic", "Aggregate", "Across", "Pooled", "Statistics", "StatisticsPlan"]
 
-ColumnRef = Union[str, int]
+ColumnRef = str | int
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def _column(ref: ColumnRef, names: tuple[str, ...], what: str) -> int:
     return int(ref)
 
 
-ArgsSpec = Union[Sequence[float], Callable[[Layout], Sequence[float]]]
+ArgsSpec = Sequence[float] | Callable[[Layout], Sequence[float]]
 
 
 @dataclass(frozen=True, eq=False)
@@ -229,7 +229,7 @@ class Statistics:
     def __init__(
         self,
         unit: Sequence[UnitStatistic] = (),
-        across: Sequence[Union[str, Across]] = ("mean", "sd"),
+        across: Sequence[str | Across] = ("mean", "sd"),
         extra: Sequence[Aggregate] = (),
         pooled: Sequence[Pooled] = (),
     ) -> None:

@@ -12,7 +12,7 @@ Moments use the conventions of :mod:`scipy.stats`: sample variance with ``ddof=1
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from numba import njit
