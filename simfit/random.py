@@ -299,11 +299,8 @@ def lognormal(rng, mean, sigma):
 
 
 @njit(cache=True)
-def gamma(rng, shape, scale):
-    """Gamma draw with the given shape (> 0) and scale (Marsaglia & Tsang 2000)."""
-    if shape < 1.0:
-        # Boost: G(a) = G(a + 1) * U^(1/a).
-        return gamma(rng, shape + 1.0, scale) * uniform_open(rng) ** (1.0 / shape)
+def _standard_gamma_ge1(rng, shape):
+    # Marsaglia & Tsang (2000) for shape >= 1.
     d = shape - 1.0 / 3.0
     c = 1.0 / math.sqrt(9.0 * d)
     while True:
@@ -314,7 +311,17 @@ def gamma(rng, shape, scale):
         v = v * v * v
         u = uniform_open(rng)
         if math.log(u) < 0.5 * z * z + d - d * v + d * math.log(v):
-            return d * v * scale
+            return d * v
+
+
+@njit(cache=True)
+def gamma(rng, shape, scale):
+    """Gamma draw with the given shape (> 0) and scale (Marsaglia & Tsang 2000)."""
+    if shape < 1.0:
+        # Boost: G(a) = G(a + 1) * U^(1/a).
+        g = _standard_gamma_ge1(rng, shape + 1.0)
+        return g * uniform_open(rng) ** (1.0 / shape) * scale
+    return _standard_gamma_ge1(rng, float(shape)) * scale
 
 
 @njit(cache=True)
