@@ -5,7 +5,7 @@ whole synthetic panels in parallel with common random numbers and reduces them t
 statistics with the same compiled code it applies to the observed data.
 """
 
-from simfit import random, statistics
+from simfit import optimizers, random, statistics, weighting
 from simfit.data import Panel
 from simfit.engine import (
     SimulationResult,
@@ -25,9 +25,11 @@ from simfit.errors import (
     SimulationError,
     StatisticsError,
 )
+from simfit.estimation import FitOptions, fit
 from simfit.model import Level, Model, Observations
 from simfit.params import Param, ParamSet
 from simfit.population import LogitNormal, LogNormal, MvNormal, Normal, population_level
+from simfit.results import FitResult
 from simfit.statistics import Statistics
 
 __version__ = "0.1.0"
@@ -36,6 +38,7 @@ __all__ = [
     "Param", "ParamSet", "Panel", "Level", "Observations", "Model",
     "Normal", "LogNormal", "LogitNormal", "MvNormal", "population_level",
     "Statistics", "statistics", "random",
+    "fit", "FitOptions", "FitResult", "optimizers", "weighting",
     "Simulator", "SimulationResult", "simulate", "simulate_statistics", "observed_statistics",
     "panel_statistics", "panel_unit_statistics",
     "SimfitError", "ModelError", "DataError", "SimulationError", "StatisticsError", "ScenarioError",

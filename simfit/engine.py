@@ -232,6 +232,11 @@ class Simulator:
         self._probe()
         self.compile_seconds = time.perf_counter() - started
 
+    def __reduce__(self):
+        # Compiled addresses are only valid in this process: rebuild from the declarations
+        # (kernels load from the disk cache) when sent to a worker process.
+        return (Simulator, (self.model, self.design, self.statistics_spec))
+
     # ------------------------------------------------------------------ set-up
 
     @staticmethod

@@ -41,6 +41,6 @@ def model() -> Model:
 
 
 def statistics() -> st.Statistics:
-    """Mean and sd across units of the unit means and of the log unit means' proxies (unit
-    means and sds)."""
-    return st.Statistics(unit=[st.mean(), st.sd()], across=["mean", "sd"])
+    """Mean and sd across units of the log unit means (``-m`` and ``sqrt(s^2 + 1/n)`` roughly)
+    and of the unit means (over-identifying)."""
+    return st.Statistics(unit=[st.log_mean(), st.mean()], across=["mean", "sd"])

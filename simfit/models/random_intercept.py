@@ -44,10 +44,6 @@ def model() -> Model:
 
 
 def statistics() -> st.Statistics:
-    """Statistics that identify ``mu``, ``tau`` and ``sigma``: mean and sd across units of the
-    unit means, and the mean across units of the unit variances."""
-    return st.Statistics(
-        unit=[st.moments("y", ("mean", "var"))],
-        across=[],
-        extra=[st.mean_of("y.mean", "y.var"), st.sd_of("y.mean")],
-    )
+    """Mean and sd across units of the unit means (``mu``; ``tau^2 + sigma^2 / n``) and of the unit
+    variances (``sigma^2``; over-identifying)."""
+    return st.Statistics(unit=[st.moments("y", ("mean", "var"))], across=["mean", "sd"])

@@ -38,6 +38,7 @@ from simfit.statistics.unit import (
     count,
     group_variances,
     kurtosis,
+    log_mean,
     mean,
     moments,
     ols,
@@ -50,7 +51,7 @@ from simfit.statistics.unit import (
 
 __all__ = [
     "Statistics", "StatisticsPlan", "UnitStatistic", "Aggregate", "Across", "Pooled", "Layout",
-    "mean", "var", "sd", "skewness", "kurtosis", "moments", "quantiles", "conditional_quantiles",
+    "mean", "log_mean", "var", "sd", "skewness", "kurtosis", "moments", "quantiles", "conditional_quantiles",
     "autocorr", "ols", "ar", "proportions", "count", "group_variances",
     "across_mean", "across_sd", "across_quantiles", "mean_of", "sd_of", "quantiles_of", "corr",
     "pooled_moments", "pooled_proportions",

@@ -23,6 +23,7 @@ from simfit.statistics.spec import ColumnRef, UnitStatistic
 
 __all__ = [
     "mean",
+    "log_mean",
     "var",
     "sd",
     "skewness",
@@ -129,6 +130,23 @@ def _moment_statistic(value: ColumnRef, codes: Sequence[int]) -> UnitStatistic:
 def mean(value: ColumnRef = 0) -> UnitStatistic:
     """Mean of the unit's observations of ``value`` (label ``mean``)."""
     return _moment_statistic(value, [_MEAN])
+
+
+@njit(cache=True, fastmath=_SUMS)
+def log_mean_kernel(y, x, groups, args, work, out):
+    """args = (column,): log of the unit's mean (NaN when the mean is not positive)."""
+    col = int(args[0])
+    s = 0.0
+    for k in range(y.shape[0]):
+        s += y[k, col]
+    m = s / y.shape[0]
+    out[0] = math.log(m) if m > 0.0 else np.nan
+
+
+def log_mean(value: ColumnRef = 0) -> UnitStatistic:
+    """Log of the mean of the unit's observations (label ``logmean``): for positive data whose
+    unit means vary multiplicatively, e.g. rates or concentrations."""
+    return UnitStatistic(kernel=log_mean_kernel, labels=("logmean",), value=value, args=lambda layout: [layout.value(value)])
 
 
 def var(value: ColumnRef = 0) -> UnitStatistic:

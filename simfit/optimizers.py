@@ -1,0 +1,279 @@
+"""Optimizers for the indirect-inference objective, on the unconstrained parameter scale.
+
+Every optimizer is a small frozen dataclass with one method::
+
+    minimize(problem, x0) -> OptimizerResult
+
+where ``problem`` offers ``objective(u)`` (the scalar ``g' W g``), ``residuals(u)`` (a vector ``r``
+with ``r' r = g' W g``) and ``search_box`` (lower, upper) on the unconstrained scale for global
+methods. With common random numbers the objective is a smooth deterministic function of ``u``
+wherever the simulator is, so derivative-based methods on finite differences work.
+
+=====================  =================================================================
+optimizer              method
+=====================  =================================================================
+``least_squares``      trust-region least squares on the whitened moments (default; fast)
+``nelder-mead``        Nelder-Mead simplex (derivative-free)
+``powell``             Powell's conjugate directions (derivative-free)
+``l-bfgs-b``           L-BFGS-B on central finite differences
+``differential``       differential evolution over ``search_box`` (global), then polished
+``multistart``         a local optimizer from several points of ``search_box`` (parallel)
+=====================  =================================================================
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import optimize
+from scipy.stats import qmc
+
+from simfit.errors import EstimationError
+
+__all__ = [
+    "OptimizerResult",
+    "Optimizer",
+    "LeastSquares",
+    "NelderMead",
+    "Powell",
+    "LBFGSB",
+    "DifferentialEvolution",
+    "Multistart",
+    "get_optimizer",
+]
+
+
+@dataclass(frozen=True)
+class OptimizerResult:
+    """What an optimizer reports (in the manner of ``scipy.optimize.OptimizeResult``).
+
+    Attributes
+    ----------
+    x : ndarray
+        Minimiser on the unconstrained scale.
+    fun : float
+        Objective value ``g' W g`` at ``x``.
+    success : bool
+    message : str
+    nfev : int
+        Objective (or residual) evaluations.
+    seconds : float
+        Wall time.
+    method : str
+    """
+
+    x: np.ndarray
+    fun: float
+    success: bool
+    message: str
+    nfev: int
+    seconds: float
+    method: str
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """Base class of the optimizers."""
+
+    name = "optimizer"
+
+    def minimize(self, problem, x0: np.ndarray) -> OptimizerResult:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class LeastSquares(Optimizer):
+    """Trust-region reflective least squares (``scipy.optimize.least_squares``) on ``r(u)``.
+
+    Converges in few evaluations because the objective is a sum of squares of smooth residuals;
+    the default.
+    """
+
+    xtol: float = 1e-8
+    ftol: float = 1e-10
+    max_nfev: int = 2000
+    diff_step: float = 1e-4
+    name = "least_squares"
+
+    def minimize(self, problem, x0):
+        t = time.perf_counter()
+        res = optimize.least_squares(
+            problem.residuals,
+            x0,
+            method="trf",
+            xtol=self.xtol,
+            ftol=self.ftol,
+            gtol=1e-10,
+            max_nfev=self.max_nfev,
+            diff_step=self.diff_step,
+            x_scale="jac",
+        )
+        return OptimizerResult(
+            x=res.x,
+            fun=float(2.0 * res.cost),
+            success=bool(res.status > 0),
+            message=str(res.message),
+            nfev=int(res.nfev + (res.njev or 0) * len(x0)),
+            seconds=time.perf_counter() - t,
+            method=self.name,
+        )
+
+
+def _scipy_minimize(problem, x0, method, options, name, jac=None):
+    t = time.perf_counter()
+    res = optimize.minimize(problem.objective, x0, method=method, options=options, jac=jac)
+    return OptimizerResult(
+        x=np.asarray(res.x, dtype=float),
+        fun=float(res.fun),
+        success=bool(res.success),
+        message=str(res.message),
+        nfev=int(res.nfev),
+        seconds=time.perf_counter() - t,
+        method=name,
+    )
+
+
+@dataclass(frozen=True)
+class NelderMead(Optimizer):
+    """Nelder-Mead simplex (derivative-free)."""
+
+    xatol: float = 1e-6
+    fatol: float = 1e-10
+    maxfev: int = 5000
+    name = "nelder-mead"
+
+    def minimize(self, problem, x0):
+        opts = {"xatol": self.xatol, "fatol": self.fatol, "maxfev": self.maxfev, "adaptive": len(x0) > 3}
+        return _scipy_minimize(problem, x0, "Nelder-Mead", opts, self.name)
+
+
+@dataclass(frozen=True)
+class Powell(Optimizer):
+    """Powell's method (derivative-free)."""
+
+    xtol: float = 1e-6
+    ftol: float = 1e-10
+    maxfev: int = 5000
+    name = "powell"
+
+    def minimize(self, problem, x0):
+        return _scipy_minimize(problem, x0, "Powell", {"xtol": self.xtol, "ftol": self.ftol, "maxfev": self.maxfev}, self.name)
+
+
+@dataclass(frozen=True)
+class LBFGSB(Optimizer):
+    """L-BFGS-B with central finite-difference gradients (smooth under common random numbers)."""
+
+    step: float = 1e-5
+    gtol: float = 1e-8
+    maxiter: int = 1000
+    name = "l-bfgs-b"
+
+    def minimize(self, problem, x0):
+        def grad(u):
+            g = np.empty_like(u)
+            for j in range(u.size):
+                h = self.step * max(1.0, abs(u[j]))
+                e = np.zeros_like(u)
+                e[j] = h
+                g[j] = (problem.objective(u + e) - problem.objective(u - e)) / (2.0 * h)
+            return g
+
+        result = _scipy_minimize(problem, x0, "L-BFGS-B", {"gtol": self.gtol, "maxiter": self.maxiter}, self.name, jac=grad)
+        return result
+
+
+@dataclass(frozen=True)
+class DifferentialEvolution(Optimizer):
+    """Differential evolution over ``problem.search_box`` (global), polished by least squares."""
+
+    maxiter: int = 200
+    popsize: int = 15
+    tol: float = 1e-8
+    seed: int = 0
+    name = "differential"
+
+    def minimize(self, problem, x0):
+        t = time.perf_counter()
+        lower, upper = problem.search_box
+        res = optimize.differential_evolution(
+            problem.objective,
+            bounds=list(zip(lower, upper)),
+            maxiter=self.maxiter,
+            popsize=self.popsize,
+            tol=self.tol,
+            seed=np.random.default_rng(self.seed),
+            x0=np.clip(x0, lower, upper),
+            polish=False,
+        )
+        polished = LeastSquares().minimize(problem, res.x)
+        best = polished if polished.fun <= res.fun else None
+        return OptimizerResult(
+            x=best.x if best else np.asarray(res.x),
+            fun=best.fun if best else float(res.fun),
+            success=bool(res.success) and (best is None or best.success),
+            message=f"{res.message}; polished by least squares: {polished.message}",
+            nfev=int(res.nfev) + polished.nfev,
+            seconds=time.perf_counter() - t,
+            method=self.name,
+        )
+
+
+@dataclass(frozen=True)
+class Multistart(Optimizer):
+    """Run ``local`` from ``x0`` and from ``n_starts - 1`` scrambled-Halton points of the search box;
+    keep the best. ``n_jobs`` > 1 runs the starts in parallel processes (joblib)."""
+
+    n_starts: int = 8
+    local: Optimizer = field(default_factory=lambda: LeastSquares())
+    n_jobs: int = 1
+    backend: str = "loky"
+    seed: int = 0
+    name = "multistart"
+
+    def minimize(self, problem, x0):
+        from simfit.parallel import run_parallel
+
+        t = time.perf_counter()
+        lower, upper = problem.search_box
+        points = [np.asarray(x0, dtype=float)]
+        if self.n_starts > 1:
+            halton = qmc.Halton(d=len(x0), scramble=True, seed=np.random.default_rng(self.seed))
+            points += list(qmc.scale(halton.random(self.n_starts - 1), lower, upper))
+        results = run_parallel(_local_run, [(self.local, problem, p) for p in points], n_jobs=self.n_jobs, backend=self.backend)
+        best = min(results, key=lambda r: r.fun if np.isfinite(r.fun) else np.inf)
+        n_ok = sum(r.success for r in results)
+        return OptimizerResult(
+            x=best.x,
+            fun=best.fun,
+            success=best.success,
+            message=f"best of {len(results)} starts ({n_ok} converged): {best.message}",
+            nfev=sum(r.nfev for r in results),
+            seconds=time.perf_counter() - t,
+            method=self.name,
+        )
+
+
+def _local_run(local: Optimizer, problem, x0) -> OptimizerResult:
+    return local.minimize(problem, x0)
+
+
+_BY_NAME = {
+    "least_squares": LeastSquares,
+    "nelder-mead": NelderMead,
+    "powell": Powell,
+    "l-bfgs-b": LBFGSB,
+    "differential": DifferentialEvolution,
+    "multistart": Multistart,
+}
+
+
+def get_optimizer(spec) -> Optimizer:
+    """An :class:`Optimizer` from its name or an instance."""
+    if isinstance(spec, Optimizer):
+        return spec
+    if isinstance(spec, str) and spec.lower() in _BY_NAME:
+        return _BY_NAME[spec.lower()]()
+    raise EstimationError(f"Unknown optimizer {spec!r}; choose one of {', '.join(_BY_NAME)}.")

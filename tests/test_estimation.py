@@ -1,0 +1,114 @@
+"""fit(): recovery within standard errors, weighting efficiency, bootstrap agreement, bad input."""
+
+
+import numpy as np
+import pytest
+
+import simfit
+from simfit import statistics as st
+from simfit.errors import EstimationError
+from simfit.estimation import FitOptions, derive_seed, fit
+from simfit.models import lognormal_exponential, random_intercept
+
+RI_TRUTH = {"mu": 1.0, "tau": 0.5, "sigma": 1.0}
+LN_TRUTH = {"m": 0.0, "s": 0.5}
+
+
+@pytest.fixture(scope="module")
+def ri_data():
+    model = random_intercept.model()
+    return simfit.Simulator(model, simfit.Panel.balanced(80, 20)).simulate(RI_TRUTH, seed=11).panel(0)
+
+
+@pytest.fixture(scope="module")
+def ri_fit(ri_data):
+    return fit(random_intercept.model(), ri_data, random_intercept.statistics(), seed=3, bootstrap=60)
+
+
+def within_4_se(result, truth):
+    est, se = result.params, result.se()
+    for name, value in truth.items():
+        assert abs(est[name] - value) < 4 * se[name], (name, est[name], se[name])
+
+
+def test_random_intercept_recovered_within_4_se(ri_fit):
+    assert ri_fit.converged
+    within_4_se(ri_fit, RI_TRUTH)
+    assert ri_fit.jtest is not None and ri_fit.jtest.df == 1
+
+
+def test_lognormal_exponential_recovered_within_4_se():
+    model = lognormal_exponential.model()
+    data = simfit.Simulator(model, simfit.Panel.balanced(100, 50)).simulate(LN_TRUTH, seed=5).panel(0)
+    result = fit(model, data, lognormal_exponential.statistics(), seed=1)
+    assert result.converged
+    within_4_se(result, LN_TRUTH)
+
+
+def test_optimal_weighting_no_less_efficient_than_identity(ri_data):
+    model, stats = random_intercept.model(), random_intercept.statistics()
+    optimal = fit(model, ri_data, stats, seed=3, weighting="optimal")
+    identity = fit(model, ri_data, stats, seed=3, weighting="identity")
+    # Asymptotic variances at nearly the same estimate: the optimal sandwich is the smaller one.
+    assert np.all(optimal.se().to_numpy() <= identity.se().to_numpy() * 1.02)
+
+
+def test_sandwich_and_bootstrap_standard_errors_agree(ri_fit):
+    sandwich = ri_fit.se("sandwich")
+    boot = ri_fit.se("bootstrap")
+    assert np.all(np.abs(boot / sandwich - 1) < 0.30), (sandwich.to_dict(), boot.to_dict())
+
+
+def test_fit_is_determined_by_the_seed(ri_data):
+    a = fit(random_intercept.model(), ri_data, random_intercept.statistics(), seed=9)
+    b = fit(random_intercept.model(), ri_data, random_intercept.statistics(), seed=9)
+    c = fit(random_intercept.model(), ri_data, random_intercept.statistics(), seed=10)
+    assert np.array_equal(a.free, b.free) and np.array_equal(a.cov_free, b.cov_free)
+    assert not np.array_equal(a.free, c.free)
+
+
+@pytest.mark.parametrize("optimizer", ["nelder-mead", "powell", "l-bfgs-b"])
+def test_local_optimizers_agree_with_least_squares(ri_data, optimizer):
+    model, stats = random_intercept.model(), random_intercept.statistics()
+    base = fit(model, ri_data, stats, seed=4, weighting="diagonal")
+    other = fit(model, ri_data, stats, seed=4, weighting="diagonal", optimizer=optimizer)
+    assert other.converged
+    assert np.allclose(other.params, base.params, atol=0.05 * base.se().min())
+
+
+def test_global_optimizers_find_the_minimum_from_a_poor_start(ri_data):
+    model, stats = random_intercept.model(), random_intercept.statistics()
+    base = fit(model, ri_data, stats, seed=4, weighting="diagonal")
+    start = {"mu": 3.0, "tau": 2.0, "sigma": 0.3}
+    for optimizer in [simfit.optimizers.DifferentialEvolution(maxiter=30, seed=1), simfit.optimizers.Multistart(n_starts=4)]:
+        res = fit(model, ri_data, stats, seed=4, weighting="diagonal", optimizer=optimizer, start=start)
+        assert np.allclose(res.params, base.params, atol=0.05 * base.se().min()), optimizer
+
+
+def test_iterated_weighting_converges(ri_data):
+    res = fit(random_intercept.model(), ri_data, random_intercept.statistics(), seed=4, weighting="iterated")
+    assert len(res.steps) >= 3 and res.converged
+    within_4_se(res, RI_TRUTH)
+
+
+def test_bad_inputs_raise_before_optimizing(ri_data):
+    model = random_intercept.model()
+    with pytest.raises(EstimationError, match="cannot identify 3 parameters"):
+        fit(model, ri_data, st.Statistics(unit=[st.mean()], across=["mean"]))
+    with pytest.raises(EstimationError, match="outside its bounds"):
+        fit(model, ri_data, random_intercept.statistics(), start={"mu": 0, "tau": -1, "sigma": 1})
+    one_obs = simfit.Panel.from_units([np.array([1.0])] * 20)
+    with pytest.raises(EstimationError, match="NaN or infinite on the observed data"):
+        fit(model, one_obs, st.Statistics(unit=[st.mean(), st.var()], across=["mean", "sd"]))
+    with pytest.raises(EstimationError, match="do not vary"):
+        fit(model, ri_data, st.Statistics(unit=[st.moments("y", ("mean", "var")), st.count()], across=["mean"]))
+    with pytest.raises(EstimationError, match="Unknown fit option"):
+        fit(model, ri_data, random_intercept.statistics(), n_simulations=5)
+    with pytest.raises(EstimationError, match="n_sims"):
+        FitOptions(n_sims=1)
+
+
+def test_derive_seed_is_deterministic_and_distinct():
+    assert derive_seed(1, 2, 3) == derive_seed(1, 2, 3)
+    assert len({derive_seed(1, 2, b) for b in range(100)}) == 100
+    assert 0 <= derive_seed(2**62, 5) < 2**63

@@ -1,0 +1,32 @@
+"""Optimizers on a quadratic least-squares problem with a known minimum."""
+
+import numpy as np
+import pytest
+
+from simfit.errors import EstimationError
+from simfit.optimizers import get_optimizer
+
+
+class Quadratic:
+    target = np.array([1.0, -2.0])
+    search_box = (np.array([-5.0, -5.0]), np.array([5.0, 5.0]))
+
+    def residuals(self, u):
+        return np.array([u[0] - 1.0, 2.0 * (u[1] + 2.0), 0.5 * (u[0] - 1.0) * (u[1] + 2.0)])
+
+    def objective(self, u):
+        r = self.residuals(u)
+        return float(r @ r)
+
+
+@pytest.mark.parametrize("name", ["least_squares", "nelder-mead", "powell", "l-bfgs-b", "differential", "multistart"])
+def test_optimizers_find_the_minimum(name):
+    res = get_optimizer(name).minimize(Quadratic(), np.array([3.0, 3.0]))
+    assert res.success, res.message
+    assert np.allclose(res.x, Quadratic.target, atol=1e-4)
+    assert res.nfev > 0 and res.seconds >= 0 and res.method == name
+
+
+def test_unknown_optimizer():
+    with pytest.raises(EstimationError, match="Unknown optimizer"):
+        get_optimizer("newton")

@@ -1,0 +1,47 @@
+"""FitResult views: tables, intervals, summary, plain data."""
+
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import simfit
+from simfit.estimation import fit
+from simfit.models import random_intercept
+
+
+@pytest.fixture(scope="module")
+def result():
+    model = random_intercept.model()
+    data = simfit.Simulator(model, simfit.Panel.balanced(60, 15)).simulate({"mu": 1, "tau": 0.5, "sigma": 1}, seed=2).panel(0)
+    return fit(model, data, random_intercept.statistics(), seed=5)
+
+
+def test_intervals(result):
+    ci = result.conf_int(0.05)
+    assert np.all(ci["lower"] < result.params) and np.all(result.params < ci["upper"])
+    assert ci.loc["tau", "lower"] > 0  # transform intervals respect the bounds
+    wide = result.conf_int(0.01)
+    assert np.all(wide["lower"] <= ci["lower"]) and np.all(wide["upper"] >= ci["upper"])
+    delta = result.conf_int(0.05, method="delta")
+    z = stats.norm.ppf(0.975)
+    assert np.allclose(delta["upper"] - result.params, z * result.se())
+    with pytest.raises(ValueError, match="bootstrap"):
+        result.conf_int(method="bootstrap")
+
+
+def test_tables_and_summary(result):
+    table = result.statistics_table()
+    assert list(table.index) == list(result.names)
+    assert np.allclose(table["difference"], table["observed"] - table["simulated"])
+    frame = result.to_frame()
+    assert list(frame.index) == ["mu", "tau", "sigma"]
+    assert np.allclose(frame["se"], result.bse)
+    text = result.summary()
+    for word in ("mu", "tau", "sigma", "J test", "Converged", "mean:y.mean"):
+        assert word in text
+    data = result.to_dict()
+    json.dumps(data)
+    assert data["params"]["tau"] == pytest.approx(result.params["tau"])
+    assert result.sensitivity().shape == (len(result.names), 3)
