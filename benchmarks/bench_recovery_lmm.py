@@ -16,9 +16,9 @@ import time
 import warnings
 
 import numpy as np
-from _recovery import print_json, run_fits, simulate_datasets, summarise
 
 import simfit
+from _recovery import print_json, run_fits, simulate_datasets, summarise
 from simfit.models import random_intercept
 
 TRUTH = {"mu": 1.0, "tau": 0.5, "sigma": 1.0}

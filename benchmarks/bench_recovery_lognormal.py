@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from _recovery import print_json, run_fits, simulate_datasets, summarise
 
 import simfit
+from _recovery import print_json, run_fits, simulate_datasets, summarise
 from simfit.models import lognormal_exponential
 
 TRUTH = {"m": 0.0, "s": 0.5}

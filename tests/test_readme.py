@@ -10,12 +10,18 @@ def test_readme_example_runs(capsys):
     code = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
     assert code, "README has no python example"
     # Run as written, except disk caching, which needs an importable module behind the kernels.
-    source = code[0].replace("@njit(cache=True)", "@njit")
     namespace: dict = {"__name__": "readme_example"}
-    exec(compile(source, "<README.md>", "exec"), namespace)
+    for block in code:
+        source = block.replace("@njit(cache=True)", "@njit")
+        exec(compile(source, "<README.md>", "exec"), namespace)
     out = capsys.readouterr().out
-    assert "mean:y.ols.x0" in out
+    assert "mean:y.ols.x0" in out and "Indirect inference results" in out
     assert namespace["S"].shape == (10, len(namespace["sim"].names))
+    result = namespace["result"]
+    assert result.converged
+    truth = namespace["truth"]
+    for name, value in truth.items():
+        assert abs(result.params[name] - value) < 4 * result.se()[name]
 
 
 def test_quick_start_has_exactly_two_commands():

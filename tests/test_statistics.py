@@ -167,3 +167,11 @@ def test_specification_errors(panel):
         st.Statistics(unit=[st.mean()], across=["median"])
     with pytest.raises(StatisticsError, match="Unknown covariate column"):
         panel_statistics(st.Statistics(unit=[st.ols(["z"], "rt")]), panel)
+
+
+def test_shape_across_units(panel):
+    spec = st.Statistics(unit=[st.mean("rt")], across=[], extra=[st.skewness_of("rt.mean"), st.kurtosis_of("rt.mean")])
+    s = panel_statistics(spec, panel)
+    m = panel_unit_statistics(spec, panel)["rt.mean"].to_numpy()
+    assert np.isclose(s["skew:rt.mean"], stats.skew(m))
+    assert np.isclose(s["kurt:rt.mean"], stats.kurtosis(m))

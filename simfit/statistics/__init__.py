@@ -17,9 +17,11 @@ from simfit.statistics.aggregate import (
     across_quantiles,
     across_sd,
     corr,
+    kurtosis_of,
     mean_of,
     quantiles_of,
     sd_of,
+    skewness_of,
 )
 from simfit.statistics.pooled import pooled_moments, pooled_proportions
 from simfit.statistics.spec import (
@@ -53,6 +55,7 @@ __all__ = [
     "Statistics", "StatisticsPlan", "UnitStatistic", "Aggregate", "Across", "Pooled", "Layout",
     "mean", "log_mean", "var", "sd", "skewness", "kurtosis", "moments", "quantiles", "conditional_quantiles",
     "autocorr", "ols", "ar", "proportions", "count", "group_variances",
-    "across_mean", "across_sd", "across_quantiles", "mean_of", "sd_of", "quantiles_of", "corr",
+    "across_mean", "across_sd", "across_quantiles", "mean_of", "sd_of", "skewness_of", "kurtosis_of",
+    "quantiles_of", "corr",
     "pooled_moments", "pooled_proportions",
 ]

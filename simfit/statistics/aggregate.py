@@ -17,7 +17,17 @@ from simfit.statistics._numeric import sorted_quantile
 from simfit.statistics.spec import Across, Aggregate
 from simfit.statistics.unit import _pct, _probs
 
-__all__ = ["across_mean", "across_sd", "across_quantiles", "mean_of", "sd_of", "quantiles_of", "corr"]
+__all__ = [
+    "across_mean",
+    "across_sd",
+    "across_quantiles",
+    "mean_of",
+    "sd_of",
+    "skewness_of",
+    "kurtosis_of",
+    "quantiles_of",
+    "corr",
+]
 
 
 @njit(cache=True)
@@ -55,6 +65,41 @@ def sd_kernel(u, columns, args, work, out):
             if not math.isnan(v):
                 ss += (v - mu) * (v - mu)
         out[j] = math.sqrt(ss / (m - 1))
+
+
+@njit(cache=True)
+def shape_kernel(u, columns, args, work, out):
+    """args = (code,): skewness (3) or excess kurtosis (4) across units of each column."""
+    order = int(args[0])
+    for j in range(columns.shape[0]):
+        c = columns[j]
+        s = 0.0
+        m = 0
+        for i in range(u.shape[0]):
+            v = u[i, c]
+            if not math.isnan(v):
+                s += v
+                m += 1
+        if m < 3:
+            out[j] = np.nan
+            continue
+        mu = s / m
+        m2 = 0.0
+        mk = 0.0
+        for i in range(u.shape[0]):
+            v = u[i, c]
+            if not math.isnan(v):
+                d = v - mu
+                m2 += d * d
+                mk += d**order
+        m2 /= m
+        mk /= m
+        if m2 <= 0.0:
+            out[j] = np.nan
+        elif order == 3:
+            out[j] = mk / m2**1.5
+        else:
+            out[j] = mk / (m2 * m2) - 3.0
 
 
 @njit(cache=True)
@@ -132,6 +177,17 @@ def mean_of(*names: str) -> Aggregate:
 def sd_of(*names: str) -> Aggregate:
     """Standard deviation across units of the named unit statistics (``sd:<name>``)."""
     return Aggregate(sd_kernel, names, tuple(f"sd:{n}" for n in names))
+
+
+def skewness_of(*names: str) -> Aggregate:
+    """Skewness across units of the named unit statistics (``skew:<name>``)."""
+    return Aggregate(shape_kernel, names, tuple(f"skew:{n}" for n in names), (3.0,))
+
+
+def kurtosis_of(*names: str) -> Aggregate:
+    """Excess kurtosis across units of the named unit statistics (``kurt:<name>``), e.g. to test
+    the normality of unit effects."""
+    return Aggregate(shape_kernel, names, tuple(f"kurt:{n}" for n in names), (4.0,))
 
 
 def quantiles_of(name: str, probs: Sequence[float]) -> Aggregate:
