@@ -16,7 +16,9 @@ Status codes
 ------------
 0 success; ``l + 1`` a level-``l`` draw kernel wrote a non-finite value (or left one unset);
 ``n_levels + 1`` the observation kernel did. ``info`` then holds
-(entity index, row, column, value).
+(entity index, row, column, value). The drivers set a unit's status to ``UNFINISHED`` before
+simulating it: a kernel that raises inside a parallel loop aborts the iteration without reporting,
+so a status still ``UNFINISHED`` afterwards means a kernel raised.
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ def innermost_range(nest_flat, nest_start, n_levels, unit):
 
 
 _EXPONENT = np.uint64(0x7FF0000000000000)
+_NAN_BITS = np.uint64(0x7FF8000000000000)
+#: Status of a unit whose simulation or statistics did not finish (a kernel raised).
+UNFINISHED = -1
 
 
 @njit(cache=True)
@@ -136,6 +141,11 @@ def simulate_unit(
         hi = new_hi
     obs_off = _offsets(nest_flat, nest_start, n_levels - 1)
     first = obs_off[lo]
+    n = obs_off[hi] - first
+    nv = y.shape[1]
+    # Unwritten outputs must read as NaN, not as the previous unit's values.
+    for k in range(n * nv):
+        y_bits[k] = _NAN_BITS
     simulate = simulate_function(obs_addr[0], obs_addr[1])
     d = level_dim[n_levels - 1]
     base = theta_start[n_levels - 1]
@@ -146,8 +156,6 @@ def simulate_unit(
         seed_stream(rng, seed, sim, n_levels + 1, g)
         simulate(psi, theta_buf[base + (g - lo) * d : base + (g - lo + 1) * d], x[a:b], obs_args, rng, y[a - first : b - first])
     groups[hi - lo] = obs_off[hi] - first
-    n = obs_off[hi] - first
-    nv = y.shape[1]
     if _all_finite(y_bits[: n * nv]):
         return 0
     for k in range(n):
@@ -215,6 +223,7 @@ def simulate_unit_statistics(
         for t in range(c * chunk, stop):
             s = t // n_units
             i = t - s * n_units
+            status[s, i] = UNFINISHED
             code = simulate_unit(
                 b_psi, seed, first_sim + s, i,
                 b_nest_flat, b_nest_start, b_lcov_flat, b_lcov_start, b_lcov_ncol, b_x,
@@ -228,18 +237,21 @@ def simulate_unit_statistics(
             lo, hi = innermost_range(b_nest_flat, b_nest_start, n_levels, i)
             a = obs_off[lo]
             b = obs_off[hi]
+            status[s, i] = UNFINISHED
             unit_statistics(
                 y[: b - a], b_x[a:b], groups[: hi - lo + 1],
                 b_u_addr, b_u_args, b_u_args_start, b_u_out_start, work, b_table[s, i],
             )
+            status[s, i] = 0
 
 
 @njit(cache=True, parallel=True)
 def observed_unit_statistics(
     values, chunk, nest_flat, nest_start, x, max_groups,
-    u_addr, u_args, u_args_start, u_out_start, u_work, table,
+    u_addr, u_args, u_args_start, u_out_start, u_work, table, status,
 ):
-    """Unit statistics of an observed panel: ``table`` (n_units, n_unit_columns)."""
+    """Unit statistics of an observed panel: ``table`` (n_units, n_unit_columns); ``status``
+    (n_units,) ends at 0 for every unit whose statistics finished."""
     n_units = table.shape[0]
     n_levels = nest_start.shape[0] - 1
     n_chunks = (n_units + chunk - 1) // chunk
@@ -253,17 +265,21 @@ def observed_unit_statistics(
             b = obs_off[hi]
             for g in range(lo, hi + 1):
                 groups[g - lo] = obs_off[g] - a
+            status[i] = UNFINISHED
             unit_statistics(
                 values[a:b], x[a:b], groups[: hi - lo + 1],
                 u_addr, u_args, u_args_start, u_out_start, work, table[i],
             )
+            status[i] = 0
 
 
 @njit(cache=True, parallel=True)
-def aggregate(table, a_addr, a_cols, a_cols_start, a_args, a_args_start, a_out_start, out):
-    """Aggregate the unit-statistics table of each panel: ``out`` (n_sims, n_stats)."""
+def aggregate(table, a_addr, a_cols, a_cols_start, a_args, a_args_start, a_out_start, out, status):
+    """Aggregate the unit-statistics table of each panel: ``out`` (n_sims, n_stats); ``status``
+    (n_sims,) ends at 0 for every panel whose aggregates finished."""
     n_units = table.shape[1]
     for s in prange(table.shape[0]):
+        status[s] = UNFINISHED
         work = np.empty(n_units + 16)
         for k in range(a_addr.shape[0]):
             agg = aggregate_function(a_addr[k, 0], a_addr[k, 1])
@@ -274,6 +290,7 @@ def aggregate(table, a_addr, a_cols, a_cols_start, a_args, a_args_start, a_out_s
                 work,
                 out[s, a_out_start[k] : a_out_start[k + 1]],
             )
+        status[s] = 0
 
 
 @njit(cache=True, parallel=True)
@@ -305,6 +322,7 @@ def simulate_panels(
         for t in range(c * chunk, min(total, (c + 1) * chunk)):
             s = t // n_units
             i = t - s * n_units
+            status[s, i] = UNFINISHED
             code = simulate_unit(
                 psi, seed, first_sim + s, i,
                 nest_flat, nest_start, lcov_flat, lcov_start, lcov_ncol, x,

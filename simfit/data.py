@@ -86,7 +86,7 @@ class Panel:
 
         values = self.values
         if values is not None:
-            values = np.array(values, dtype=np.float64, order="C", copy=True)
+            values = _as_float_array(values, "values")
             if values.ndim == 1:
                 values = values.reshape(-1, 1)
             if values.ndim != 2 or values.shape[0] != n_obs:
@@ -101,7 +101,7 @@ class Panel:
         cov = self.covariates
         if cov is None:
             cov = np.zeros((n_obs, 0))
-        cov = np.array(cov, dtype=np.float64, order="C", copy=True)
+        cov = _as_float_array(cov, "covariates")
         if cov.ndim == 1:
             cov = cov.reshape(-1, 1)
         if cov.ndim != 2 or cov.shape[0] != n_obs:
@@ -126,7 +126,7 @@ class Panel:
             )
         checked = []
         for k, (arr, n) in enumerate(zip(level_cov, counts)):
-            a = np.zeros((n, 0)) if arr is None else np.array(arr, dtype=np.float64, order="C")
+            a = np.zeros((n, 0)) if arr is None else _as_float_array(arr, f"level-{k + 1} covariates")
             if a.ndim == 1:
                 a = a.reshape(-1, 1)
             if a.ndim != 2 or a.shape[0] != n:
@@ -225,7 +225,7 @@ class Panel:
             For three-level data, ``groups[i]`` lists the number of observations in each group of
             unit ``i`` (summing to n_i).
         """
-        units = [np.asarray(v, dtype=float) for v in values]
+        units = [_as_float_array(v, f"values of unit {i}") for i, v in enumerate(values)]
         if not units:
             raise DataError("values is empty; pass at least one unit.")
         sizes = np.array([u.shape[0] if u.ndim else 0 for u in units])
@@ -245,7 +245,7 @@ class Panel:
                 )
             parts = []
             for i, (c, n) in enumerate(zip(covariates, sizes)):
-                c = np.asarray(c, dtype=float)
+                c = _as_float_array(c, f"covariates of unit {i}")
                 c = c.reshape(c.shape[0], -1) if c.ndim else c.reshape(0, 1)
                 if c.shape[0] != n:
                     raise DataError(
@@ -253,6 +253,9 @@ class Panel:
                         "need one row per observation."
                     )
                 parts.append(c)
+            widths = {c.shape[1] for c in parts}
+            if len(widths) != 1:
+                raise DataError(f"Units have different numbers of covariate columns: {sorted(widths)}.")
             cov = np.concatenate(parts, axis=0)
         unit_offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         if groups is None:
@@ -278,8 +281,12 @@ class Panel:
         level_cov = None
         level_names = None
         if unit_covariates is not None:
-            uc = np.asarray(unit_covariates, dtype=float)
-            uc = uc.reshape(len(units), -1) if uc.ndim == 1 else uc
+            uc = _as_float_array(unit_covariates, "unit_covariates")
+            uc = uc.reshape(-1, 1) if uc.ndim == 1 else uc
+            if uc.shape[0] != len(units):
+                raise DataError(
+                    f"unit_covariates has {uc.shape[0]} rows for {len(units)} units; pass one row per unit."
+                )
             level_cov = (uc,) + tuple(np.zeros((o.size - 1, 0)) for o in nesting[1:])
             if unit_covariate_names is not None:
                 level_names = (tuple(unit_covariate_names),) + tuple(() for _ in nesting[1:])
@@ -306,8 +313,9 @@ class Panel:
     ) -> Panel:
         """Build a panel from a long DataFrame with one row per observation.
 
-        Rows are grouped by ``unit`` (and ``group`` within units) in order of first appearance;
-        the order of rows within a unit is kept (it matters for time series).
+        Rows are grouped by ``unit`` in order of first appearance, and by ``group`` within units
+        (groups in order of first appearance); the order of rows within a unit (or group) is kept,
+        which matters for time series.
 
         Parameters
         ----------
@@ -343,8 +351,9 @@ class Panel:
                     f"Column {c!r} is not numeric (e.g. {example!r} in row {bad.index[0] if len(bad) else 0}); "
                     "convert or drop non-numeric entries."
                 )
-        if frame[unit].isna().any():
-            raise DataError(f"Unit column {unit!r} has missing entries; every row needs a unit.")
+        for key in [unit] + ([group] if group else []):
+            if frame[key].isna().any():
+                raise DataError(f"Column {key!r} has missing entries; every row needs a {key}.")
         keys = [unit] if group is None else [unit, group]
         codes = pd.MultiIndex.from_frame(frame[keys]).factorize()[0] if group else None
         unit_codes, unit_labels = pd.factorize(frame[unit], sort=False)
@@ -462,6 +471,8 @@ class Panel:
         """Values of unit ``i``, shape (n_i, n_values)."""
         if self.values is None:
             raise DataError("This panel is a design without values.")
+        if not 0 <= i < self.n_units:
+            raise DataError(f"Unit index {i} is out of range; the panel has {self.n_units} units.")
         lo, hi = self._unit_obs_offsets[i], self._unit_obs_offsets[i + 1]
         return self.values[lo:hi]
 
@@ -508,6 +519,13 @@ class Panel:
             f"<Panel ({kind}): {sizes} -> {self.n_obs} observations; values {list(self.value_names)}, "
             f"covariates {list(self.covariate_names)}>"
         )
+
+
+def _as_float_array(values, what: str) -> np.ndarray:
+    try:
+        return np.array(values, dtype=np.float64, order="C", copy=True)
+    except (TypeError, ValueError):
+        raise DataError(f"{what} must be numeric; convert or drop non-numeric entries.") from None
 
 
 def _as_offsets(off, k: int) -> np.ndarray:

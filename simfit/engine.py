@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numba
@@ -31,7 +32,7 @@ import pandas as pd
 
 from simfit import _engine
 from simfit.data import Panel
-from simfit.errors import DataError, ModelError, SimulationError
+from simfit.errors import ArgumentError, DataError, ModelError, SimulationError, StatisticsError
 from simfit.kernels import DRAW_SIGNATURE, SIMULATE_SIGNATURE, compile_kernel
 from simfit.model import Model
 from simfit.random import STREAM_SIZE, seed_stream
@@ -59,20 +60,20 @@ ParamsLike = Sequence[float] | Mapping[str, float] | np.ndarray
 
 def _check_seed(seed, what: str = "seed") -> int:
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= _MAX_SEED:
-        raise ValueError(f"{what} must be an integer in [0, 2**63 - 1], got {seed!r}.")
+        raise ArgumentError(f"{what} must be an integer in [0, 2**63 - 1], got {seed!r}.")
     return int(seed)
 
 
 def _check_first_sim(first_sim, n_sims: int) -> int:
     first_sim = _check_seed(first_sim, "first_sim")
     if first_sim + n_sims > _MAX_SIMULATION:
-        raise ValueError(f"Simulation indices must stay below 2**56; got first_sim={first_sim}, n_sims={n_sims}.")
+        raise ArgumentError(f"Simulation indices must stay below 2**56; got first_sim={first_sim}, n_sims={n_sims}.")
     return first_sim
 
 
 def _check_count(n, what: str) -> int:
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"{what} must be a positive integer, got {n!r}.")
+        raise ArgumentError(f"{what} must be a positive integer, got {n!r}.")
     return int(n)
 
 
@@ -384,16 +385,17 @@ class Simulator:
         thetas_start = np.concatenate([[0], np.cumsum([n_sims * n * k for n, k in zip(sizes, m.level_dim)])]).astype(np.int64)
         thetas_flat = np.empty(int(thetas_start[-1]))
         values = np.empty((n_sims, self.design.n_obs, self.model.observations.n_values))
-        status = np.zeros((n_sims, n_units), dtype=np.int64)
+        status = np.full((n_sims, n_units), _engine.UNFINISHED, dtype=np.int64)
         info = np.zeros((n_sims, n_units, 4))
-        _engine.simulate_panels(
-            psi, seed, first_sim, n_sims, self._chunk(n_sims * n_units),
-            d.nest_flat, d.nest_start, d.lcov_flat, d.lcov_start, d.lcov_ncol, d.x,
-            m.level_addr, m.level_dim, m.level_args, m.level_args_start, m.obs_addr, m.obs_args,
-            self._theta_size, self._theta_start, d.max_obs, self._max_groups,
-            np.ascontiguousarray(self.design.unit_offsets), d.entity_start, thetas_flat, thetas_start[:-1].copy(),
-            values, status, info,
-        )
+        with _kernel_exceptions_as_status():
+            _engine.simulate_panels(
+                psi, seed, first_sim, n_sims, self._chunk(n_sims * n_units),
+                d.nest_flat, d.nest_start, d.lcov_flat, d.lcov_start, d.lcov_ncol, d.x,
+                m.level_addr, m.level_dim, m.level_args, m.level_args_start, m.obs_addr, m.obs_args,
+                self._theta_size, self._theta_start, d.max_obs, self._max_groups,
+                np.ascontiguousarray(self.design.unit_offsets), d.entity_start, thetas_flat, thetas_start[:-1].copy(),
+                values, status, info,
+            )
         self._raise_on_status(status, psi, seed, first_sim, info)
         params = {
             lv.name: thetas_flat[thetas_start[k] : thetas_start[k + 1]].reshape(n_sims, sizes[k], lv.n_params)
@@ -406,11 +408,86 @@ class Simulator:
         return self._aggregate(self.observed_unit_statistics(panel)[None], np.empty((1, self._require_plan().n_stats)))[0]
 
     def observed_unit_statistics(self, panel: Panel) -> np.ndarray:
-        """Unit-statistics table of an observed panel, shape (n_units, n_unit_columns)."""
+        """Unit-statistics table of an observed panel, shape (n_units, n_unit_columns).
+
+        The panel must have the simulator's design (units, nesting, covariates): observed and
+        simulated statistics are comparable only on the same design.
+        """
         plan = self._require_plan()
+        self._check_same_design(panel)
         return _observed_table(self.statistics_spec, plan, self.layout, panel)
 
     # ------------------------------------------------------------------ internals
+
+    def _check_same_design(self, panel: Panel) -> None:
+        design = self.design
+        if not isinstance(panel, Panel):
+            raise DataError(f"Expected a Panel, got {type(panel).__name__}.")
+        same = panel.n_levels == design.n_levels and all(
+            np.array_equal(a, b) for a, b in zip(panel.nesting, design.nesting)
+        )
+        if not same:
+            raise DataError(
+                f"The panel's design ({' -> '.join(map(str, panel.level_sizes()))} -> {panel.n_obs} "
+                f"observations) differs from the simulator's ({' -> '.join(map(str, design.level_sizes()))} "
+                f"-> {design.n_obs}); build the Simulator on the observed panel's design (panel.design())."
+            )
+        if not np.array_equal(panel.covariates, design.covariates) or not all(
+            np.array_equal(a, b) for a, b in zip(panel.level_covariates, design.level_covariates)
+        ):
+            raise DataError(
+                "The panel's covariates differ from the simulator's design; simulate on the observed "
+                "panel's design (panel.design())."
+            )
+
+    def _replay_unit(self, psi, seed, sim, unit) -> None:
+        """Re-run one unit kernel by kernel from Python; raise with the kernel's own exception.
+
+        Used only after a kernel raised inside the parallel engine, where the exception is lost:
+        the keyed streams make the replay draw exactly the same numbers.
+        """
+        rng = np.zeros(STREAM_SIZE, dtype=np.uint64)
+        where = f"(simulation {sim}, unit {unit}) at parameters {self._psi_text(psi)}"
+        nesting = self.design.nesting
+        entities = {unit: psi}
+        lo, hi = unit, unit + 1
+        for level, (lv, kernel) in enumerate(zip(self.model.levels, self._m.kernels)):
+            if level > 0:
+                off = nesting[level - 1]
+                entities = {e: entities[p] for p in range(lo, hi) for e in range(off[p], off[p + 1])}
+                lo, hi = off[lo], off[hi]
+            drawn = {}
+            for e, parent in entities.items():
+                theta = np.full(lv.n_params, np.nan)
+                seed_stream(rng, seed, sim, level + 1, e)
+                cov = np.array(self.design.level_covariates[level][e], dtype=np.float64)
+                try:
+                    kernel(psi, np.ascontiguousarray(parent), cov, lv.args, rng, theta)
+                except Exception as exc:
+                    raise SimulationError(
+                        f"The draw kernel of level {lv.name!r} raised {type(exc).__name__}: {exc} for "
+                        f"{lv.name} {e} {where}."
+                    ) from exc
+                drawn[e] = theta
+            entities = drawn
+        obs = self.model.observations
+        obs_off = nesting[-1]
+        first = obs_off[lo]
+        y = np.full((obs_off[hi] - first, obs.n_values), np.nan)
+        for g in range(lo, hi):
+            a, b = obs_off[g], obs_off[g + 1]
+            seed_stream(rng, seed, sim, self.model.n_levels + 1, g)
+            block = np.full((b - a, obs.n_values), np.nan)
+            try:
+                self._m.kernels[-1](psi, entities[g], np.array(self._d.x[a:b]), obs.args, rng, block)
+            except Exception as exc:
+                raise SimulationError(
+                    f"The observation kernel raised {type(exc).__name__}: {exc} for group {g} {where}."
+                ) from exc
+            y[a - first : b - first] = block
+        if self._plan is not None:
+            groups = np.asarray(obs_off[lo : hi + 1] - first, dtype=np.int64)
+            _replay_unit_statistics(self._plan, y, np.array(self._d.x[first : obs_off[hi]]), groups, f"unit {unit} {where}")
 
     def _require_plan(self):
         if self._plan is None:
@@ -422,15 +499,16 @@ class Simulator:
         d, m = self._d, self._m
         n_units = self.design.n_units
         table = np.empty((n_sims, n_units, plan.n_unit_columns))
-        status = np.zeros((n_sims, n_units), dtype=np.int64)
-        _engine.simulate_unit_statistics(
-            psi, seed, first_sim, n_sims, self._chunk(n_sims * n_units),
-            d.nest_flat, d.nest_start, d.lcov_flat, d.lcov_start, d.lcov_ncol, d.x,
-            m.level_addr, m.level_dim, m.level_args, m.level_args_start, m.obs_addr, m.obs_args,
-            self._theta_size, self._theta_start, d.max_obs, self._max_groups, self.model.observations.n_values,
-            plan.unit_addresses, plan.unit_args, plan.unit_args_offsets, plan.unit_out_offsets, plan.unit_work,
-            table, status,
-        )
+        status = np.full((n_sims, n_units), _engine.UNFINISHED, dtype=np.int64)
+        with _kernel_exceptions_as_status():
+            _engine.simulate_unit_statistics(
+                psi, seed, first_sim, n_sims, self._chunk(n_sims * n_units),
+                d.nest_flat, d.nest_start, d.lcov_flat, d.lcov_start, d.lcov_ncol, d.x,
+                m.level_addr, m.level_dim, m.level_args, m.level_args_start, m.obs_addr, m.obs_args,
+                self._theta_size, self._theta_start, d.max_obs, self._max_groups, self.model.observations.n_values,
+                plan.unit_addresses, plan.unit_args, plan.unit_args_offsets, plan.unit_out_offsets, plan.unit_work,
+                table, status,
+            )
         if status.any():
             self._raise_on_status(status, psi, seed, first_sim, None)
         return table
@@ -442,6 +520,13 @@ class Simulator:
         if not status.any():
             return
         s, i = (int(v) for v in np.argwhere(status != 0)[0])
+        if status[s, i] == _engine.UNFINISHED:
+            self._replay_unit(psi, seed, first_sim + s, i)
+            raise SimulationError(
+                f"A kernel raised inside the compiled engine (simulation {first_sim + s}, unit {i}) "
+                f"at parameters {self._psi_text(psi)} but not when replayed from Python; make the "
+                "kernels return NaN for invalid input instead of raising."
+            )
         if info is None:
             # The fused path keeps no details; simulating panel s alone reproduces it exactly
             # (keyed streams) and raises with the location of the value.
@@ -452,12 +537,15 @@ class Simulator:
         entity, row, col = int(entity), int(row), int(col)
         n_levels = self.model.n_levels
         where = f"simulation {first_sim + s}, unit {i}"
+        hint = ""
         if code <= n_levels:
             lv = self.model.levels[code - 1]
             what = (
                 f"the draw kernel of level {lv.name!r} produced {value} for parameter "
                 f"{lv.params[col]!r} of {lv.name} {entity}"
             )
+            if any(getattr(dist, "dim", 1) > 1 for dist in lv.distributions):
+                hint = " For a multivariate normal level, the latent correlations may not form a positive definite matrix at these values."
         else:
             what = (
                 f"the observation kernel produced {value} for value {self.model.value_names[col]!r} "
@@ -466,7 +554,7 @@ class Simulator:
         raise SimulationError(
             f"Non-finite simulation output: {what} ({where}, seed {seed}) at parameters "
             f"{self._psi_text(psi)}. Check the kernel for divisions by zero, logs of non-positive "
-            "numbers or overflow at these values, and that it writes every output."
+            f"numbers or overflow at these values, and that it writes every output.{hint}"
         )
 
 
@@ -477,11 +565,58 @@ def _chunk_size(n_tasks: int, obs_per_task: float) -> int:
     return int(min(by_size, by_balance))
 
 
+@contextmanager
+def _kernel_exceptions_as_status():
+    """A kernel raising on the main thread surfaces as SystemError from the compiled driver; on
+    worker threads it is lost. Either way the status array tells, so the error is swallowed here
+    and explained from the statuses."""
+    try:
+        yield
+    except SystemError:
+        pass
+
+
+def _replay_unit_statistics(plan: StatisticsPlan, y: np.ndarray, x: np.ndarray, groups: np.ndarray, where: str) -> None:
+    """Run each unit statistic from Python on one unit; raise with the first kernel's exception."""
+    work = np.empty(max(plan.unit_work, 4 * y.shape[0] + 64))
+    out = np.full(plan.n_unit_columns, np.nan)
+    for k, kernel in enumerate(plan.unit_kernels):
+        lo, hi = plan.unit_out_offsets[k], plan.unit_out_offsets[k + 1]
+        args = plan.unit_args[plan.unit_args_offsets[k] : plan.unit_args_offsets[k + 1]]
+        try:
+            kernel(np.ascontiguousarray(y), np.ascontiguousarray(x), groups, args, work, out[lo:hi])
+        except Exception as exc:
+            raise StatisticsError(
+                f"Unit statistic {', '.join(plan.unit_names[lo:hi])} raised {type(exc).__name__}: {exc} on "
+                f"{where}; make the kernel return NaN where it is undefined instead of raising."
+            ) from exc
+
+
 def _aggregate(plan: StatisticsPlan, table: np.ndarray, out: np.ndarray) -> np.ndarray:
-    _engine.aggregate(
-        table, plan.agg_addresses, plan.agg_columns, plan.agg_columns_offsets,
-        plan.agg_args, plan.agg_args_offsets, plan.agg_out_offsets, out,
-    )
+    status = np.full(table.shape[0], _engine.UNFINISHED, dtype=np.int64)
+    with _kernel_exceptions_as_status():
+        _engine.aggregate(
+            table, plan.agg_addresses, plan.agg_columns, plan.agg_columns_offsets,
+            plan.agg_args, plan.agg_args_offsets, plan.agg_out_offsets, out, status,
+        )
+    if status.any():
+        s = int(np.flatnonzero(status)[0])
+        work = np.empty(table.shape[1] + 16)
+        for k, kernel in enumerate(plan.agg_kernels):
+            lo, hi = plan.agg_out_offsets[k], plan.agg_out_offsets[k + 1]
+            try:
+                kernel(
+                    np.ascontiguousarray(table[s]),
+                    plan.agg_columns[plan.agg_columns_offsets[k] : plan.agg_columns_offsets[k + 1]],
+                    plan.agg_args[plan.agg_args_offsets[k] : plan.agg_args_offsets[k + 1]],
+                    work,
+                    np.empty(hi - lo),
+                )
+            except Exception as exc:
+                raise StatisticsError(
+                    f"Aggregate {', '.join(plan.names[lo:hi])} raised {type(exc).__name__}: {exc} on panel {s}."
+                ) from exc
+        raise StatisticsError(f"An aggregate kernel raised inside the compiled engine on panel {s}.")
     return out
 
 
@@ -502,12 +637,23 @@ def _observed_table(spec: Statistics, plan: StatisticsPlan, layout: Layout, pane
     arrays = _DesignArrays.from_panel(panel)
     work = spec.plan(layout, arrays.max_obs).unit_work
     table = np.empty((panel.n_units, plan.n_unit_columns))
-    _engine.observed_unit_statistics(
-        np.require(panel.values, requirements=["C", "W"]),
-        _chunk_size(panel.n_units, panel.n_obs / panel.n_units),
-        arrays.nest_flat, arrays.nest_start, arrays.x, int(arrays.max_entities[-1]),
-        plan.unit_addresses, plan.unit_args, plan.unit_args_offsets, plan.unit_out_offsets, work, table,
-    )
+    status = np.full(panel.n_units, _engine.UNFINISHED, dtype=np.int64)
+    values = np.require(panel.values, requirements=["C", "W"])
+    with _kernel_exceptions_as_status():
+        _engine.observed_unit_statistics(
+            values,
+            _chunk_size(panel.n_units, panel.n_obs / panel.n_units),
+            arrays.nest_flat, arrays.nest_start, arrays.x, int(arrays.max_entities[-1]),
+            plan.unit_addresses, plan.unit_args, plan.unit_args_offsets, plan.unit_out_offsets, work, table, status,
+        )
+    if status.any():
+        i = int(np.flatnonzero(status)[0])
+        a, b = panel.unit_offsets[i], panel.unit_offsets[i + 1]
+        inner = panel.nesting[-1]
+        lo, hi = arrays.entity_start[-1, i], arrays.entity_start[-1, i + 1]
+        groups = np.asarray(inner[lo : hi + 1] - a, dtype=np.int64)
+        _replay_unit_statistics(plan, values[a:b], arrays.x[a:b], groups, f"observed unit {i}")
+        raise StatisticsError(f"A unit statistic raised inside the compiled engine on observed unit {i}.")
     return table
 
 

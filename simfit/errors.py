@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "SimfitError",
+    "ArgumentError",
     "ModelError",
     "DataError",
     "SimulationError",
@@ -19,6 +20,10 @@ __all__ = [
 
 class SimfitError(Exception):
     """Base class of all simfit errors."""
+
+
+class ArgumentError(SimfitError, ValueError):
+    """An argument has the wrong type or value (a seed, a count, a probability, ...)."""
 
 
 class ModelError(SimfitError, ValueError):

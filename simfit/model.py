@@ -63,6 +63,9 @@ class Level:
     distributions : tuple
         For levels built by :func:`simfit.population.population_level`, the distribution
         specifications the kernel implements (empty for user kernels).
+    psi_names, parent_names : tuple of str
+        For levels whose ``args`` refer to population or parent parameters by position: the
+        names those positions were resolved against, checked when the level joins a model.
     """
 
     name: str
@@ -70,6 +73,8 @@ class Level:
     draw: Callable
     args: np.ndarray = field(default_factory=lambda: np.zeros(0))
     distributions: tuple = ()
+    psi_names: tuple[str, ...] = ()
+    parent_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _names(self.name, "Level name")[0])
@@ -148,6 +153,20 @@ class Model:
             if not isinstance(lv, Level):
                 raise ModelError(f"levels must be Level objects, got {type(lv).__name__}.")
         _names([lv.name for lv in levels], "Level names")
+        for k, lv in enumerate(levels):
+            if lv.psi_names and lv.psi_names != params.names:
+                raise ModelError(
+                    f"Level {lv.name!r} was built for population parameters ({', '.join(lv.psi_names)}) "
+                    f"but the model's are ({', '.join(params.names)}); build the level with the "
+                    "model's parameters, in the same order."
+                )
+            expected_parent = levels[k - 1].params if k > 0 else ()
+            if lv.parent_names and lv.parent_names != expected_parent:
+                raise ModelError(
+                    f"Level {lv.name!r} was built with parent parameters ({', '.join(lv.parent_names)}) "
+                    f"but its parent level has ({', '.join(expected_parent) or 'none: it is the first level'}); "
+                    "pass the level above it as parent."
+                )
         object.__setattr__(self, "levels", levels)
         if not isinstance(self.observations, Observations):
             raise ModelError(

@@ -103,14 +103,22 @@ class Param:
         return logit((v - lo) / (hi - lo))
 
     def to_natural(self, free):
-        """Map unconstrained value(s) back to the natural scale (vectorised)."""
+        """Map unconstrained value(s) back to the natural scale (vectorised).
+
+        Results stay strictly inside the bounds: far out on the unconstrained scale, where the
+        transform rounds onto a bound (or overflows), they are clipped to the nearest
+        representable interior value.
+        """
         lo, hi = self.bounds
         u = np.asarray(free, dtype=float)
         if self.transform == "identity":
             return u
-        if self.transform == "log":
-            return lo + np.exp(u) if math.isfinite(lo) else hi - np.exp(u)
-        return lo + (hi - lo) * expit(u)
+        with np.errstate(over="ignore"):
+            if self.transform == "log":
+                x = lo + np.exp(u) if math.isfinite(lo) else hi - np.exp(u)
+            else:
+                x = lo + (hi - lo) * expit(u)
+        return np.clip(x, np.nextafter(lo, np.inf), np.nextafter(hi, -np.inf))
 
     def dnatural_dfree(self, free):
         """Derivative of :meth:`to_natural` at ``free`` (for the delta method)."""
@@ -234,9 +242,15 @@ class ParamSet:
                 )
             if missing:
                 raise ModelError(f"Missing value(s) for parameter(s) {', '.join(missing)}.")
-            vec = np.array([float(values[n]) for n in self.names])
+            try:
+                vec = np.array([float(values[n]) for n in self.names])
+            except (TypeError, ValueError):
+                raise ModelError(f"Parameter values must be numbers, got {values!r}.") from None
         else:
-            vec = np.asarray(values, dtype=float).reshape(-1)
+            try:
+                vec = np.asarray(values, dtype=float).reshape(-1)
+            except (TypeError, ValueError):
+                raise ModelError(f"Parameter values must be numbers, got {values!r}.") from None
             if vec.shape != (len(self),):
                 raise ModelError(
                     f"Expected {len(self)} parameter values ({', '.join(self.names)}), got an array "

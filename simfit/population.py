@@ -87,6 +87,18 @@ class MvNormal:
         for lo, hi in bounds:
             if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
                 raise ModelError(f"{what}: logit bounds must be finite with lo < hi, got ({lo}, {hi}).")
+        for v in self.sd:
+            if not isinstance(v, str) and not float(v) >= 0.0:
+                raise ModelError(f"{what}: a constant sd must be non-negative, got {v!r}.")
+        for v in self.corr:
+            if not isinstance(v, str) and not -1.0 < float(v) < 1.0:
+                raise ModelError(f"{what}: a constant correlation must lie in (-1, 1), got {v!r}.")
+        if d > 1 and self.corr and not any(isinstance(v, str) for v in self.corr):
+            r = np.eye(d)
+            r[np.triu_indices(d, 1)] = [float(v) for v in self.corr]
+            r = r + np.triu(r, 1).T
+            if np.linalg.eigvalsh(r).min() <= 0.0:
+                raise ModelError(f"{what}: the correlations {self.corr} do not form a positive definite matrix.")
 
     @property
     def dim(self) -> int:
@@ -132,6 +144,11 @@ def population_level(
 
     def ref(value: Ref, where: str) -> tuple[float, float]:
         if isinstance(value, str):
+            if value in parent_names and value in psi.names:
+                raise ModelError(
+                    f"Level {name!r}: {where} refers to {value!r}, which names both a population "
+                    "parameter and a parameter of the parent level; rename one of them."
+                )
             if value in parent_names:
                 return float(_PARENT), float(parent_names.index(value))
             if value in psi.names:
@@ -163,7 +180,15 @@ def population_level(
         for j, c in enumerate(dist.corr):
             args.extend(ref(c, f"correlation {j} of {dist.names}"))
         names.extend(dist.names)
-    return Level(name=name, params=tuple(names), draw=latent_gaussian_draw, args=np.array(args), distributions=tuple(distributions))
+    return Level(
+        name=name,
+        params=tuple(names),
+        draw=latent_gaussian_draw,
+        args=np.array(args),
+        distributions=tuple(distributions),
+        psi_names=psi.names,
+        parent_names=tuple(parent_names),
+    )
 
 
 @njit(cache=True, inline="always")

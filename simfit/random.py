@@ -316,7 +316,10 @@ def _standard_gamma_ge1(rng, shape):
 
 @njit(cache=True)
 def gamma(rng, shape, scale):
-    """Gamma draw with the given shape (> 0) and scale (Marsaglia & Tsang 2000)."""
+    """Gamma draw with the given shape (> 0) and scale (Marsaglia & Tsang 2000); NaN for an
+    invalid shape or scale, so the engine reports it instead of looping forever."""
+    if not (shape > 0.0 and scale >= 0.0 and math.isfinite(shape)):
+        return np.nan
     if shape < 1.0:
         # Boost: G(a) = G(a + 1) * U^(1/a).
         g = _standard_gamma_ge1(rng, shape + 1.0)
@@ -370,7 +373,10 @@ def _poisson_ptrs(rng, lam):
 
 @njit(cache=True)
 def poisson(rng, lam):
-    """Poisson draw with mean ``lam`` (multiplication for small means, PTRS for large)."""
+    """Poisson draw with mean ``lam`` (multiplication for small means, PTRS for large); -1 for a
+    negative, infinite or NaN mean."""
+    if not (lam >= 0.0 and math.isfinite(lam)):
+        return np.int64(-1)
     if lam >= 10.0:
         return _poisson_ptrs(rng, lam)
     limit = math.exp(-lam)
@@ -384,8 +390,11 @@ def poisson(rng, lam):
 
 @njit(cache=True)
 def binomial(rng, n, p):
-    """Binomial(n, p) draw by inversion of the waiting times (cost grows with ``n * min(p, 1-p)``)."""
-    if p <= 0.0 or n <= 0:
+    """Binomial(n, p) draw by inversion of the waiting times (cost grows with ``n * min(p, 1-p)``);
+    -1 for ``n < 0`` or ``p`` outside [0, 1] or NaN."""
+    if n < 0 or not (0.0 <= p <= 1.0):
+        return np.int64(-1)
+    if p <= 0.0 or n == 0:
         return np.int64(0)
     if p >= 1.0:
         return np.int64(n)
@@ -411,7 +420,10 @@ def bernoulli(rng, p):
 
 @njit(cache=True)
 def integers(rng, low, high):
-    """Uniform integer on ``[low, high)`` without modulo bias (Lemire's method)."""
+    """Uniform integer on ``[low, high)`` without modulo bias (Lemire's method); ``low - 1`` (out
+    of range) when ``high <= low``."""
+    if high <= low:
+        return np.int64(low) - 1
     span = np.uint64(high - low)
     threshold = (np.uint64(0) - span) % span
     while True:

@@ -17,7 +17,7 @@ def test_simulate_quickstart_json_and_csv(tmp_path, capsys):
     assert main(["simulate", str(ROOT / "scenarios" / "quickstart.toml"), "--out", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["model"] == "random_intercept"
-    assert set(summary["statistics"][0]) == {"mean:y.mean", "mean:y.var", "sd:y.mean"}
+    assert set(summary["statistics"][0]) == {"mean:y.mean", "mean:y.var", "sd:y.mean", "sd:y.var"}
     frame = pd.read_csv(out)
     assert len(frame) == 50 * 20 and {"unit", "y", "unit.a"} <= set(frame.columns)
 

@@ -77,3 +77,22 @@ def test_bad_nesting_is_rejected():
         Panel(values=None, nesting=(np.array([0, 2]), np.array([0, 1, 2, 3])))
     with pytest.raises(DataError, match="one row per observation"):
         Panel(values=np.ones(3), nesting=(np.array([0, 2]),))
+
+
+def test_more_input_errors_are_data_errors():
+    with pytest.raises(DataError, match="numeric"):
+        Panel(values=np.array(["a", "b"]), nesting=(np.array([0, 2]),))
+    with pytest.raises(DataError, match="numeric"):
+        Panel.from_units([np.array(["a"])])
+    with pytest.raises(DataError, match="rows for 2 units"):
+        Panel.from_units([np.ones(2), np.ones(2)], unit_covariates=np.ones(3))
+    with pytest.raises(DataError, match="covariate columns"):
+        Panel.from_units([np.ones(2), np.ones(2)], covariates=[np.ones((2, 1)), np.ones((2, 2))])
+    p = Panel.from_units([np.ones(2)])
+    with pytest.raises(DataError, match="out of range"):
+        p.unit(1)
+    with pytest.raises(DataError, match="out of range"):
+        p.unit(-1)
+    df = pd.DataFrame({"u": [1, 1, 2], "g": [1.0, np.nan, 1.0], "y": [1.0, 2.0, 3.0]})
+    with pytest.raises(DataError, match="'g' has missing entries"):
+        Panel.from_frame(df, unit="u", values="y", group="g")

@@ -277,4 +277,68 @@ def test_bad_call_arguments(ri_sim):
     with pytest.raises(ValueError, match="seed"):
         ri_sim.statistics(RI_TRUTH, seed=-3)
     with pytest.raises(DataError, match="value columns"):
-        ri_sim.observed(Panel.from_units([np.ones(3)], value_names=("z",)))
+        ri_sim.observed(Panel.from_units([np.ones(15)] * 60, value_names=("z",)))
+
+
+@njit
+def _writes_where_x_is_zero(psi, theta, x, args, rng, y):
+    for k in range(y.shape[0]):
+        if x[k, 0] == 0.0:
+            y[k, 0] = theta[0] + normal(rng)
+
+
+def test_unwritten_observations_are_caught_whatever_the_chunking(monkeypatch):
+    @njit
+    def draw(psi, parent, covariates, args, rng, theta):
+        theta[0] = psi[0]
+
+    model = Model((Param("mu"),), (Level("u", ("a",), draw),), Observations(_writes_where_x_is_zero))
+    # Unit 0 (checked by the start-value probe) has only x == 0; later units leave rows unset.
+    covs = [np.zeros(4)] + [np.array([0.0, 1.0, 0.0, 1.0])] * 30
+    design = Panel.from_units([np.zeros(4)] * 31, covariates=covs).design()
+    sim = Simulator(model, design, st.Statistics(unit=[st.mean()], across=["mean"]))
+    for obs_per_chunk in (1, 10**9):
+        monkeypatch.setattr(engine, "_OBS_PER_CHUNK", obs_per_chunk)
+        with pytest.raises(SimulationError, match=r"produced nan for value 'y' in observation 1 of the unit"):
+            sim.statistics({"mu": 1.0}, seed=1)
+
+
+@njit
+def _raises_for_large_units(y, x, groups, args, work, out):
+    if y.shape[0] > 5:
+        raise ValueError("unit too large")
+    out[0] = y[0, 0]
+
+
+@njit
+def _raises_at_negative_mean(psi, theta, x, args, rng, y):
+    if theta[0] < -3.0:
+        raise ValueError("negative mean")
+    for k in range(y.shape[0]):
+        y[k, 0] = theta[0] + normal(rng)
+
+
+def test_a_raising_statistic_kernel_is_reported_with_the_unit():
+    spec = st.Statistics(unit=[st.UnitStatistic(_raises_for_large_units, ("first",))], across=["mean"])
+    units = [np.zeros(3)] * 50 + [np.zeros(8)] + [np.zeros(3)] * 50
+    with pytest.raises(simfit.StatisticsError, match="y.first raised ValueError: unit too large on observed unit 50"):
+        simfit.panel_statistics(spec, Panel.from_units(units))
+
+
+def test_a_raising_observation_kernel_is_reported_with_simulation_and_unit():
+    params = (Param("mu"), Param("tau", (0, np.inf)))
+    unit = population_level("unit", [Normal("a", "mu", "tau")], params)
+    model = Model(params, (unit,), Observations(_raises_at_negative_mean))
+    sim = Simulator(model, Panel.balanced(2000, 3), st.Statistics(unit=[st.mean()], across=["mean"]))
+    for call in (lambda: sim.statistics({"mu": 0.0, "tau": 1.0}, n_sims=2, seed=3),
+                 lambda: sim.simulate({"mu": 0.0, "tau": 1.0}, n_sims=2, seed=3)):
+        with pytest.raises(SimulationError, match=r"observation kernel raised ValueError: negative mean .*simulation 0, unit \d+"):
+            call()
+
+
+def test_observed_panel_must_have_the_simulator_design(ri_sim):
+    with pytest.raises(DataError, match="differs from the simulator's"):
+        ri_sim.observed(Panel.from_units([np.ones(4)] * 7))
+    other = Panel.from_units([np.ones(15)] * 60, covariates=[np.ones(15)] * 60)
+    with pytest.raises(DataError, match="value columns|covariates"):
+        ri_sim.observed(other)

@@ -101,7 +101,7 @@ def test_bad_inputs_raise_before_optimizing(ri_data):
     with pytest.raises(EstimationError, match="NaN or infinite on the observed data"):
         fit(model, one_obs, st.Statistics(unit=[st.mean(), st.var()], across=["mean", "sd"]))
     with pytest.raises(EstimationError, match="do not vary"):
-        fit(model, ri_data, st.Statistics(unit=[st.moments("y", ("mean", "var")), st.count()], across=["mean"]))
+        fit(model, ri_data, st.Statistics(unit=[st.moments("y", ("mean", "var")), st.proportions([99.0])], across=["mean"]))
     with pytest.raises(EstimationError, match="Unknown fit option"):
         fit(model, ri_data, random_intercept.statistics(), n_simulations=5)
     with pytest.raises(EstimationError, match="n_sims"):

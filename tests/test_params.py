@@ -79,3 +79,18 @@ def test_paramset_vectors_and_errors():
         ps.as_vector([1.0])
     with pytest.raises(ModelError, match="Duplicate"):
         ParamSet((Param("a"), Param("a")))
+
+
+def test_far_free_values_stay_inside_the_bounds():
+    for bounds, u in [((-1, 3), 40.0), ((-math.inf, -1), -800.0), ((2, math.inf), 800.0), ((0, 1), -1e4)]:
+        p = Param("p", bounds=bounds)
+        x = float(p.to_natural(u))
+        assert p.contains(x), (bounds, u, x)
+
+
+def test_non_numeric_values_are_model_errors():
+    ps = ParamSet((Param("a"), Param("b")))
+    with pytest.raises(ModelError, match="must be numbers"):
+        ps.as_vector(["x", "y"])
+    with pytest.raises(ModelError, match="must be numbers"):
+        ps.as_vector({"a": "x", "b": 1})

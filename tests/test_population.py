@@ -56,9 +56,13 @@ def test_three_dimensional_constant_correlations():
         assert abs(r[i, j] - v) < 4 * (1 - v**2) / math.sqrt(N)
 
 
-def test_non_positive_definite_correlations_raise_a_simulation_error():
-    with pytest.raises((SimulationError, ModelError), match="non-finite|unset|NaN"):
-        draws([MvNormal(("a", "b", "c"), (0, 0, 0), (1, 1, 1), (0.9, 0.9, -0.9))])
+def test_non_positive_definite_parameter_correlations_raise_a_simulation_error():
+    params = (Param("r1", (-1, 1)), Param("r2", (-1, 1)), Param("r3", (-1, 1)), Param("sigma", (0, math.inf)))
+    level = population_level("unit", [MvNormal(("a", "b", "c"), (0, 0, 0), (1, 1, 1), ("r1", "r2", "r3"))], params)
+    model = Model(params, (level,), Observations(normal_noise, args=(3.0,)))
+    sim = Simulator(model, Panel.balanced(10, 1))
+    with pytest.raises(SimulationError, match="draw kernel of level 'unit' produced nan"):
+        sim.simulate({"r1": 0.9, "r2": 0.9, "r3": -0.9, "sigma": 1.0})
 
 
 def test_references_are_resolved_and_checked():
@@ -68,3 +72,28 @@ def test_references_are_resolved_and_checked():
         MvNormal(("a", "b"), (0, 0), (1, 1), ())
     with pytest.raises(ModelError, match="unknown link"):
         MvNormal(("a",), (0,), (1,), links=("probit",))
+
+
+def test_level_built_for_other_parameters_is_rejected():
+    other = (Param("sigma", (0, math.inf)), *PARAMS[:2], *PARAMS[2:5])
+    level = population_level("unit", [Normal("a", "m1", "s1")], PARAMS)
+    with pytest.raises(ModelError, match="was built for population parameters"):
+        Model(other, (level,), Observations(normal_noise, args=(0.0,)))
+    child = population_level("group", [Normal("c", "a", "s2")], PARAMS, parent=level)
+    with pytest.raises(ModelError, match="parent parameters"):
+        Model(PARAMS, (child,), Observations(normal_noise, args=(5.0,)))
+
+
+def test_constant_correlations_and_sds_are_validated():
+    with pytest.raises(ModelError, match=r"\(-1, 1\)"):
+        MvNormal(("a", "b"), (0, 0), (1, 1), (1.5,))
+    with pytest.raises(ModelError, match="positive definite"):
+        MvNormal(("a", "b", "c"), (0, 0, 0), (1, 1, 1), (0.9, 0.9, -0.9))
+    with pytest.raises(ModelError, match="non-negative"):
+        Normal("a", 0.0, -1.0)
+
+
+def test_ambiguous_reference_is_rejected():
+    parent = population_level("unit", [Normal("m1", "m1", "s1")], PARAMS)
+    with pytest.raises(ModelError, match="names both"):
+        population_level("group", [Normal("c", "m1", "s2")], PARAMS, parent=parent)

@@ -143,3 +143,18 @@ def test_integers_range_and_uniformity():
 def test_stream_rejects_negative_keys():
     with pytest.raises(ValueError, match="seed"):
         sr.stream(-1)
+
+
+@njit
+def _invalid_draws(rng):
+    return (
+        sr.gamma(rng, -1.0, 1.0), sr.gamma(rng, np.nan, 1.0), sr.beta(rng, 0.0, 1.0), sr.chisquare(rng, -2.0),
+        sr.poisson(rng, -3.0), sr.poisson(rng, np.nan), sr.binomial(rng, 10, np.nan), sr.binomial(rng, 10, 1.5),
+        sr.integers(rng, 5, 5),
+    )
+
+
+def test_invalid_parameters_return_sentinels_instead_of_hanging():
+    g1, g2, b, c, p1, p2, n1, n2, i = _invalid_draws(sr.stream(1))
+    assert all(math.isnan(v) for v in (g1, g2, b, c))
+    assert (p1, p2, n1, n2) == (-1, -1, -1, -1) and i == 4

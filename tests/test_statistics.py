@@ -175,3 +175,23 @@ def test_shape_across_units(panel):
     m = panel_unit_statistics(spec, panel)["rt.mean"].to_numpy()
     assert np.isclose(s["skew:rt.mean"], stats.skew(m))
     assert np.isclose(s["kurt:rt.mean"], stats.kurtosis(m))
+
+
+def test_constant_units_give_nan_shape_and_autocorrelation():
+    p = Panel.from_units([np.full(7, 0.1), np.array([1.0, 2.0, 4.0, 3.0])])
+    spec = st.Statistics(unit=[st.moments("y", ("var", "skew", "kurt")), st.autocorr([1])], across=["mean"])
+    table = panel_unit_statistics(spec, p)
+    assert table.iloc[0]["y.var"] == 0.0
+    assert table.iloc[0][["y.skew", "y.kurt", "y.acf1"]].isna().all()
+    assert table.iloc[1][["y.skew", "y.kurt", "y.acf1"]].notna().all()
+    pooled = panel_statistics(st.Statistics(pooled=[st.pooled_moments("y", ("var", "skew"))]), Panel.from_units([np.full(5, 0.1)] * 3))
+    assert pooled["pooled:y.var"] == 0.0 and np.isnan(pooled["pooled:y.skew"])
+
+
+def test_single_objects_and_integer_options():
+    spec = st.Statistics(unit=st.mean(), across="mean")
+    assert panel_statistics(spec, Panel.from_units([np.arange(3.0)])).index.tolist() == ["mean:y.mean"]
+    with pytest.raises(StatisticsError, match="positive integers"):
+        st.autocorr(1.5)
+    with pytest.raises(StatisticsError, match="positive integer"):
+        st.ar(1.7)

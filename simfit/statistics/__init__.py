@@ -37,7 +37,6 @@ from simfit.statistics.unit import (
     ar,
     autocorr,
     conditional_quantiles,
-    count,
     group_variances,
     kurtosis,
     log_mean,
@@ -54,7 +53,7 @@ from simfit.statistics.unit import (
 __all__ = [
     "Statistics", "StatisticsPlan", "UnitStatistic", "Aggregate", "Across", "Pooled", "Layout",
     "mean", "log_mean", "var", "sd", "skewness", "kurtosis", "moments", "quantiles", "conditional_quantiles",
-    "autocorr", "ols", "ar", "proportions", "count", "group_variances",
+    "autocorr", "ols", "ar", "proportions", "group_variances",
     "across_mean", "across_sd", "across_quantiles", "mean_of", "sd_of", "skewness_of", "kurtosis_of",
     "quantiles_of", "corr",
     "pooled_moments", "pooled_proportions",

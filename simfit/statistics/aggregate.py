@@ -75,12 +75,16 @@ def shape_kernel(u, columns, args, work, out):
         c = columns[j]
         s = 0.0
         m = 0
+        lo = np.inf
+        hi = -np.inf
         for i in range(u.shape[0]):
             v = u[i, c]
             if not math.isnan(v):
                 s += v
                 m += 1
-        if m < 3:
+                lo = min(lo, v)
+                hi = max(hi, v)
+        if m < 3 or not hi > lo:
             out[j] = np.nan
             continue
         mu = s / m

@@ -26,17 +26,23 @@ def central_sums_kernel(y, x, groups, args, work, out):
     col = int(args[0])
     n = y.shape[0]
     s = 0.0
+    lo = y[0, col]
+    hi = y[0, col]
     for k in range(n):
-        s += y[k, col]
+        v = y[k, col]
+        s += v
+        lo = min(lo, v)
+        hi = max(hi, v)
     m = s / n
     m2 = 0.0
     m3 = 0.0
     m4 = 0.0
-    for k in range(n):
-        d = y[k, col] - m
-        m2 += d * d
-        m3 += d * d * d
-        m4 += d * d * d * d
+    if hi > lo:  # a constant unit contributes exactly zero central sums
+        for k in range(n):
+            d = y[k, col] - m
+            m2 += d * d
+            m3 += d * d * d
+            m4 += d * d * d * d
     out[0] = n
     out[1] = m
     out[2] = m2

@@ -184,7 +184,8 @@ class StatisticsPlan:
     agg_args: np.ndarray
     agg_args_offsets: np.ndarray
     agg_out_offsets: np.ndarray
-    kernels: tuple = field(repr=False, default=())
+    unit_kernels: tuple = field(repr=False, default=())
+    agg_kernels: tuple = field(repr=False, default=())
 
     @property
     def n_stats(self) -> int:
@@ -236,6 +237,10 @@ class Statistics:
         from simfit.statistics import aggregate as _agg
 
         shorthand = {"mean": _agg.across_mean, "sd": _agg.across_sd}
+        unit = (unit,) if isinstance(unit, UnitStatistic) else unit
+        across = (across,) if isinstance(across, (str, Across)) else across
+        extra = (extra,) if isinstance(extra, Aggregate) else extra
+        pooled = (pooled,) if isinstance(pooled, Pooled) else pooled
         self.unit = tuple(unit)
         resolved_across = []
         for a in across:
@@ -275,7 +280,7 @@ class Statistics:
         unit_names: list[str] = []
         visible: list[str] = []
         pooled_inputs: list[tuple[str, ...]] = []
-        unit_sizes, unit_args, unit_addresses, kernels = [], [], [], []
+        unit_sizes, unit_args, unit_addresses, unit_kernels = [], [], [], []
         work = 0
         for k, u in enumerate(unit_stats):
             names = u.names(layout)
@@ -288,12 +293,12 @@ class Statistics:
             unit_sizes.append(len(names))
             unit_args.append(u.resolve_args(layout))
             disp, addr = self._compile(u.kernel, UNIT_STATISTIC_SIGNATURE, "unit statistic")
-            kernels.append(disp)
+            unit_kernels.append(disp)
             unit_addresses.append(addr)
             work = max(work, u.work_size(max_obs))
         _no_duplicates(unit_names, "unit statistic")
 
-        aggregates = [a.expand(visible) for a in self.across] + list(self.extra)
+        aggregates = ([a.expand(visible) for a in self.across] if visible else []) + list(self.extra)
         aggregates += [p.combine(names) for p, names in zip(self.pooled, pooled_inputs)]
         if not aggregates or all(not a.inputs for a in aggregates):
             raise StatisticsError(
@@ -302,7 +307,7 @@ class Statistics:
             )
         index = {n: j for j, n in enumerate(unit_names)}
         names: list[str] = []
-        agg_cols, agg_args, agg_addresses, agg_sizes = [], [], [], []
+        agg_cols, agg_args, agg_addresses, agg_sizes, agg_kernels = [], [], [], [], []
         for a in aggregates:
             missing = [n for n in a.inputs if n not in index]
             if missing:
@@ -315,7 +320,7 @@ class Statistics:
             agg_cols.append(np.array([index[n] for n in a.inputs], dtype=np.int64))
             agg_args.append(np.asarray(a.args, dtype=np.float64))
             disp, addr = self._compile(a.kernel, AGGREGATE_SIGNATURE, "aggregate")
-            kernels.append(disp)
+            agg_kernels.append(disp)
             agg_addresses.append(addr)
             agg_sizes.append(len(a.names))
             names.extend(a.names)
@@ -334,7 +339,8 @@ class Statistics:
             agg_args=_flat(agg_args, np.float64),
             agg_args_offsets=_offsets([a.size for a in agg_args]),
             agg_out_offsets=_offsets(agg_sizes),
-            kernels=tuple(kernels),
+            unit_kernels=tuple(unit_kernels),
+            agg_kernels=tuple(agg_kernels),
         )
 
     def _compile(self, kernel, signature, role):

@@ -36,7 +36,6 @@ __all__ = [
     "proportions",
     "conditional_quantiles",
     "group_variances",
-    "count",
 ]
 
 _MEAN, _VAR, _SD, _SKEW, _KURT = 1, 2, 3, 4, 5
@@ -92,18 +91,24 @@ def moments_kernel(y, x, groups, args, work, out):
     col = int(args[0])
     n = y.shape[0]
     s = 0.0
+    lo = y[0, col]
+    hi = y[0, col]
     for k in range(n):
-        s += y[k, col]
+        v = y[k, col]
+        s += v
+        lo = min(lo, v)
+        hi = max(hi, v)
     m = s / n
     m2 = 0.0
     m3 = 0.0
     m4 = 0.0
-    for k in range(n):
-        d = y[k, col] - m
-        d2 = d * d
-        m2 += d2
-        m3 += d2 * d
-        m4 += d2 * d2
+    if hi > lo:  # a constant unit has exactly zero central moments (not rounding noise)
+        for k in range(n):
+            d = y[k, col] - m
+            d2 = d * d
+            m2 += d2
+            m3 += d2 * d
+            m4 += d2 * d2
     for j in range(1, args.shape[0]):
         code = args[j]
         if code == 1.0:
@@ -249,13 +254,19 @@ def autocorr_kernel(y, x, groups, args, work, out):
     col = int(args[0])
     n = y.shape[0]
     s = 0.0
+    lo = y[0, col]
+    hi = y[0, col]
     for k in range(n):
-        s += y[k, col]
+        v = y[k, col]
+        s += v
+        lo = min(lo, v)
+        hi = max(hi, v)
     m = s / n
     c0 = 0.0
-    for k in range(n):
-        d = y[k, col] - m
-        c0 += d * d
+    if hi > lo:  # constant series: autocorrelation undefined (NaN below)
+        for k in range(n):
+            d = y[k, col] - m
+            c0 += d * d
     for j in range(1, args.shape[0]):
         lag = int(args[j])
         if lag >= n or c0 <= 0.0:
@@ -269,8 +280,9 @@ def autocorr_kernel(y, x, groups, args, work, out):
 
 def autocorr(lags: int | Sequence[int] = 1, value: ColumnRef = 0) -> UnitStatistic:
     """Autocorrelation(s) of the unit's series at the given lag(s) (labels ``acf1``, ...)."""
-    lag_list = tuple(int(k) for k in np.atleast_1d(lags))
-    if not lag_list or any(k < 1 for k in lag_list):
+    raw = np.atleast_1d(lags)
+    lag_list = tuple(int(k) for k in raw)
+    if not lag_list or any(k < 1 for k in lag_list) or any(k != r for k, r in zip(lag_list, raw)):
         raise StatisticsError(f"autocorr: lags must be positive integers, got {lags!r}.")
     return UnitStatistic(
         kernel=autocorr_kernel,
@@ -355,7 +367,7 @@ def ar(order: int = 1, value: ColumnRef = 0, intercept: bool = True) -> UnitStat
     Labels ``ar.const`` (if ``intercept``), ``ar1``, ..., ``ar<p>``.
     """
     p_ar = int(order)
-    if p_ar < 1:
+    if p_ar < 1 or p_ar != order:
         raise StatisticsError(f"ar: order must be a positive integer, got {order!r}.")
     labels = (("ar.const",) if intercept else ()) + tuple(f"ar{k}" for k in range(1, p_ar + 1))
     p = len(labels)
@@ -395,17 +407,6 @@ def proportions(values: Sequence[float], value: ColumnRef = 0) -> UnitStatistic:
         value=value,
         args=lambda layout: [layout.value(value), *vs],
     )
-
-
-@njit(cache=True)
-def count_kernel(y, x, groups, args, work, out):
-    out[0] = y.shape[0]
-
-
-def count(value: ColumnRef = 0) -> UnitStatistic:
-    """Number of observations of the unit (label ``n``); informative only when the simulator
-    decides how many observations a unit has, otherwise fixed by the design."""
-    return UnitStatistic(kernel=count_kernel, labels=("n",), value=value, args=lambda layout: [layout.value(value)])
 
 
 # ---------------------------------------------------------------------------- nested groups
