@@ -195,3 +195,21 @@ def test_single_objects_and_integer_options():
         st.autocorr(1.5)
     with pytest.raises(StatisticsError, match="positive integer"):
         st.ar(1.7)
+
+
+def test_regressions_are_accurate_far_from_zero():
+    rng = np.random.default_rng(9)
+    n = 50
+    e = rng.normal(size=n)
+    y = np.empty(n)
+    y[0] = 0.0
+    for t in range(1, n):
+        y[t] = 0.4 * y[t - 1] + e[t]
+    x = rng.normal(size=n)
+    shifted = y + 1e6
+    p = Panel.from_units([shifted], covariates=[x + 1e3])
+    table = panel_unit_statistics(st.Statistics(unit=[st.ar(1), st.ols(["x0"])], across=["mean"]), p)
+    lag = np.linalg.lstsq(np.column_stack([np.ones(n - 1), y[:-1]]), y[1:], rcond=None)[0]
+    assert table.iloc[0]["y.ar1"] == pytest.approx(lag[1], rel=1e-9)
+    beta = np.linalg.lstsq(np.column_stack([np.ones(n), x]), y, rcond=None)[0]
+    assert table.iloc[0]["y.ols.x0"] == pytest.approx(beta[1], rel=1e-8)

@@ -292,41 +292,59 @@ def autocorr(lags: int | Sequence[int] = 1, value: ColumnRef = 0) -> UnitStatist
     )
 
 
+@njit(cache=True, inline="always")
+def _regressor(y, x, col, xcols, nx, t, j):
+    # Regressor j of row t: covariates first, then lags of y.
+    if j < nx:
+        return x[t, int(xcols[j])]
+    return y[t - (j - nx + 1), col]
+
+
 @njit(cache=True)
 def _regression(y, x, col, xcols, intercept, ar_order, work, out):
-    # Least squares of y[t, col] on (1?, x[t, xcols]..., y[t-1, col], ..., y[t-p, col]).
+    # Least squares of y[t, col] on (1?, x[t, xcols]..., y[t-1, col], ..., y[t-p, col]), with the
+    # regressors centred when there is an intercept (normal equations stay well conditioned when
+    # the data sit far from zero); the intercept is recovered from the means.
     n = y.shape[0]
     nx = xcols.shape[0]
-    p = intercept + nx + ar_order
-    xtx = work[: p * p]
-    xty = work[p * p : p * p + p]
-    row = work[p * p + p : p * p + 2 * p]
-    xtx[:] = 0.0
-    xty[:] = 0.0
+    k = nx + ar_order
+    p = intercept + k
     if n - ar_order < p:
         out[:p] = np.nan
         return
+    xtx = work[: k * k]
+    xty = work[k * k : k * k + k]
+    means = work[k * k + k : k * k + 2 * k + 1]  # regressors, then the target
+    xtx[:] = 0.0
+    xty[:] = 0.0
+    means[:] = 0.0
+    rows = n - ar_order
+    if intercept:
+        for t in range(ar_order, n):
+            for j in range(k):
+                means[j] += _regressor(y, x, col, xcols, nx, t, j)
+            means[k] += y[t, col]
+        for j in range(k + 1):
+            means[j] /= rows
     for t in range(ar_order, n):
-        j = 0
-        if intercept:
-            row[0] = 1.0
-            j = 1
-        for c in range(nx):
-            row[j + c] = x[t, int(xcols[c])]
-        j += nx
-        for lag in range(1, ar_order + 1):
-            row[j + lag - 1] = y[t - lag, col]
-        target = y[t, col]
-        for a in range(p):
-            xty[a] += row[a] * target
+        target = y[t, col] - means[k]
+        for a in range(k):
+            ra = _regressor(y, x, col, xcols, nx, t, a) - means[a]
+            xty[a] += ra * target
             for b in range(a + 1):
-                xtx[a * p + b] += row[a] * row[b]
-    for a in range(p):
+                xtx[a * k + b] += ra * (_regressor(y, x, col, xcols, nx, t, b) - means[b])
+    for a in range(k):
         for b in range(a):
-            xtx[b * p + a] = xtx[a * p + b]
-    solve_normal_equations(xtx, xty, p)
-    for a in range(p):
-        out[a] = xty[a]
+            xtx[b * k + a] = xtx[a * k + b]
+    if k > 0:
+        solve_normal_equations(xtx, xty, k)
+    const = means[k]
+    for a in range(k):
+        const -= xty[a] * means[a]
+    if intercept:
+        out[0] = const
+    for a in range(k):
+        out[intercept + a] = xty[a]
 
 
 @njit(cache=True)
@@ -358,7 +376,7 @@ def ols(covariates: Sequence[ColumnRef], value: ColumnRef = 0, intercept: bool =
         f"ols.{c}" if isinstance(c, str) else f"ols.x{c}" for c in covs
     )
     p = len(labels)
-    return UnitStatistic(kernel=ols_kernel, labels=labels, value=value, args=args, work=p * p + 2 * p)
+    return UnitStatistic(kernel=ols_kernel, labels=labels, value=value, args=args, work=p * p + 2 * p + 1)
 
 
 def ar(order: int = 1, value: ColumnRef = 0, intercept: bool = True) -> UnitStatistic:
@@ -376,7 +394,7 @@ def ar(order: int = 1, value: ColumnRef = 0, intercept: bool = True) -> UnitStat
         labels=labels,
         value=value,
         args=lambda layout: [layout.value(value), float(intercept), p_ar],
-        work=p * p + 2 * p,
+        work=p * p + 2 * p + 1,
     )
 
 
