@@ -17,6 +17,7 @@ from simfit.engine import (
     simulate_statistics,
 )
 from simfit.errors import (
+    ArgumentError,
     DataError,
     EstimationError,
     ModelError,
@@ -41,6 +42,6 @@ __all__ = [
     "fit", "FitOptions", "FitResult", "optimizers", "weighting",
     "Simulator", "SimulationResult", "simulate", "simulate_statistics", "observed_statistics",
     "panel_statistics", "panel_unit_statistics",
-    "SimfitError", "ModelError", "DataError", "SimulationError", "StatisticsError", "ScenarioError",
+    "SimfitError", "ArgumentError", "ModelError", "DataError", "SimulationError", "StatisticsError", "ScenarioError",
     "EstimationError",
 ]

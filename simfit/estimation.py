@@ -27,7 +27,7 @@ from simfit.optimizers import Optimizer, OptimizerResult, get_optimizer
 from simfit.parallel import run_parallel
 from simfit.results import FitResult, StepRecord
 from simfit.statistics.spec import Statistics
-from simfit.weighting import Optimal, Weighting, get_weighting
+from simfit.weighting import Diagonal, Optimal, Weighting, get_weighting
 
 __all__ = ["FitOptions", "fit", "derive_seed", "MomentProblem"]
 
@@ -155,7 +155,7 @@ def _as_start(model: Model, start: ParamsLike | None) -> np.ndarray:
         raise EstimationError(f"Invalid start values: {exc}") from None
 
 
-def _search_box(model: Model, u0: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
+def _search_box(u0: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
     # Global optimizers search u0 +- width on the unconstrained scale (a factor exp(width) for
     # log-transformed parameters).
     return u0 - width, u0 + width
@@ -237,7 +237,7 @@ def fit(
     n_sims, seed = int(options.n_sims), int(options.seed)
     cov_seed = derive_seed(seed, 1)
     u0 = model.params.to_free(psi0)
-    box = _search_box(model, u0, options.search_width)
+    box = _search_box(u0, options.search_width)
     weighting: Weighting = options.weighting
     optimizer: Optimizer = options.optimizer
 
@@ -253,7 +253,7 @@ def fit(
 
     steps: list[StepRecord] = []
     if isinstance(weighting, Optimal):
-        weight = _first_step_weight(omega0, n_sims)
+        weight = Diagonal().matrix(omega0, n_sims)
         u, res = _step(sim, observed, n_sims, seed, weight, box, optimizer, u0)
         steps.append(StepRecord("first step (diagonal)", res, model.params.to_natural(u)))
         for it in range(weighting.iterations):
@@ -277,11 +277,7 @@ def fit(
     jac = -central_jacobian(problem.moments, u, options.jacobian_step)  # d mean s_sim / du
     cov_free = sandwich(jac, weight, omega, n_sims)
     jtest = j_test(moments, weight, n_params) if isinstance(weighting, Optimal) else None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        ident = identification(jac, omega, model.param_names)
-    for w in caught:
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    ident = identification(jac, omega, model.param_names)
 
     boot = None
     if options.bootstrap:
@@ -307,10 +303,6 @@ def fit(
         n_obs=data.n_obs,
         n_units=data.n_units,
     )
-
-
-def _first_step_weight(omega0: np.ndarray, n_sims: int) -> np.ndarray:
-    return np.diag(1.0 / ((1.0 + 1.0 / n_sims) * np.diag(omega0)))
 
 
 def _step(sim, observed, n_sims, seed, weight, box, optimizer: Optimizer, u0) -> tuple[np.ndarray, OptimizerResult]:
