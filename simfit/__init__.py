@@ -32,6 +32,7 @@ from simfit.params import Param, ParamSet
 from simfit.population import LogitNormal, LogNormal, MvNormal, Normal, population_level
 from simfit.results import FitResult
 from simfit.statistics import Statistics
+from simfit.study import RecoveryResult, recover
 
 __version__ = "0.1.0"
 
@@ -39,7 +40,7 @@ __all__ = [
     "Param", "ParamSet", "Panel", "Level", "Observations", "Model",
     "Normal", "LogNormal", "LogitNormal", "MvNormal", "population_level",
     "Statistics", "statistics", "random",
-    "fit", "FitOptions", "FitResult", "optimizers", "weighting",
+    "fit", "FitOptions", "FitResult", "recover", "RecoveryResult", "optimizers", "weighting",
     "Simulator", "SimulationResult", "simulate", "simulate_statistics", "observed_statistics",
     "panel_statistics", "panel_unit_statistics",
     "SimfitError", "ArgumentError", "ModelError", "DataError", "SimulationError", "StatisticsError", "ScenarioError",

@@ -1,9 +1,16 @@
 """The ``simfit`` command line.
 
-``simfit simulate SCENARIO`` simulates the scenario's model at its true parameters on its design
-and prints the auxiliary statistics (``--out FILE.csv`` also writes the simulated panel);
-``simfit list`` lists the shipped scenarios; ``simfit show SCENARIO`` prints a scenario.
-Errors print one line and exit with status 2 (``--debug`` shows the traceback).
+=====================================  =====================================================
+``simfit run SCENARIO``                a parameter-recovery study (parallel, checkpointed)
+``simfit resume DIR``                  continue a study that was stopped
+``simfit fit SCENARIO --data F.csv``   fit observed data in long format
+``simfit simulate SCENARIO``           simulate the scenario at its true parameters
+``simfit list`` / ``simfit show S``    the shipped scenarios / one scenario
+=====================================  =====================================================
+
+Progress bars go to stderr; ``--json`` prints one JSON summary as the last line of stdout. Errors
+print one line and exit with status 2 (``--debug`` shows the traceback); an interrupted study keeps
+every finished replication and exits with status 130.
 """
 
 from __future__ import annotations
@@ -14,39 +21,148 @@ import sys
 import time
 from pathlib import Path
 
-from simfit.errors import SimfitError
+from simfit.errors import ScenarioError, SimfitError
 
-SCENARIO_DIRS = (Path.cwd() / "scenarios", Path(__file__).resolve().parent.parent / "scenarios")
+ROOT_SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def _scenario_dirs() -> tuple[Path, ...]:
+    return (Path.cwd() / "scenarios", ROOT_SCENARIOS)
 
 
 def _find_scenario(name: str) -> Path:
     path = Path(name)
     if path.exists() or path.suffix == ".toml":
         return path
-    for folder in SCENARIO_DIRS:
+    for folder in _scenario_dirs():
         candidate = folder / f"{name}.toml"
         if candidate.exists():
             return candidate
     return path
 
 
-def _cmd_simulate(args) -> dict:
-    from simfit.engine import Simulator
+def _load(name: str):
     from simfit.scenario import load_scenario
 
-    scenario = load_scenario(_find_scenario(args.scenario))
-    model = scenario.build_model()
-    stats = scenario.build_statistics()
-    design = scenario.design.panel()
+    return load_scenario(_find_scenario(name))
+
+
+def _print_table(frame, title: str) -> None:
+    import pandas as pd
+
+    with pd.option_context("display.width", 120, "display.max_columns", 20, "display.precision", 4):
+        print(f"\n{title}\n{frame}")
+
+
+# ---------------------------------------------------------------------- run / resume
+
+
+def _run_study(scenario, out: Path, reps: int, seed: int, n_jobs: int, backend: str, scheduler, progress: bool, as_json: bool) -> dict:
+    from simfit.study import recover
+
+    model, stats = scenario.build()
+    design = scenario.design_panel()
+    manifest = {
+        "scenario_path": str(scenario.path.resolve()),
+        "scenario_text": scenario.text,
+        "n_jobs": n_jobs,
+        "backend": backend,
+        "scheduler": scheduler,
+    }
+    started = time.perf_counter()
+    result = recover(
+        model, design, stats, scenario.truth,
+        prior=scenario.prior or None, grid=scenario.grid or None,
+        reps=reps, seed=seed, alpha=scenario.study.alpha, options=scenario.fit,
+        n_jobs=n_jobs, backend=backend, scheduler=scheduler, out=out, progress=progress, manifest=manifest,
+    )
+    summary = result.to_dict()
+    summary.update(
+        scenario=str(scenario.path),
+        out=str(out),
+        seconds=time.perf_counter() - started,
+        files=sorted(p.name for p in out.iterdir()),
+    )
+    if not as_json:
+        print(f"{model!r}")
+        print(f"{len(result.records)} replications, seed {seed}, written to {out}")
+        _print_table(result.summary(), "recovery summary (converged replications)")
+        print(f"\nconvergence rate {summary['convergence_rate']:.3f}, median fit {summary['median_fit_s']:.3f} s")
+    return summary
+
+
+def _cmd_run(args) -> dict:
+    scenario = _load(args.scenario)
+    study = scenario.study
+    out = Path(args.out) if args.out else Path("results") / scenario.path.stem
+    return _run_study(
+        scenario, out,
+        reps=args.reps if args.reps is not None else study.reps,
+        seed=args.seed if args.seed is not None else study.seed,
+        n_jobs=args.jobs if args.jobs is not None else study.n_jobs,
+        backend=args.backend or study.backend,
+        scheduler=args.scheduler,
+        progress=not args.no_progress,
+        as_json=args.json,
+    )
+
+
+def _cmd_resume(args) -> dict:
+    from simfit.checkpoint import ReplicationStore
+    from simfit.scenario import load_scenario
+
+    folder = Path(args.dir)
+    store = ReplicationStore.open(folder)
+    m = store.manifest
+    if "scenario_text" not in m:
+        raise ScenarioError(f"{folder} was not written by `simfit run`; it cannot be resumed from the command line.")
+    if store.dropped:
+        print(f"simfit: dropped {store.dropped} partly written record(s) in {folder}", file=sys.stderr)
+    scenario = load_scenario(m["scenario_path"], text=m["scenario_text"])
+    return _run_study(
+        scenario, folder, reps=int(m["reps"]), seed=int(m["seed"]),
+        n_jobs=args.jobs if args.jobs is not None else int(m.get("n_jobs", 1)),
+        backend=args.backend or m.get("backend", "loky"),
+        scheduler=args.scheduler or m.get("scheduler"),
+        progress=not args.no_progress, as_json=args.json,
+    )
+
+
+# ---------------------------------------------------------------------- fit / simulate
+
+
+def _cmd_fit(args) -> dict:
+    from simfit.estimation import fit
+    from simfit.scenario import read_data
+
+    scenario = _load(args.scenario)
+    model, stats = scenario.build()
+    data = read_data(args.data, scenario.data)
+    options = scenario.fit if args.seed is None else scenario.fit.__class__(**{**vars(scenario.fit), "seed": args.seed})
+    result = fit(model, data, stats, start=scenario.start or None, options=options)
+    if not args.json:
+        print(result.summary())
+    summary = result.to_dict()
+    summary.update(scenario=str(scenario.path), data=str(args.data))
+    return summary
+
+
+def _cmd_simulate(args) -> dict:
+    from simfit.engine import Simulator
+
+    scenario = _load(args.scenario)
+    model, stats = scenario.build()
+    design = scenario.design_panel()
     seed = scenario.simulate.seed if args.seed is None else args.seed
     n_sims = scenario.simulate.n_sims if args.n_sims is None else args.n_sims
+    truth = scenario.truth_spec().truth(model, seed, 0)
     started = time.perf_counter()
     simulator = Simulator(model, design, stats)
     setup_s = time.perf_counter() - started
     started = time.perf_counter()
-    result = simulator.simulate(scenario.truth, n_sims=n_sims, seed=seed)
+    result = simulator.simulate(truth, n_sims=n_sims, seed=seed)
     simulate_s = time.perf_counter() - started
-    observed = [simulator.observed(result.panel(s)) for s in range(n_sims)] if stats is not None else []
+    observed = [simulator.observed(result.panel(s)) for s in range(n_sims)]
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -54,8 +170,8 @@ def _cmd_simulate(args) -> dict:
     summary = {
         "scenario": str(scenario.path),
         "model": model.name,
-        "truth": scenario.truth,
-        "design": {"units": design.n_units, "observations": design.n_obs, "levels": design.level_sizes()},
+        "truth": truth,
+        "design": {"levels": list(design.level_sizes()), "observations": design.n_obs},
         "seed": seed,
         "n_sims": n_sims,
         "statistics": [dict(zip(simulator.names, map(float, row))) for row in observed],
@@ -66,10 +182,10 @@ def _cmd_simulate(args) -> dict:
     if not args.json:
         print(f"{model!r}")
         print(f"design: {design!r}")
-        print(f"truth: {scenario.truth}   seed: {seed}")
+        print(f"truth: {truth}   seed: {seed}")
+        width = max(len(n) for n in simulator.names)
         for s, row in enumerate(observed):
             print(f"\nstatistics of simulated panel {s}:")
-            width = max(len(n) for n in simulator.names)
             for name, value in zip(simulator.names, row):
                 print(f"  {name:<{width}}  {value: .6f}")
         print(f"\nset-up (compile or cache load) {setup_s:.2f} s, simulation {simulate_s:.4f} s")
@@ -78,9 +194,12 @@ def _cmd_simulate(args) -> dict:
     return summary
 
 
+# ---------------------------------------------------------------------- list / show
+
+
 def _cmd_list(args) -> dict:
     found = []
-    for folder in SCENARIO_DIRS:
+    for folder in _scenario_dirs():
         if folder.is_dir():
             found.extend(sorted(str(p) for p in folder.glob("*.toml")))
     found = list(dict.fromkeys(found))
@@ -90,21 +209,22 @@ def _cmd_list(args) -> dict:
 
 
 def _cmd_show(args) -> dict:
-    from simfit.scenario import load_scenario
-
-    scenario = load_scenario(_find_scenario(args.scenario))
-    model = scenario.build_model()
+    scenario = _load(args.scenario)
+    model, _ = scenario.build()
     info = {
         "scenario": str(scenario.path),
         "model": model.name,
         "params": list(model.param_names),
         "levels": [lv.name for lv in model.levels],
         "truth": scenario.truth,
+        "prior": scenario.prior,
+        "grid": scenario.grid,
         "design": vars(scenario.design),
-        "simulate": vars(scenario.simulate),
+        "fit": scenario.fit_table,
+        "study": vars(scenario.study),
     }
     if not args.json:
-        print(scenario.path.read_text())
+        print(scenario.text)
         print(f"# {model!r}")
     return info
 
@@ -114,21 +234,53 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("simulate", help="simulate a scenario at its true parameters")
+    def common(p):
+        p.add_argument("--json", action="store_true", help="print one JSON summary as the last line")
+        p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+
+    def parallel(p):
+        p.add_argument("--jobs", type=int, default=None, help="parallel workers")
+        p.add_argument("--backend", choices=["loky", "threading", "dask"], default=None)
+        p.add_argument("--scheduler", default=None, help="dask.distributed scheduler address")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("run", help="run a parameter-recovery study")
     p.add_argument("scenario", help="scenario file (or name of a shipped scenario)")
+    p.add_argument("--reps", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--out", default=None, help="study folder (default results/<scenario>)")
+    parallel(p)
+    common(p)
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("resume", help="continue a stopped study")
+    p.add_argument("dir", help="the study folder")
+    parallel(p)
+    common(p)
+    p.set_defaults(func=_cmd_resume)
+
+    p = sub.add_parser("fit", help="fit observed data (long CSV: a unit column, value and covariate columns)")
+    p.add_argument("scenario")
+    p.add_argument("--data", required=True, help="CSV file with the columns named in the scenario's [data]")
+    p.add_argument("--seed", type=int, default=None)
+    common(p)
+    p.set_defaults(func=_cmd_fit)
+
+    p = sub.add_parser("simulate", help="simulate a scenario at its true parameters")
+    p.add_argument("scenario")
     p.add_argument("--out", help="write the simulated panel(s) to this CSV file")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--n-sims", type=int, default=None, dest="n_sims")
-    p.add_argument("--json", action="store_true", help="print one JSON summary as the last line")
+    common(p)
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("list", help="list shipped scenarios")
-    p.add_argument("--json", action="store_true")
+    common(p)
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("show", help="print a scenario")
     p.add_argument("scenario")
-    p.add_argument("--json", action="store_true")
+    common(p)
     p.set_defaults(func=_cmd_show)
     return parser
 
@@ -138,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         summary = args.func(args)
+    except KeyboardInterrupt:
+        print("simfit: interrupted; finished replications are saved (simfit resume DIR continues)", file=sys.stderr)
+        return 130
     except (SimfitError, ValueError, OSError) as exc:
         if args.debug:
             raise

@@ -21,6 +21,7 @@ conveniences around :class:`Simulator`.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
@@ -565,15 +566,21 @@ def _chunk_size(n_tasks: int, obs_per_task: float) -> int:
     return int(min(by_size, by_balance))
 
 
+# Numba's default threading layer (workqueue) must not be entered from two Python threads at
+# once; the compiled drivers are serialised so that simfit can run under a threading backend.
+_ENGINE_LOCK = threading.RLock()
+
+
 @contextmanager
 def _kernel_exceptions_as_status():
-    """A kernel raising on the main thread surfaces as SystemError from the compiled driver; on
-    worker threads it is lost. Either way the status array tells, so the error is swallowed here
-    and explained from the statuses."""
-    try:
-        yield
-    except SystemError:
-        pass
+    """Run a compiled driver under the engine lock. A kernel raising on the main thread surfaces
+    as SystemError from the driver; on worker threads it is lost. Either way the status array
+    tells, so the error is swallowed here and explained from the statuses."""
+    with _ENGINE_LOCK:
+        try:
+            yield
+        except SystemError:
+            pass
 
 
 def _replay_unit_statistics(plan: StatisticsPlan, y: np.ndarray, x: np.ndarray, groups: np.ndarray, where: str) -> None:

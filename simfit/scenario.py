@@ -1,26 +1,52 @@
-"""Scenario files: a model, its true parameters and a design, described in TOML.
+"""Scenario files: a model, its parameters, a design, fit and study options, in TOML.
 
-A scenario names everything needed to simulate (and later fit) a model without writing Python::
+::
 
     [model]
     name = "random_intercept"        # a built-in model, or "package.module:function"
 
-    [truth]                          # population parameters, by name
+    [truth]                          # true population parameters, by name
     mu = 1.0
     tau = 0.5
     sigma = 1.0
+
+    [prior]                          # optional: draw the truth per replication instead
+    tau = { dist = "uniform", low = 0.2, high = 1.0 }
+
+    [grid]                           # optional: cycle through true values instead
+    sigma = [0.5, 1.0, 2.0]
+
+    [start]                          # optional starting values (default: the model's)
+    tau = 1.0
 
     [design]
     units = 50                       # number of units
     observations = 20                # observations per unit (per group if groups is set)
     # groups = 5                     # groups per unit, for three-level models
+    # data = "design.csv"            # or: take the design from a data file ([data] columns)
 
-    [simulate]
+    [data]                           # columns of data files (simfit fit --data, design.data)
+    unit = "unit"
+    values = ["y"]
+    covariates = []
+
+    [fit]                            # keyword arguments of simfit.fit (FitOptions)
+    n_sims = 10
+    weighting = "optimal"
+    optimizer = "least_squares"
+
+    [study]                          # simfit run
+    reps = 100
+    seed = 1
+    alpha = 0.05
+
+    [simulate]                       # simfit simulate
     seed = 1
     n_sims = 1
 
-Every table maps one to one onto a frozen dataclass below; unknown keys and wrong types are errors
-that name the file, the key and what was expected.
+Every table maps one to one onto a frozen dataclass below (or :class:`~simfit.estimation.FitOptions`
+for ``[fit]``): unknown keys and wrong types are errors naming the file, the key and what was
+expected. Relative paths are relative to the scenario file.
 """
 
 from __future__ import annotations
@@ -31,12 +57,26 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from simfit.data import Panel
 from simfit.errors import ScenarioError, SimfitError
+from simfit.estimation import FitOptions
 from simfit.model import Model
 from simfit.statistics.spec import Statistics
+from simfit.study import TruthSpec, make_prior
 
-__all__ = ["Scenario", "ModelSpec", "DesignSpec", "SimulateSpec", "load_scenario", "resolve_model"]
+__all__ = [
+    "Scenario",
+    "ModelSpec",
+    "DesignSpec",
+    "DataSpec",
+    "StudySpec",
+    "SimulateSpec",
+    "load_scenario",
+    "resolve_model",
+    "read_data",
+]
 
 
 @dataclass(frozen=True)
@@ -47,15 +87,35 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class DataSpec:
+    """``[data]``: columns of a long data file (one row per observation)."""
+
+    unit: str = "unit"
+    values: list[str] = field(default_factory=lambda: ["y"])
+    covariates: list[str] = field(default_factory=list)
+    unit_covariates: list[str] = field(default_factory=list)
+    group: str = ""
+
+
+@dataclass(frozen=True)
 class DesignSpec:
-    """``[design]``: a balanced design."""
+    """``[design]``: a balanced design, or the design of a data file."""
 
-    units: int
-    observations: int
-    groups: int | None = None
+    units: int = 0
+    observations: int = 0
+    groups: int = 0
+    data: str = ""
 
-    def panel(self) -> Panel:
-        return Panel.balanced(self.units, self.observations, n_groups=self.groups)
+
+@dataclass(frozen=True)
+class StudySpec:
+    """``[study]``: options of ``simfit run``."""
+
+    reps: int = 100
+    seed: int = 0
+    alpha: float = 0.05
+    n_jobs: int = 1
+    backend: str = "loky"
 
 
 @dataclass(frozen=True)
@@ -66,28 +126,63 @@ class SimulateSpec:
     n_sims: int = 1
 
 
+_FIT_TYPES = {
+    "n_sims": int,
+    "seed": int,
+    "weighting": str,
+    "optimizer": str,
+    "n_cov_sims": int,
+    "jacobian_step": float,
+    "search_width": float,
+    "bootstrap": int,
+    "n_jobs": int,
+    "backend": str,
+}
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A parsed, validated scenario file."""
 
     path: Path
+    text: str
     model: ModelSpec
     truth: dict[str, float]
+    prior: dict[str, dict]
+    grid: dict[str, list[float]]
+    start: dict[str, float]
     design: DesignSpec
-    simulate: SimulateSpec = field(default_factory=SimulateSpec)
+    data: DataSpec
+    fit: FitOptions
+    fit_table: dict
+    study: StudySpec
+    simulate: SimulateSpec
 
-    def build_model(self) -> Model:
-        return resolve_model(self.model.name, self.path)[0]
+    def build(self) -> tuple[Model, Statistics]:
+        """The model and its statistics."""
+        model, stats = resolve_model(self.model.name, self.path)
+        if stats is None:
+            raise ScenarioError(
+                f"{self.path}: [model] {self.model.name!r} declares no statistics; return "
+                "(model, statistics) from the function."
+            )
+        return model, stats
 
-    def build_statistics(self) -> Statistics | None:
-        return resolve_model(self.model.name, self.path)[1]
+    def truth_spec(self) -> TruthSpec:
+        return TruthSpec(dict(self.truth), dict(self.grid) or None, dict(self.prior) or None)
+
+    def design_panel(self) -> Panel:
+        """The design: balanced from [design], or read from [design] data."""
+        if self.design.data:
+            return read_data(self.resolve(self.design.data), self.data, self.path).design()
+        return Panel.balanced(self.design.units, self.design.observations, n_groups=self.design.groups or None)
+
+    def resolve(self, relative: str) -> Path:
+        path = Path(relative)
+        return path if path.is_absolute() else self.path.parent / path
 
 
-_SECTIONS = {"model": ModelSpec, "truth": None, "design": DesignSpec, "simulate": SimulateSpec}
-_REQUIRED = ("model", "truth", "design")
-
-
-def _typed(value: Any, expected: type, where: str) -> Any:
+def _check_type(value: Any, expected, where: str) -> Any:
     if expected is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ScenarioError(f"{where}: expected a number, got {type(value).__name__} {value!r}.")
@@ -100,7 +195,16 @@ def _typed(value: Any, expected: type, where: str) -> Any:
         if not isinstance(value, str):
             raise ScenarioError(f"{where}: expected a string, got {type(value).__name__} {value!r}.")
         return value
+    if expected is list:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ScenarioError(f"{where}: expected a list of strings, got {value!r}.")
+        return list(value)
     raise AssertionError(expected)
+
+
+def _field_type(f) -> type:
+    # Annotations are strings here (postponed evaluation).
+    return {"int": int, "float": float, "str": str, "list[str]": list}[str(f.type)]
 
 
 def _section(data: dict, name: str, cls, path: Path):
@@ -110,36 +214,50 @@ def _section(data: dict, name: str, cls, path: Path):
     spec = {f.name: f for f in fields(cls)}
     unknown = sorted(set(data) - set(spec))
     if unknown:
-        raise ScenarioError(
-            f"{where}: unknown key(s) {', '.join(unknown)}; allowed keys are {', '.join(spec)}."
-        )
+        raise ScenarioError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed keys are {', '.join(spec)}.")
     kwargs = {}
     for f in fields(cls):
         if f.name not in data:
             if f.default is MISSING and f.default_factory is MISSING:
                 raise ScenarioError(f"{where}: missing required key {f.name!r}.")
             continue
-        base = {"int": int, "str": str, "float": float, "int | None": int}[str(f.type)]
-        kwargs[f.name] = _typed(data[f.name], base, f"{where} {f.name}")
+        kwargs[f.name] = _check_type(data[f.name], _field_type(f), f"{where} {f.name}")
     return cls(**kwargs)
 
 
-def load_scenario(path: str | Path) -> Scenario:
+def _numbers(data, name: str, path: Path) -> dict[str, float]:
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{path}: [{name}] must be a table of parameter = value.")
+    return {k: _check_type(v, float, f"{path}: [{name}] {k}") for k, v in data.items()}
+
+
+_SECTIONS = ("model", "truth", "prior", "grid", "start", "design", "data", "fit", "study", "simulate")
+
+
+def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
     """Read and validate a scenario file.
+
+    Parameters
+    ----------
+    path : path
+        The scenario file; relative data paths are relative to its folder.
+    text : str, optional
+        The file's content, if already read (e.g. the copy kept in a study folder).
 
     Raises
     ------
     ScenarioError
-        If the file is missing, not valid TOML, or has unknown, missing or mistyped keys.
+        If the file is missing or not TOML, a section or key is unknown, missing or mistyped, or
+        the values do not fit the model (unknown parameters, values outside bounds, ...).
     """
     path = Path(path)
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
+        text = path.read_text() if text is None else text
+        data = tomllib.loads(text)
     except FileNotFoundError:
         raise ScenarioError(f"Scenario file {path} not found; `simfit list` shows the shipped scenarios.") from None
-    except OSError as exc:
-        raise ScenarioError(f"Cannot read scenario file {path}: {exc.strerror}.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"Cannot read scenario file {path}: {exc}.") from None
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path} is not valid TOML: {exc}.") from None
     unknown = sorted(set(data) - set(_SECTIONS))
@@ -148,41 +266,115 @@ def load_scenario(path: str | Path) -> Scenario:
             f"{path}: unknown section(s) {', '.join(f'[{u}]' for u in unknown)}; allowed sections "
             f"are {', '.join(f'[{s}]' for s in _SECTIONS)}."
         )
-    for name in _REQUIRED:
+    for name in ("model", "design"):
         if name not in data:
             raise ScenarioError(f"{path}: missing section [{name}].")
-    model = _section(data["model"], "model", ModelSpec, path)
-    truth_raw = data["truth"]
-    if not isinstance(truth_raw, dict):
-        raise ScenarioError(f"{path}: [truth] must be a table of parameter = value.")
-    truth = {k: _typed(v, float, f"{path}: [truth] {k}") for k, v in truth_raw.items()}
+    model_spec = _section(data["model"], "model", ModelSpec, path)
+    truth = _numbers(data.get("truth", {}), "truth", path)
+    start = _numbers(data.get("start", {}), "start", path)
+    prior_raw = data.get("prior", {})
+    if not isinstance(prior_raw, dict):
+        raise ScenarioError(f"{path}: [prior] must be a table of parameter = {{ dist = ..., ... }}.")
+    prior = {}
+    for k, v in prior_raw.items():
+        try:
+            make_prior(v)
+        except ScenarioError as exc:
+            raise ScenarioError(f"{path}: [prior] {k}: {exc}") from None
+        prior[k] = dict(v)
+    grid_raw = data.get("grid", {})
+    if not isinstance(grid_raw, dict):
+        raise ScenarioError(f"{path}: [grid] must be a table of parameter = [values].")
+    grid = {}
+    for k, v in grid_raw.items():
+        if not isinstance(v, list) or not v:
+            raise ScenarioError(f"{path}: [grid] {k}: expected a non-empty list of numbers, got {v!r}.")
+        grid[k] = [_check_type(x, float, f"{path}: [grid] {k}") for x in v]
     design = _section(data["design"], "design", DesignSpec, path)
-    for key in ("units", "observations", "groups"):
-        value = getattr(design, key)
-        if value is not None and value < 1:
-            raise ScenarioError(f"{path}: [design] {key} must be a positive integer, got {value}.")
-    simulate = _section(data.get("simulate", {}), "simulate", SimulateSpec, path)
-    if simulate.seed < 0 or simulate.n_sims < 1:
-        raise ScenarioError(f"{path}: [simulate] needs seed >= 0 and n_sims >= 1.")
-    scenario = Scenario(path=path, model=model, truth=truth, design=design, simulate=simulate)
-    built = scenario.build_model()
+    data_spec = _section(data.get("data", {}), "data", DataSpec, path)
+    fit_table = data.get("fit", {})
+    if not isinstance(fit_table, dict):
+        raise ScenarioError(f"{path}: [fit] must be a table.")
+    unknown = sorted(set(fit_table) - set(_FIT_TYPES))
+    if unknown:
+        raise ScenarioError(f"{path}: [fit]: unknown key(s) {', '.join(unknown)}; allowed keys are {', '.join(_FIT_TYPES)}.")
+    fit_kwargs = {k: _check_type(v, _FIT_TYPES[k], f"{path}: [fit] {k}") for k, v in fit_table.items()}
     try:
-        built.params.as_vector(truth)
+        fit_options = FitOptions(**fit_kwargs)
     except SimfitError as exc:
-        raise ScenarioError(f"{path}: [truth] {exc}") from None
-    if (design.groups is not None) != (built.n_levels == 2) or built.n_levels > 2:
-        raise ScenarioError(
-            f"{path}: [design] model {model.name!r} has {built.n_levels} level(s) above the "
-            f"observations; set 'groups' exactly when the model has two."
-        )
+        raise ScenarioError(f"{path}: [fit] {exc}") from None
+    study = _section(data.get("study", {}), "study", StudySpec, path)
+    simulate = _section(data.get("simulate", {}), "simulate", SimulateSpec, path)
+    scenario = Scenario(
+        path=path, text=text, model=model_spec, truth=truth, prior=prior, grid=grid, start=start,
+        design=design, data=data_spec, fit=fit_options, fit_table=fit_kwargs, study=study, simulate=simulate,
+    )
+    _validate(scenario)
     return scenario
+
+
+def _validate(sc: Scenario) -> None:
+    path = sc.path
+    model, _ = resolve_model(sc.model.name, path)
+    d = sc.design
+    if d.data:
+        if d.units or d.observations or d.groups:
+            raise ScenarioError(f"{path}: [design] give either data or units/observations/groups, not both.")
+        if not sc.resolve(d.data).exists():
+            raise ScenarioError(f"{path}: [design] data file {sc.resolve(d.data)} not found.")
+    else:
+        for key in ("units", "observations"):
+            if getattr(d, key) < 1:
+                raise ScenarioError(f"{path}: [design] {key} must be a positive integer (or give data).")
+        if d.groups < 0:
+            raise ScenarioError(f"{path}: [design] groups must be a positive integer.")
+        if (d.groups > 0) != (model.n_levels == 2) or model.n_levels > 2:
+            raise ScenarioError(
+                f"{path}: [design] model {sc.model.name!r} has {model.n_levels} level(s) above the "
+                "observations; set 'groups' exactly when the model has two."
+            )
+    try:
+        sc.truth_spec().validate(model)
+        if sc.start:
+            model.params.as_vector({**dict(zip(model.param_names, model.params.start)), **sc.start})
+    except SimfitError as exc:
+        raise ScenarioError(f"{path}: {exc}") from None
+    for key in ("reps", "n_jobs"):
+        if getattr(sc.study, key) < 1 and not (key == "n_jobs" and sc.study.n_jobs == -1):
+            raise ScenarioError(f"{path}: [study] {key} must be a positive integer.")
+    if not 0 < sc.study.alpha < 1:
+        raise ScenarioError(f"{path}: [study] alpha must lie in (0, 1).")
+    if sc.study.seed < 0 or sc.simulate.seed < 0 or sc.simulate.n_sims < 1:
+        raise ScenarioError(f"{path}: seeds must be non-negative and n_sims positive.")
+
+
+def read_data(path: str | Path, columns: DataSpec, scenario: Path | None = None) -> Panel:
+    """A panel from a long CSV file with the columns named in ``[data]``."""
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise ScenarioError(f"Data file {path} not found.") from None
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"Cannot read data file {path}: {str(exc).splitlines()[0]}.") from None
+    try:
+        return Panel.from_frame(
+            frame,
+            unit=columns.unit,
+            values=columns.values,
+            covariates=columns.covariates,
+            unit_covariates=columns.unit_covariates,
+            group=columns.group or None,
+        )
+    except SimfitError as exc:
+        raise ScenarioError(f"Data file {path}: {exc}") from None
 
 
 def resolve_model(name: str, path: Path | None = None) -> tuple[Model, Statistics | None]:
     """The model (and its recommended statistics, if declared) for a scenario's model name.
 
     ``name`` is a built-in model (``simfit.models.BUILTIN``) or ``package.module:function`` where
-    the function returns a :class:`~simfit.model.Model` (or a ``(Model, Statistics)`` pair).
+    the function returns a :class:`~simfit.model.Model` or a ``(Model, Statistics)`` pair.
     """
     from simfit.models import BUILTIN
 
@@ -204,7 +396,7 @@ def resolve_model(name: str, path: Path | None = None) -> tuple[Model, Statistic
     if not callable(func):
         raise ScenarioError(f"{where}: module {module_name!r} has no function {func_name!r}.")
     result = func()
-    model, stats = (result if isinstance(result, tuple) else (result, None))
+    model, stats = result if isinstance(result, tuple) else (result, None)
     if not isinstance(model, Model):
         raise ScenarioError(f"{where}: {name} returned {type(model).__name__}, not a simfit Model.")
     return model, stats

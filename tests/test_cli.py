@@ -1,48 +1,156 @@
-"""The simfit command line."""
+"""The simfit command line: studies, resuming after a kill, fitting data files, errors."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
+import simfit
 from simfit.cli import main
+from simfit.models import random_intercept
 
 ROOT = Path(__file__).resolve().parent.parent
+QUICKSTART = str(ROOT / "scenarios" / "quickstart.toml")
 
 
-def test_simulate_quickstart_json_and_csv(tmp_path, capsys):
+def last_json(capsys):
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_run_quickstart_writes_tables_plots_and_summary(tmp_path, capsys):
+    out = tmp_path / "study"
+    started = time.perf_counter()
+    assert main(["run", QUICKSTART, "--reps", "20", "--jobs", "2", "--out", str(out), "--json", "--no-progress"]) == 0
+    assert time.perf_counter() - started < 120
+    summary = last_json(capsys)
+    for name in ("mu", "tau", "sigma"):
+        assert {"bias", "rmse", "coverage95"} <= set(summary["params"][name])
+    for f in ("replications.csv", "summary.csv", "summary.json", "recovery.png", "coverage.png"):
+        assert (out / f).stat().st_size > 0
+    assert len(pd.read_csv(out / "replications.csv")) == 20
+
+
+def test_jobs_and_backends_give_identical_replications(tmp_path, capsys):
+    tables = []
+    for extra in (["--jobs", "1"], ["--jobs", "2"], ["--jobs", "2", "--backend", "dask"]):
+        out = tmp_path / "-".join(extra)
+        assert main(["run", QUICKSTART, "--reps", "6", "--seed", "4", "--out", str(out), "--no-progress", *extra]) == 0
+        tables.append(pd.read_csv(out / "replications.csv").drop(columns=["seconds"]))
+    capsys.readouterr()
+    pd.testing.assert_frame_equal(tables[0], tables[1])
+    pd.testing.assert_frame_equal(tables[0], tables[2])
+
+
+def test_killed_study_resumes_to_the_uninterrupted_result(tmp_path):
+    reps = "150"
+    killed = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "simfit", "run", QUICKSTART, "--reps", reps, "--seed", "9", "--no-progress"]
+    proc = subprocess.Popen([*cmd, "--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    records = killed / "replications.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if records.exists() and records.read_bytes().count(b"\n") >= 5:
+            break
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = records.read_bytes().count(b"\n")
+    assert 5 <= done_before < int(reps), "the study must be killed part-way"
+    assert not (killed / "replications.csv").exists()
+    resumed = subprocess.run([sys.executable, "-m", "simfit", "resume", str(killed), "--no-progress", "--json"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    straight = tmp_path / "straight"
+    subprocess.run([*cmd, "--out", str(straight)], check=True, capture_output=True)
+    a = pd.read_csv(killed / "replications.csv")
+    b = pd.read_csv(straight / "replications.csv")
+    assert a["rep"].tolist() == list(range(int(reps)))  # all present, none repeated
+    pd.testing.assert_frame_equal(a.drop(columns=["seconds"]), b.drop(columns=["seconds"]))
+
+
+def test_fit_a_data_file(tmp_path, capsys):
+    model = random_intercept.model()
+    panel = simfit.Simulator(model, simfit.Panel.balanced(40, 15)).simulate({"mu": 1, "tau": 0.5, "sigma": 1}, seed=3).panel(0)
+    frame = panel.to_frame()
+    frame.insert(0, "unit", frame.pop("unit").map(lambda u: f"subject-{u}"))
+    path = tmp_path / "data.csv"
+    frame.sample(frac=1.0, random_state=1).sort_values("unit", kind="stable").to_csv(path, index=False)
+    assert main(["fit", QUICKSTART, "--data", str(path), "--json"]) == 0
+    summary = last_json(capsys)
+    assert summary["converged"]
+    for name, truth in {"mu": 1.0, "tau": 0.5, "sigma": 1.0}.items():
+        assert abs(summary["params"][name] - truth) < 4 * summary["se"][name]
+
+
+def test_simulate_list_and_show(tmp_path, capsys):
     out = tmp_path / "panel.csv"
-    assert main(["simulate", str(ROOT / "scenarios" / "quickstart.toml"), "--out", str(out), "--json"]) == 0
-    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert summary["model"] == "random_intercept"
+    assert main(["simulate", QUICKSTART, "--out", str(out), "--json"]) == 0
+    summary = last_json(capsys)
     assert set(summary["statistics"][0]) == {"mean:y.mean", "mean:y.var", "sd:y.mean", "sd:y.var"}
-    frame = pd.read_csv(out)
-    assert len(frame) == 50 * 20 and {"unit", "y", "unit.a"} <= set(frame.columns)
-
-
-def test_simulate_is_reproducible(capsys):
-    args = ["simulate", str(ROOT / "scenarios" / "lognormal.toml"), "--json", "--seed", "4"]
-    main(args)
-    first = json.loads(capsys.readouterr().out.splitlines()[-1])["statistics"]
-    main(args)
-    assert json.loads(capsys.readouterr().out.splitlines()[-1])["statistics"] == first
-
-
-def test_errors_are_one_line_with_nonzero_exit(tmp_path):
-    bad = tmp_path / "bad.toml"
-    bad.write_text('[model]\nname = "random_intercept"\n[truth]\nmu = 1\n[design]\nunits = 3\nobservations = 2\nextra = 1\n')
-    res = subprocess.run([sys.executable, "-m", "simfit", "simulate", str(bad)], capture_output=True, text=True)
-    assert res.returncode == 2
-    assert res.stderr.count("\n") == 1 and "unknown key(s) extra" in res.stderr
-    assert "Traceback" not in res.stderr
-
-
-def test_list_and_show(capsys):
+    assert len(pd.read_csv(out)) == 50 * 20
     assert main(["list", "--json"]) == 0
-    listed = json.loads(capsys.readouterr().out.splitlines()[-1])["scenarios"]
-    assert any(p.endswith("quickstart.toml") for p in listed)
-    assert main(["show", str(ROOT / "scenarios" / "quickstart.toml"), "--json"]) == 0
-    info = json.loads(capsys.readouterr().out.splitlines()[-1])
-    assert info["params"] == ["mu", "tau", "sigma"]
+    assert any(p.endswith("quickstart.toml") for p in last_json(capsys)["scenarios"])
+    assert main(["show", QUICKSTART, "--json"]) == 0
+    assert last_json(capsys)["params"] == ["mu", "tau", "sigma"]
+
+
+GOOD = """
+[model]
+name = "random_intercept"
+[truth]
+mu = 1.0
+tau = 0.5
+sigma = 1.0
+[design]
+units = 10
+observations = 5
+[data]
+unit = "id"
+values = ["y"]
+"""
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "simfit", *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (GOOD + "[study]\nrepz = 3\n", "unknown key(s) repz"),
+        (GOOD.replace("units = 10", 'units = "ten"'), "[design] units: expected an integer"),
+        (GOOD.replace('name = "random_intercept"', 'name = "no_such_model"'), "unknown model 'no_such_model'"),
+        (GOOD.replace('[model]\nname = "random_intercept"\n', ""), "missing section [model]"),
+    ],
+)
+def test_bad_scenarios_fail_in_one_line_without_output(tmp_path, text, message):
+    scenario = tmp_path / "bad.toml"
+    scenario.write_text(text)
+    out = tmp_path / "out"
+    res = run_cli("run", str(scenario), "--reps", "2", "--out", str(out))
+    assert res.returncode == 2
+    assert res.stderr.count("\n") == 1 and message in res.stderr and "Traceback" not in res.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "frame, message",
+    [
+        (pd.DataFrame({"subject": [1, 1], "y": [1.0, 2.0]}), "Column(s) 'id' not found"),
+        (pd.DataFrame({"id": [1, 1], "y": ["a", "b"]}), "not numeric"),
+    ],
+)
+def test_bad_data_files_fail_in_one_line(tmp_path, frame, message):
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(GOOD)
+    data = tmp_path / "d.csv"
+    frame.to_csv(data, index=False)
+    res = run_cli("fit", str(scenario), "--data", str(data))
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and message in res.stderr
+    res = run_cli("fit", str(scenario), "--data", str(tmp_path / "missing.csv"))
+    assert res.returncode == 2 and "not found" in res.stderr

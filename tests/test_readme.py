@@ -30,4 +30,4 @@ def test_quick_start_has_exactly_two_commands():
     blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
     lines = [ln for b in blocks for ln in b.splitlines() if ln.strip() and not ln.startswith("#")]
     assert len(lines) == 2
-    assert "simfit simulate scenarios/quickstart.toml" in lines[0] and "pytest" in lines[1]
+    assert "simfit run scenarios/quickstart.toml" in lines[0] and "pytest" in lines[1]

@@ -13,9 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize("name", ["quickstart", "lognormal", "three_level"])
 def test_shipped_scenarios_load(name):
     sc = load_scenario(ROOT / "scenarios" / f"{name}.toml")
-    model = sc.build_model()
-    assert set(sc.truth) == set(model.param_names)
-    assert sc.design.panel().n_levels == model.n_levels
+    model, stats = sc.build()
+    assert set(sc.truth) | set(sc.prior) | set(sc.grid) == set(model.param_names)
+    assert sc.design_panel().n_levels == model.n_levels
 
 
 def write(tmp_path, text):
@@ -40,16 +40,21 @@ observations = 5
 @pytest.mark.parametrize(
     "text, message",
     [
-        (GOOD + "[fit]\nx = 1\n", r"unknown section\(s\) \[fit\]"),
+        (GOOD + "[fitting]\nx = 1\n", r"unknown section\(s\) \[fitting\]"),
         (GOOD.replace("units = 10", "units = 10\nunit = 3"), r"\[design\]: unknown key\(s\) unit"),
         (GOOD.replace("units = 10", 'units = "ten"'), r"\[design\] units: expected an integer"),
         (GOOD.replace("tau = 0.5", 'tau = "x"'), r"\[truth\] tau: expected a number"),
         (GOOD.replace("tau = 0.5", "tau = -0.5"), "outside its bounds"),
-        (GOOD.replace("sigma = 1", ""), "Missing value"),
+        (GOOD.replace("sigma = 1", ""), "No truth, grid or prior for parameter"),
         (GOOD.replace('name = "random_intercept"', 'name = "nope"'), "unknown model 'nope'"),
         (GOOD.replace('name = "random_intercept"', 'name = "nopkg.mod:f"'), "cannot import module"),
-        (GOOD.replace("observations = 5", ""), "missing required key 'observations'"),
+        (GOOD.replace("observations = 5", ""), "observations must be a positive integer"),
         (GOOD.replace("observations = 5", "observations = 5\ngroups = 2"), "set 'groups' exactly"),
+        (GOOD + "[fit]\nn_sims = 1\n", r"\[fit\] n_sims must be an integer of at least 2"),
+        (GOOD + "[fit]\nweighting = 3\n", r"\[fit\] weighting: expected a string"),
+        (GOOD + '[prior]\ntau = { dist = "cauchy" }\n', "Unknown prior family"),
+        (GOOD + "[grid]\nsigma = []\n", r"\[grid\] sigma: expected a non-empty list"),
+        (GOOD + '[study]\nalpha = 2.0\n', "alpha must lie in"),
         ("[model\n", "not valid TOML"),
     ],
 )
@@ -68,3 +73,10 @@ def test_missing_file():
 def test_user_model_by_import_path():
     model, stats = resolve_model("simfit.models.random_intercept:model")
     assert model.name == "random_intercept" and stats is None
+
+
+def test_design_from_a_data_file(tmp_path):
+    (tmp_path / "d.csv").write_text("id,y\n1,0.5\n1,0.7\n2,1.0\n")
+    path = write(tmp_path, GOOD.replace("units = 10\nobservations = 5", 'data = "d.csv"') + '[data]\nunit = "id"\n')
+    design = load_scenario(path).design_panel()
+    assert design.n_units == 2 and design.n_obs == 3 and not design.has_values

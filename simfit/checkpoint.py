@@ -1,0 +1,122 @@
+"""Crash-safe, append-only storage of finished replications.
+
+A study folder holds ``manifest.json`` (what the study is: its fingerprint and configuration) and
+``replications.jsonl``, one JSON record per finished replication, each line carrying a CRC-32 of
+its payload. A record is appended, flushed and fsynced the moment its replication finishes; a
+process killed mid-write leaves at most one partial last line, which :meth:`ReplicationStore.open`
+detects (no newline, invalid JSON or a wrong checksum), reports and truncates away. Resuming reads
+the finished replication numbers and runs only the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from pathlib import Path
+
+from simfit.errors import ScenarioError
+
+__all__ = ["ReplicationStore", "MANIFEST", "RECORDS"]
+
+MANIFEST = "manifest.json"
+RECORDS = "replications.jsonl"
+
+
+def _encode(record: dict) -> bytes:
+    payload = json.dumps(record, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    crc = zlib.crc32(payload.encode())
+    return (json.dumps({"crc": crc, "record": record}, sort_keys=True, separators=(",", ":"), allow_nan=True) + "\n").encode()
+
+
+def _decode(line: bytes) -> dict | None:
+    try:
+        wrapper = json.loads(line)
+        record = wrapper["record"]
+        payload = json.dumps(record, sort_keys=True, separators=(",", ":"), allow_nan=True)
+        if zlib.crc32(payload.encode()) != wrapper["crc"]:
+            return None
+        return record
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+class ReplicationStore:
+    """The records of one study folder.
+
+    Use :meth:`create` for a new study and :meth:`open` to resume one; :meth:`append` persists a
+    record durably; :attr:`records` are the finished ones (keyed by replication number).
+    """
+
+    def __init__(self, folder: Path, manifest: dict, records: dict[int, dict], dropped: int = 0):
+        self.folder = Path(folder)
+        self.manifest = manifest
+        self.records = records
+        self.dropped = dropped
+
+    @classmethod
+    def create(cls, folder: str | Path, manifest: dict) -> ReplicationStore:
+        """Start a study in ``folder``, or resume it if it holds the same study.
+
+        Raises
+        ------
+        ScenarioError
+            If the folder holds a different study (another fingerprint).
+        """
+        folder = Path(folder)
+        if (folder / MANIFEST).exists():
+            store = cls.open(folder)
+            if store.manifest.get("fingerprint") != manifest["fingerprint"]:
+                raise ScenarioError(
+                    f"Output folder {folder} holds a different study (its scenario or options "
+                    "changed); resume it unchanged or write to a new --out folder."
+                )
+            return store
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / (MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+        os.replace(tmp, folder / MANIFEST)
+        (folder / RECORDS).touch()
+        return cls(folder, manifest, {})
+
+    @classmethod
+    def open(cls, folder: str | Path) -> ReplicationStore:
+        """Load a study folder, dropping a partly written last record."""
+        folder = Path(folder)
+        try:
+            manifest = json.loads((folder / MANIFEST).read_text())
+        except FileNotFoundError:
+            raise ScenarioError(f"{folder} is not a study folder (no {MANIFEST}).") from None
+        except (OSError, ValueError) as exc:
+            raise ScenarioError(f"Cannot read {folder / MANIFEST}: {exc}.") from None
+        path = folder / RECORDS
+        records: dict[int, dict] = {}
+        dropped = 0
+        good_bytes = 0
+        if path.exists():
+            data = path.read_bytes()
+            for line in data.splitlines(keepends=True):
+                record = _decode(line) if line.endswith(b"\n") else None
+                if record is None:
+                    dropped += 1
+                    break  # only a torn tail is possible; nothing after it is trusted
+                records[int(record["rep"])] = record
+                good_bytes += len(line)
+            if good_bytes < len(data):
+                with path.open("r+b") as fh:
+                    fh.truncate(good_bytes)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+        return cls(folder, manifest, records, dropped)
+
+    def append(self, record: dict) -> None:
+        """Persist one finished replication (flushed and fsynced before returning)."""
+        with (self.folder / RECORDS).open("ab") as fh:
+            fh.write(_encode(record))
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.records[int(record["rep"])] = record
+
+    def missing(self, reps: int) -> list[int]:
+        """Replication numbers below ``reps`` without a record."""
+        return [r for r in range(reps) if r not in self.records]

@@ -1,0 +1,77 @@
+"""Figures of recovery studies, saved as PNG (matplotlib, non-interactive backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["plot_recovery", "plot_coverage"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_recovery(result, path: str | Path) -> Path:
+    """True against estimated values, one panel per parameter, with the identity line and the
+    intervals of the estimates."""
+    plt = _pyplot()
+    names = result.param_names
+    rep = result.replications
+    ok = rep[rep["converged"]]
+    cols = min(3, len(names))
+    rows = int(np.ceil(len(names) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 4.0 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        t = ok[f"truth_{name}"].to_numpy(dtype=float)
+        e = ok[f"estimate_{name}"].to_numpy(dtype=float)
+        lo = ok[f"lower_{name}"].to_numpy(dtype=float)
+        hi = ok[f"upper_{name}"].to_numpy(dtype=float)
+        jitter = 0.0 if np.ptp(t) > 0 else 0.02 * (np.ptp(e) or 1.0)
+        x = t + jitter * np.linspace(-1, 1, len(t)) if jitter else t
+        ax.errorbar(x, e, yerr=[e - lo, hi - e], fmt="o", ms=3, alpha=0.6, elinewidth=0.6, color="C0")
+        span = np.concatenate([t, e])
+        if span.size:
+            a, b = np.nanmin(span), np.nanmax(span)
+            ax.plot([a, b], [a, b], "k--", lw=1, label="identity")
+        ax.set_title(name)
+        ax.set_xlabel("true value")
+        ax.set_ylabel("estimate")
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.suptitle(f"Parameter recovery ({len(ok)} converged of {len(rep)} replications)")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_coverage(result, path: str | Path) -> Path:
+    """Interval coverage per parameter with a binomial 95% band around the nominal level."""
+    plt = _pyplot()
+    summary = result.summary()
+    cov_col = [c for c in summary.columns if c.startswith("coverage")][0]
+    nominal = 1 - result.alpha
+    n = max(int(summary["n"].max()), 1)
+    band = 1.96 * np.sqrt(nominal * (1 - nominal) / n)
+    fig, ax = plt.subplots(figsize=(1.2 * len(summary) + 3, 3.5))
+    pos = np.arange(len(summary))
+    ax.bar(pos, summary[cov_col].astype(float), color="C0", alpha=0.8)
+    ax.axhline(nominal, color="k", ls="--", lw=1, label=f"nominal {nominal:.0%}")
+    ax.axhspan(nominal - band, nominal + band, color="grey", alpha=0.2, label="95% binomial band")
+    ax.set_xticks(pos, list(summary.index))
+    ax.set_ylim(max(0.0, min(0.5, float(summary[cov_col].min()) - 0.05)), 1.0)
+    ax.set_ylabel("interval coverage")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

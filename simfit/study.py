@@ -1,0 +1,360 @@
+"""Parameter-recovery studies: does this design recover this model's parameters?
+
+Each replication picks a truth (fixed values, a point of a grid, or a draw from a prior), simulates
+an observed panel at it, fits the model with fresh common-random-number keys and records truth,
+estimate, standard error, interval, convergence, J statistic and time. Replication ``r`` depends
+only on ``(seed, r)``, so results are identical whatever the number of workers or the backend,
+and a study written to a folder is checkpointed record by record and resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from simfit.checkpoint import ReplicationStore
+from simfit.data import Panel
+from simfit.engine import Simulator
+from simfit.errors import ModelError, ScenarioError, SimfitError
+from simfit.estimation import FitOptions, derive_seed, fit
+from simfit.model import Model
+from simfit.parallel import iter_parallel
+from simfit.statistics.spec import Statistics
+
+__all__ = ["TruthSpec", "make_prior", "recover", "RecoveryResult"]
+
+_PRIORS = {
+    "normal": (("mean", "sd"), lambda a: sps.norm(a["mean"], a["sd"])),
+    "lognormal": (("log_mean", "log_sd"), lambda a: sps.lognorm(a["log_sd"], scale=np.exp(a["log_mean"]))),
+    "uniform": (("low", "high"), lambda a: sps.uniform(a["low"], a["high"] - a["low"])),
+    "halfnormal": (("scale",), lambda a: sps.halfnorm(scale=a["scale"])),
+    "beta": (("a", "b"), lambda a: sps.beta(a["a"], a["b"])),
+}
+
+
+def make_prior(spec) -> sps.rv_continuous:
+    """A frozen scipy distribution from ``{"dist": "uniform", "low": 0, "high": 1}`` (families:
+    normal(mean, sd), lognormal(log_mean, log_sd), uniform(low, high), halfnormal(scale),
+    beta(a, b)) or a frozen ``scipy.stats`` distribution itself."""
+    if hasattr(spec, "rvs") and hasattr(spec, "support"):
+        return spec
+    if not isinstance(spec, Mapping) or "dist" not in spec:
+        raise ScenarioError(f"A prior must be a table with a 'dist' key, got {spec!r}.")
+    family = spec["dist"]
+    if family not in _PRIORS:
+        raise ScenarioError(f"Unknown prior family {family!r}; choose one of {', '.join(_PRIORS)}.")
+    names, build = _PRIORS[family]
+    given = {k: v for k, v in spec.items() if k != "dist"}
+    if set(given) != set(names):
+        raise ScenarioError(f"A {family} prior takes exactly {', '.join(names)}; got {', '.join(given) or 'nothing'}.")
+    for k, v in given.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ScenarioError(f"Prior parameter {k} must be a number, got {v!r}.")
+    return build({k: float(v) for k, v in given.items()})
+
+
+@dataclass(frozen=True)
+class TruthSpec:
+    """How replications choose their true parameters.
+
+    ``fixed`` values for every parameter; ``grid`` maps some parameters to lists of values
+    (replication ``r`` uses point ``r mod n_points`` of their Cartesian product); ``prior`` maps
+    some parameters to distributions drawn from independently for each replication.
+    """
+
+    fixed: dict
+    grid: dict | None = None
+    prior: dict | None = None
+
+    def validate(self, model: Model) -> None:
+        names = model.param_names
+        unknown = sorted(set(self.fixed) - set(names))
+        if unknown:
+            raise ModelError(f"Unknown parameter(s) {', '.join(unknown)}; the model has {', '.join(names)}.")
+        varied = set(self.grid or {}) | set(self.prior or {})
+        missing = [n for n in names if n not in self.fixed and n not in varied]
+        if missing:
+            raise ModelError(f"No truth, grid or prior for parameter(s) {', '.join(missing)}.")
+        if self.grid and self.prior and set(self.grid) & set(self.prior):
+            raise ModelError("A parameter cannot have both a grid and a prior.")
+        for name, values in (self.grid or {}).items():
+            if name not in names or not len(values):
+                raise ModelError(f"Grid for {name!r}: unknown parameter or empty list.")
+            for v in values:
+                if not model.params[name].contains(float(v)):
+                    raise ModelError(f"Grid value {v} of {name!r} lies outside its bounds {model.params[name].bounds}.")
+        for name, dist in (self.prior or {}).items():
+            if name not in names:
+                raise ModelError(f"Prior for unknown parameter {name!r}.")
+            lo, hi = make_prior(dist).support()
+            plo, phi = model.params[name].bounds
+            if lo < plo or hi > phi:
+                raise ModelError(
+                    f"The prior of {name!r} has support ({lo}, {hi}) outside the parameter's bounds "
+                    f"({plo}, {phi}); choose a prior within the bounds."
+                )
+        for name, value in self.fixed.items():
+            if name not in varied and not model.params[name].contains(float(value)):
+                raise ModelError(f"Truth {name} = {value} lies outside its bounds {model.params[name].bounds}.")
+
+    def truth(self, model: Model, seed: int, rep: int) -> dict[str, float]:
+        out = {n: float(v) for n, v in self.fixed.items()}
+        if self.grid:
+            keys = [n for n in model.param_names if n in self.grid]
+            points = list(itertools.product(*(self.grid[k] for k in keys)))
+            out.update({k: float(v) for k, v in zip(keys, points[rep % len(points)])})
+        if self.prior:
+            rng = np.random.default_rng(derive_seed(seed, 10, rep))
+            for name in model.param_names:
+                if name in self.prior:
+                    out[name] = float(make_prior(self.prior[name]).rvs(random_state=rng))
+        return {n: out[n] for n in model.param_names}
+
+    def describe(self) -> dict:
+        prior = {k: (v if isinstance(v, Mapping) else repr(v)) for k, v in (self.prior or {}).items()}
+        return {"fixed": self.fixed, "grid": self.grid or {}, "prior": prior}
+
+
+def _replicate(model, design, statistics, options: FitOptions, spec: TruthSpec, seed: int, rep: int, alpha: float) -> dict:
+    truth = spec.truth(model, seed, rep)
+    record = {"rep": rep, "truth": truth}
+    started = time.perf_counter()
+    try:
+        panel = Simulator(model, design).simulate(truth, seed=derive_seed(seed, 11, rep)).panel(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = fit(model, panel, statistics, options=replace(options, seed=derive_seed(seed, 12, rep), n_jobs=1))
+        ci = res.conf_int(alpha)
+        record.update(
+            estimate=res.params.to_dict(),
+            se=res.se().to_dict(),
+            lower=ci["lower"].to_dict(),
+            upper=ci["upper"].to_dict(),
+            converged=res.converged,
+            message=res.message,
+            jtest=None if res.jtest is None else res.jtest.statistic,
+            jtest_p=None if res.jtest is None else res.jtest.pvalue,
+        )
+    except SimfitError as exc:
+        nan = {n: float("nan") for n in model.param_names}
+        record.update(estimate=nan, se=nan, lower=nan, upper=nan, converged=False, message=f"{type(exc).__name__}: {exc}", jtest=None, jtest_p=None)
+    record["seconds"] = time.perf_counter() - started
+    return record
+
+
+def _fingerprint(model: Model, design: Panel, stat_names, spec: TruthSpec, options: FitOptions, seed: int, alpha: float) -> str:
+    h = hashlib.sha256()
+    for arr in (*design.nesting, design.covariates, *design.level_covariates):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    config = {
+        "model": model.name,
+        "params": [(p.name, p.bounds, p.start) for p in model.params],
+        "levels": [(lv.name, lv.params, lv.args.tolist()) for lv in model.levels],
+        "statistics": list(stat_names),
+        "truth": spec.describe(),
+        "options": {k: (v.name if hasattr(v, "name") else v) for k, v in vars(options).items()},
+        "seed": seed,
+        "alpha": alpha,
+    }
+    h.update(json.dumps(config, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def recover(
+    model: Model,
+    design: Panel,
+    statistics: Statistics,
+    truth: Mapping[str, float] | None = None,
+    *,
+    prior: Mapping | None = None,
+    grid: Mapping[str, Sequence[float]] | None = None,
+    reps: int = 100,
+    seed: int = 0,
+    alpha: float = 0.05,
+    options: FitOptions | None = None,
+    n_jobs: int = 1,
+    backend: str = "loky",
+    scheduler: str | None = None,
+    out: str | Path | None = None,
+    progress: bool = False,
+    manifest: dict | None = None,
+) -> RecoveryResult:
+    """Run a parameter-recovery study.
+
+    Parameters
+    ----------
+    model, design, statistics
+        What to simulate (on ``design``) and fit.
+    truth : mapping
+        Fixed true values (and the values of parameters not in ``grid`` or ``prior``).
+    prior : mapping, optional
+        Per parameter, a prior to draw the truth from in each replication (see :func:`make_prior`).
+    grid : mapping, optional
+        Per parameter, a list of true values; replications cycle through their Cartesian product.
+    reps : int
+        Number of replications.
+    seed : int
+        Seeds everything; replication ``r`` depends only on ``(seed, r)``.
+    alpha : float
+        Intervals have coverage ``1 - alpha``.
+    options : FitOptions
+        How each replication is fitted (its seed is replaced by a fresh one per replication).
+    n_jobs, backend, scheduler
+        Parallel replications: ``loky`` (processes), ``threading``, or ``dask`` (a dask.distributed
+        cluster at ``scheduler``, or a local one).
+    out : path, optional
+        Study folder: every replication is persisted the moment it finishes; running the same
+        study into the same folder resumes it; tables and plots are written there at the end.
+    progress : bool
+        Show a progress bar on stderr.
+    manifest : dict, optional
+        Extra information stored in the folder's manifest (e.g. the scenario file's text).
+    """
+    if not isinstance(reps, (int, np.integer)) or isinstance(reps, bool) or reps < 1:
+        raise ScenarioError(f"reps must be a positive integer, got {reps!r}.")
+    if not 0 < alpha < 1:
+        raise ScenarioError(f"alpha must lie in (0, 1), got {alpha!r}.")
+    options = options or FitOptions()
+    spec = TruthSpec(dict(truth or {}), dict(grid) if grid else None, dict(prior) if prior else None)
+    spec.validate(model)
+    names = Simulator(model, design, statistics).names  # validates kernels and statistics first
+    fingerprint = _fingerprint(model, design, names, spec, options, seed, alpha)
+    store = None
+    if out is not None:
+        info = {"fingerprint": fingerprint, "reps": int(reps), "seed": int(seed), "model": model.name, **(manifest or {})}
+        store = ReplicationStore.create(out, info)
+        records = dict(store.records)
+    else:
+        records = {}
+    todo = [r for r in range(reps) if r not in records]
+    tasks = [(model, design, statistics, options, spec, seed, r, alpha) for r in todo]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=reps, initial=reps - len(todo), desc="replications", unit="rep", file=None)
+    try:
+        for record in iter_parallel(_replicate, tasks, n_jobs=n_jobs, backend=backend, scheduler=scheduler):
+            records[int(record["rep"])] = record
+            if store is not None:
+                store.append(record)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    result = RecoveryResult(model.param_names, [records[r] for r in range(reps)], alpha=alpha, seed=seed)
+    if out is not None:
+        result.save(out)
+    return result
+
+
+class RecoveryResult:
+    """Replications of a recovery study and their summary.
+
+    Attributes
+    ----------
+    records : list of dict
+        One per replication, in replication order.
+    """
+
+    def __init__(self, param_names: Sequence[str], records: list[dict], alpha: float = 0.05, seed: int = 0):
+        self.param_names = list(param_names)
+        self.records = records
+        self.alpha = alpha
+        self.seed = seed
+
+    @property
+    def replications(self) -> pd.DataFrame:
+        """One row per replication: truth, estimate, se, interval per parameter; convergence,
+        J statistic and time."""
+        rows = []
+        for rec in self.records:
+            row = {"rep": rec["rep"], "converged": bool(rec["converged"]), "seconds": rec["seconds"], "jtest": rec["jtest"], "jtest_p": rec["jtest_p"]}
+            for n in self.param_names:
+                row[f"truth_{n}"] = rec["truth"][n]
+                row[f"estimate_{n}"] = rec["estimate"][n]
+                row[f"se_{n}"] = rec["se"][n]
+                row[f"lower_{n}"] = rec["lower"][n]
+                row[f"upper_{n}"] = rec["upper"][n]
+            row["message"] = rec["message"]
+            rows.append(row)
+        return pd.DataFrame(rows).astype({"jtest": float, "jtest_p": float})
+
+    def summary(self) -> pd.DataFrame:
+        """Per parameter, over converged replications: mean truth, bias, relative bias, RMSE,
+        interval coverage, correlation of truth and estimate; plus the convergence rate."""
+        rep = self.replications
+        ok = rep[rep["converged"]]
+        rows = {}
+        for n in self.param_names:
+            t = ok[f"truth_{n}"].to_numpy(dtype=float)
+            e = ok[f"estimate_{n}"].to_numpy(dtype=float)
+            err = e - t
+            covered = (ok[f"lower_{n}"] <= ok[f"truth_{n}"]) & (ok[f"truth_{n}"] <= ok[f"upper_{n}"])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rel = np.mean(err / t) if np.all(t != 0) else np.nan
+                corr = np.corrcoef(t, e)[0, 1] if len(t) > 1 and np.std(t) > 0 and np.std(e) > 0 else np.nan
+            rows[n] = {
+                "truth_mean": float(np.mean(t)) if len(t) else np.nan,
+                "bias": float(np.mean(err)) if len(t) else np.nan,
+                "relative_bias": float(rel),
+                "rmse": float(np.sqrt(np.mean(err**2))) if len(t) else np.nan,
+                f"coverage{int(round(100 * (1 - self.alpha)))}": float(np.mean(covered)) if len(t) else np.nan,
+                "corr_truth_estimate": float(corr),
+                "convergence_rate": float(rep["converged"].mean()),
+                "n": int(len(t)),
+            }
+        frame = pd.DataFrame(rows).T
+        frame["n"] = frame["n"].astype(int)
+        return frame
+
+    def to_dict(self) -> dict:
+        summary = self.summary()
+        rep = self.replications
+        p = rep["jtest_p"].dropna()
+        return {
+            "reps": len(self.records),
+            "seed": self.seed,
+            "alpha": self.alpha,
+            "params": {
+                n: {k: (None if pd.isna(v) else (int(v) if k == "n" else float(v))) for k, v in summary.loc[n].items()}
+                for n in self.param_names
+            },
+            "convergence_rate": float(rep["converged"].mean()),
+            "jtest_reject_rate": float((p < 0.05).mean()) if len(p) else None,
+            "median_fit_s": float(rep["seconds"].median()),
+        }
+
+    def save(self, folder: str | Path) -> dict[str, Path]:
+        """Write ``replications.csv``, ``summary.csv``, ``summary.json`` and the plots."""
+        from simfit.plots import plot_coverage, plot_recovery
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = {
+            "replications": folder / "replications.csv",
+            "summary": folder / "summary.csv",
+            "summary_json": folder / "summary.json",
+            "recovery_plot": folder / "recovery.png",
+            "coverage_plot": folder / "coverage.png",
+        }
+        self.replications.to_csv(paths["replications"], index=False)
+        self.summary().to_csv(paths["summary"], index_label="param")
+        paths["summary_json"].write_text(json.dumps(self.to_dict(), indent=2))
+        plot_recovery(self, paths["recovery_plot"])
+        plot_coverage(self, paths["coverage_plot"])
+        return paths
+
+    def __repr__(self) -> str:
+        return f"<RecoveryResult: {len(self.records)} replications of {', '.join(self.param_names)}>"

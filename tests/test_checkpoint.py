@@ -1,0 +1,48 @@
+"""Append-only replication records: durability, torn tails, study fingerprints."""
+
+import json
+
+import pytest
+
+from simfit.checkpoint import RECORDS, ReplicationStore
+from simfit.errors import ScenarioError
+
+
+def test_append_and_reopen(tmp_path):
+    store = ReplicationStore.create(tmp_path / "s", {"fingerprint": "abc"})
+    for r in (0, 2, 1):
+        store.append({"rep": r, "value": r * 1.5})
+    again = ReplicationStore.open(tmp_path / "s")
+    assert sorted(again.records) == [0, 1, 2] and again.records[2]["value"] == 3.0
+    assert again.missing(5) == [3, 4]
+
+
+def test_torn_last_record_is_dropped_and_truncated(tmp_path):
+    store = ReplicationStore.create(tmp_path, {"fingerprint": "abc"})
+    store.append({"rep": 0, "value": 1.0})
+    store.append({"rep": 1, "value": 2.0})
+    path = tmp_path / RECORDS
+    good = path.read_bytes()
+    path.write_bytes(good + b'{"crc": 1, "record": {"rep": 2, "val')  # killed mid-write
+    again = ReplicationStore.open(tmp_path)
+    assert sorted(again.records) == [0, 1] and again.dropped == 1
+    assert path.read_bytes() == good
+    again.append({"rep": 2, "value": 3.0})
+    assert sorted(ReplicationStore.open(tmp_path).records) == [0, 1, 2]
+
+
+def test_corrupted_record_fails_its_checksum(tmp_path):
+    store = ReplicationStore.create(tmp_path, {"fingerprint": "abc"})
+    store.append({"rep": 0, "value": 1.0})
+    line = json.loads((tmp_path / RECORDS).read_text())
+    line["record"]["value"] = 9.0
+    (tmp_path / RECORDS).write_text(json.dumps(line) + "\n")
+    assert ReplicationStore.open(tmp_path).records == {}
+
+
+def test_other_study_in_the_folder_is_refused(tmp_path):
+    ReplicationStore.create(tmp_path, {"fingerprint": "abc"})
+    with pytest.raises(ScenarioError, match="holds a different study"):
+        ReplicationStore.create(tmp_path, {"fingerprint": "xyz"})
+    with pytest.raises(ScenarioError, match="not a study folder"):
+        ReplicationStore.open(tmp_path / "nothing")

@@ -1,0 +1,86 @@
+"""Recovery studies: truths, summaries, determinism across workers and backends, resuming."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import simfit
+from simfit.errors import ModelError, ScenarioError
+from simfit.models import random_intercept
+from simfit.study import make_prior, recover
+
+TRUTH = {"mu": 1.0, "tau": 0.5, "sigma": 1.0}
+
+
+@pytest.fixture(scope="module")
+def setup():
+    return random_intercept.model(), simfit.Panel.balanced(30, 10), random_intercept.statistics()
+
+
+def table(result):
+    return result.replications.drop(columns=["seconds"])
+
+
+def test_fixed_truth_summary(setup):
+    model, design, stats = setup
+    res = recover(model, design, stats, TRUTH, reps=12, seed=3)
+    summary = res.summary()
+    rep = res.replications
+    assert list(summary.index) == ["mu", "tau", "sigma"] and len(rep) == 12
+    err = rep["estimate_tau"] - 0.5
+    assert summary.loc["tau", "bias"] == pytest.approx(err.mean())
+    assert summary.loc["tau", "rmse"] == pytest.approx(np.sqrt((err**2).mean()))
+    covered = ((rep["lower_tau"] <= 0.5) & (0.5 <= rep["upper_tau"])).mean()
+    assert summary.loc["tau", "coverage95"] == pytest.approx(covered)
+    assert np.isnan(summary.loc["tau", "corr_truth_estimate"])  # constant truth
+
+
+def test_grid_and_prior_truths(setup):
+    model, design, stats = setup
+    res = recover(model, design, stats, {"mu": 1.0, "tau": 0.5}, grid={"sigma": [0.5, 2.0]}, reps=4, seed=1)
+    assert res.replications["truth_sigma"].tolist() == [0.5, 2.0, 0.5, 2.0]
+    prior = {"tau": {"dist": "uniform", "low": 0.3, "high": 0.9}}
+    res = recover(model, design, stats, {"mu": 1.0, "sigma": 1.0}, prior=prior, reps=8, seed=1)
+    taus = res.replications["truth_tau"]
+    assert taus.between(0.3, 0.9).all() and taus.nunique() == 8
+    assert res.summary().loc["tau", "corr_truth_estimate"] > 0.5
+
+
+def test_identical_results_for_one_two_workers_and_dask(setup):
+    model, design, stats = setup
+    one = recover(model, design, stats, TRUTH, reps=6, seed=5, n_jobs=1)
+    two = recover(model, design, stats, TRUTH, reps=6, seed=5, n_jobs=2)
+    threads = recover(model, design, stats, TRUTH, reps=6, seed=5, n_jobs=2, backend="threading")
+    pd.testing.assert_frame_equal(table(one), table(two))
+    pd.testing.assert_frame_equal(table(one), table(threads))
+    pytest.importorskip("dask.distributed")
+    dask = recover(model, design, stats, TRUTH, reps=6, seed=5, n_jobs=2, backend="dask")
+    pd.testing.assert_frame_equal(table(one), table(dask))
+
+
+def test_resume_skips_finished_and_refuses_other_studies(setup, tmp_path):
+    model, design, stats = setup
+    full = recover(model, design, stats, TRUTH, reps=8, seed=2)
+    recover(model, design, stats, TRUTH, reps=3, seed=2, out=tmp_path)
+    resumed = recover(model, design, stats, TRUTH, reps=8, seed=2, out=tmp_path)
+    pd.testing.assert_frame_equal(table(full), table(resumed))
+    first_three = [r["seconds"] for r in resumed.records[:3]]
+    again = recover(model, design, stats, TRUTH, reps=8, seed=2, out=tmp_path)
+    assert [r["seconds"] for r in again.records[:3]] == first_three  # not recomputed
+    for name in ("replications.csv", "summary.csv", "summary.json", "recovery.png", "coverage.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert (tmp_path / "recovery.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ScenarioError, match="different study"):
+        recover(model, design, stats, {**TRUTH, "tau": 0.6}, reps=8, seed=2, out=tmp_path)
+
+
+def test_bad_study_inputs(setup):
+    model, design, stats = setup
+    with pytest.raises(ModelError, match="No truth"):
+        recover(model, design, stats, {"mu": 1.0}, reps=2)
+    with pytest.raises(ModelError, match="outside the parameter's bounds"):
+        recover(model, design, stats, {"mu": 1.0, "sigma": 1.0}, prior={"tau": {"dist": "normal", "mean": 0.5, "sd": 1}}, reps=2)
+    with pytest.raises(ScenarioError, match="Unknown prior family"):
+        make_prior({"dist": "cauchy"})
+    with pytest.raises(ScenarioError, match="reps"):
+        recover(model, design, stats, TRUTH, reps=0)
