@@ -5,7 +5,7 @@ whole synthetic panels in parallel with common random numbers and reduces them t
 statistics with the same compiled code it applies to the observed data.
 """
 
-from simfit import optimizers, random, statistics, weighting
+from simfit import checkpoint, inference, optimizers, random, statistics, weighting
 from simfit.data import Panel
 from simfit.engine import (
     SimulationResult,
@@ -39,7 +39,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Param", "ParamSet", "Panel", "Level", "Observations", "Model",
     "Normal", "LogNormal", "LogitNormal", "MvNormal", "population_level",
-    "Statistics", "statistics", "random",
+    "Statistics", "statistics", "random", "checkpoint", "inference",
     "fit", "FitOptions", "FitResult", "recover", "RecoveryResult", "optimizers", "weighting",
     "Simulator", "SimulationResult", "simulate", "simulate_statistics", "observed_statistics",
     "panel_statistics", "panel_unit_statistics",

@@ -43,6 +43,14 @@ def _offsets(nest_flat, nest_start, level):
     return nest_flat[nest_start[level] : nest_start[level + 1]]
 
 
+@njit(cache=True)
+def _keep_alive(*arrays):
+    # Numba frees an array right after its last use. The per-chunk scratch owners are used only
+    # through borrowed views (see kernels.borrow), so they are "used" here, after the chunk's
+    # loop, to stay allocated while the views are in use.
+    return len(arrays)
+
+
 @njit(cache=True, inline="always")
 def innermost_range(nest_flat, nest_start, n_levels, unit):
     """Indices [lo, hi) of the innermost entities (groups) of ``unit``."""
@@ -243,6 +251,7 @@ def simulate_unit_statistics(
                 b_u_addr, b_u_args, b_u_args_start, b_u_out_start, work, b_table[s, i],
             )
             status[s, i] = 0
+        _keep_alive(rng_own, theta_own, y_own, groups_own, work_own, info_own)
 
 
 @njit(cache=True, parallel=True)

@@ -4,12 +4,14 @@ A study folder holds ``manifest.json`` (what the study is: its fingerprint and c
 ``replications.jsonl``, one JSON record per finished replication, each line carrying a CRC-32 of
 its payload. A record is appended, flushed and fsynced the moment its replication finishes; a
 process killed mid-write leaves at most one partial last line, which :meth:`ReplicationStore.open`
-detects (no newline, invalid JSON or a wrong checksum), reports and truncates away. Resuming reads
+detects (no final newline), reports and truncates away; a damaged complete line (invalid JSON or a
+wrong checksum) is skipped and counted. Resuming reads
 the finished replication numbers and runs only the others.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import zlib
@@ -64,6 +66,11 @@ class ReplicationStore:
             If the folder holds a different study (another fingerprint).
         """
         folder = Path(folder)
+        if not (folder / MANIFEST).exists() and (folder / RECORDS).exists() and (folder / RECORDS).stat().st_size:
+            raise ScenarioError(
+                f"{folder} holds replication records but no {MANIFEST}; it is not a study simfit can "
+                "continue. Use a new --out folder."
+            )
         if (folder / MANIFEST).exists():
             store = cls.open(folder)
             if store.manifest.get("fingerprint") != manifest["fingerprint"]:
@@ -96,12 +103,15 @@ class ReplicationStore:
         if path.exists():
             data = path.read_bytes()
             for line in data.splitlines(keepends=True):
-                record = _decode(line) if line.endswith(b"\n") else None
-                if record is None:
+                if not line.endswith(b"\n"):  # a torn tail: the writer was killed mid-record
                     dropped += 1
-                    break  # only a torn tail is possible; nothing after it is trusted
-                records[int(record["rep"])] = record
+                    break
                 good_bytes += len(line)
+                record = _decode(line)
+                if record is None:  # a damaged line: skipped and counted, later ones kept
+                    dropped += 1
+                    continue
+                records[int(record["rep"])] = record
             if good_bytes < len(data):
                 with path.open("r+b") as fh:
                     fh.truncate(good_bytes)
@@ -110,12 +120,24 @@ class ReplicationStore:
         return cls(folder, manifest, records, dropped)
 
     def append(self, record: dict) -> None:
-        """Persist one finished replication (flushed and fsynced before returning)."""
+        """Persist one finished replication (flushed and fsynced before returning); an exclusive
+        lock keeps two processes writing to one folder from interleaving lines."""
         with (self.folder / RECORDS).open("ab") as fh:
-            fh.write(_encode(record))
-            fh.flush()
-            os.fsync(fh.fileno())
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                fh.write(_encode(record))
+                fh.flush()
+                os.fsync(fh.fileno())
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
         self.records[int(record["rep"])] = record
+
+    def update_manifest(self, **changes) -> None:
+        """Change entries of the manifest (atomically replaced)."""
+        self.manifest.update(changes)
+        tmp = self.folder / (MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(self.manifest, indent=2, sort_keys=True, default=str))
+        os.replace(tmp, self.folder / MANIFEST)
 
     def missing(self, reps: int) -> list[int]:
         """Replication numbers below ``reps`` without a record."""

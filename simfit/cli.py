@@ -75,6 +75,7 @@ def _run_study(scenario, out: Path, reps: int, seed: int, n_jobs: int, backend: 
         prior=scenario.prior or None, grid=scenario.grid or None,
         reps=reps, seed=seed, alpha=scenario.study.alpha, options=scenario.fit,
         n_jobs=n_jobs, backend=backend, scheduler=scheduler, out=out, progress=progress, manifest=manifest,
+        start=scenario.start or None,
     )
     summary = result.to_dict()
     summary.update(
@@ -139,7 +140,8 @@ def _cmd_fit(args) -> dict:
     model, stats = scenario.build()
     data = read_data(args.data, scenario.data)
     options = scenario.fit if args.seed is None else scenario.fit.__class__(**{**vars(scenario.fit), "seed": args.seed})
-    result = fit(model, data, stats, start=scenario.start or None, options=options)
+    start = {**dict(zip(model.param_names, model.params.start)), **scenario.start} if scenario.start else None
+    result = fit(model, data, stats, start=start, options=options)
     if not args.json:
         print(result.summary())
     summary = result.to_dict()
@@ -236,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(p):
         p.add_argument("--json", action="store_true", help="print one JSON summary as the last line")
-        p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+        # SUPPRESS: a subcommand's flag must not reset `simfit --debug CMD` to False.
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
 
     def parallel(p):
         p.add_argument("--jobs", type=int, default=None, help="parallel workers")

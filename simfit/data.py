@@ -140,7 +140,7 @@ class Panel:
             checked.append(a)
         object.__setattr__(self, "level_covariates", tuple(checked))
 
-        n_values = 1 if values is None else values.shape[1]
+        n_values = (len(self.value_names) if self.value_names else 1) if values is None else values.shape[1]
         names = self.value_names or (("y",) if n_values == 1 else tuple(f"y{j}" for j in range(n_values)))
         object.__setattr__(self, "value_names", _check_names(names, n_values, "value_names"))
         cnames = self.covariate_names or tuple(f"x{j}" for j in range(cov.shape[1]))

@@ -20,11 +20,11 @@ import numpy as np
 
 from simfit.data import Panel
 from simfit.engine import ParamsLike, Simulator
-from simfit.errors import EstimationError, SimfitError, SimulationError
+from simfit.errors import EstimationError, SimfitError
 from simfit.inference import central_jacobian, identification, j_test, sandwich
 from simfit.model import Model
 from simfit.optimizers import Optimizer, OptimizerResult, get_optimizer
-from simfit.parallel import run_parallel
+from simfit.parallel import BACKENDS, run_parallel
 from simfit.results import FitResult, StepRecord
 from simfit.statistics.spec import Statistics
 from simfit.weighting import Diagonal, Optimal, Weighting, get_weighting
@@ -54,7 +54,11 @@ class FitOptions:
         Panels simulated to estimate the covariance of the statistics for the optimal weighting
         and for inference (a tenth of them at the start values, for the first step).
     jacobian_step : float
-        Relative central-difference step on the unconstrained scale.
+        Relative central-difference step on the unconstrained scale, for the inference Jacobian.
+    diff_step : float
+        Relative finite-difference step of gradient-based optimizers. Simulators whose outputs are
+        step functions of the parameters at small scales (a diffusion discretised in time, counts)
+        need steps large enough to change some simulated outcomes, e.g. 0.02.
     search_width : float
         Half-width, on the unconstrained scale, of the box around the start searched by global
         optimizers (clipped to finite bounds).
@@ -72,6 +76,7 @@ class FitOptions:
     optimizer: object = "least_squares"
     n_cov_sims: int = 500
     jacobian_step: float = 1e-3
+    diff_step: float = 1e-4
     search_width: float = 3.0
     bootstrap: int = 0
     n_jobs: int = 1
@@ -86,8 +91,12 @@ class FitOptions:
             raise EstimationError(f"seed must be a non-negative integer, got {self.seed!r}.")
         if not isinstance(self.bootstrap, (int, np.integer)) or self.bootstrap < 0:
             raise EstimationError(f"bootstrap must be a non-negative integer, got {self.bootstrap!r}.")
-        if not (0 < self.jacobian_step < 1) or not self.search_width > 0:
-            raise EstimationError("jacobian_step must lie in (0, 1) and search_width be positive.")
+        if not (0 < self.jacobian_step < 1) or not (0 < self.diff_step < 1) or not self.search_width > 0:
+            raise EstimationError("jacobian_step and diff_step must lie in (0, 1) and search_width be positive.")
+        if self.backend not in BACKENDS:
+            raise EstimationError(f"Unknown parallel backend {self.backend!r}; choose one of {', '.join(BACKENDS)}.")
+        if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, (int, np.integer)) or not (self.n_jobs >= 1 or self.n_jobs == -1):
+            raise EstimationError(f"n_jobs must be a positive integer or -1 (all cores), got {self.n_jobs!r}.")
         object.__setattr__(self, "weighting", get_weighting(self.weighting))
         object.__setattr__(self, "optimizer", get_optimizer(self.optimizer))
 
@@ -110,10 +119,15 @@ class MomentProblem:
     weight : ndarray, shape (n_stats, n_stats)
     search_box : (ndarray, ndarray)
         Box on the unconstrained scale for global optimizers.
+    diff_step : float
+        Relative finite-difference step for gradient-based optimizers.
     """
 
-    def __init__(self, simulator: Simulator, observed: np.ndarray, n_sims: int, seed: int, weight: np.ndarray, search_box):
+    def __init__(
+        self, simulator: Simulator, observed: np.ndarray, n_sims: int, seed: int, weight: np.ndarray, search_box, diff_step: float = 1e-4
+    ):
         self.simulator = simulator
+        self.diff_step = diff_step
         self.params = simulator.model.params
         self.observed = observed
         self.n_sims = n_sims
@@ -234,12 +248,15 @@ def fit(
             f"Statistic(s) {', '.join(np.asarray(names)[bad])} are NaN or infinite on the observed "
             "data (e.g. a variance of units with one observation); drop them or change the design."
         )
-    n_sims, seed = int(options.n_sims), int(options.seed)
-    cov_seed = derive_seed(seed, 1)
+    n_sims = int(options.n_sims)
+    # Keys of the simulated panels are derived from the seed, never the seed itself, so that data
+    # simulated with simulate(seed=s) are not one of the panels fitted to them with fit(seed=s).
+    seed = derive_seed(int(options.seed), 0)
+    cov_seed = derive_seed(int(options.seed), 1)
     u0 = model.params.to_free(psi0)
     box = _search_box(u0, options.search_width)
     weighting: Weighting = options.weighting
-    optimizer: Optimizer = options.optimizer
+    optimizer: Optimizer = _seeded(options.optimizer, derive_seed(int(options.seed), 5))
 
     # At the start only the variances matter (constant-statistic check, diagonal first step):
     # a tenth of the covariance simulations is enough.
@@ -254,12 +271,12 @@ def fit(
     steps: list[StepRecord] = []
     if isinstance(weighting, Optimal):
         weight = Diagonal().matrix(omega0, n_sims)
-        u, res = _step(sim, observed, n_sims, seed, weight, box, optimizer, u0)
+        u, res = _step(sim, observed, n_sims, seed, weight, box, optimizer, u0, options.diff_step)
         steps.append(StepRecord("first step (diagonal)", res, model.params.to_natural(u)))
         for it in range(weighting.iterations):
             omega = _simulated_covariance(sim, model.params.to_natural(u), options.n_cov_sims, cov_seed, names)
             weight = weighting.matrix(omega, n_sims)
-            u_new, res = _step(sim, observed, n_sims, seed, weight, box, optimizer, u)
+            u_new, res = _step(sim, observed, n_sims, seed, weight, box, optimizer, u, options.diff_step)
             steps.append(StepRecord(f"optimal weighting, step {it + 2}", res, model.params.to_natural(u_new)))
             moved = np.max(np.abs(u_new - u))
             u = u_new
@@ -267,14 +284,23 @@ def fit(
                 break
     else:
         weight = weighting.matrix(omega0, n_sims)
-        u, res = _step(sim, observed, n_sims, seed, weight, box, optimizer, u0)
+        u, res = _step(sim, observed, n_sims, seed, weight, box, optimizer, u0, options.diff_step)
         steps.append(StepRecord(weighting.name, res, model.params.to_natural(u)))
 
     psi_hat = model.params.to_natural(u)
-    omega = _simulated_covariance(sim, psi_hat, options.n_cov_sims, derive_seed(seed, 2), names)
+    omega = _simulated_covariance(sim, psi_hat, options.n_cov_sims, derive_seed(int(options.seed), 2), names)
     problem = MomentProblem(sim, observed, n_sims, seed, weight, box)
     moments = problem.moments(u)
-    jac = -central_jacobian(problem.moments, u, options.jacobian_step)  # d mean s_sim / du
+    try:
+        jac = -central_jacobian(problem.moments, u, options.jacobian_step)  # d mean s_sim / du
+    except SimfitError as exc:
+        raise EstimationError(f"The Jacobian at the estimate could not be simulated: {exc}") from exc
+    if not np.all(np.isfinite(jac)):
+        raise EstimationError(
+            "The Jacobian of the statistics at the estimate is not finite (a statistic is NaN next "
+            f"to the estimate {dict(zip(model.param_names, np.round(psi_hat, 6)))}); use statistics "
+            "defined for every simulated panel."
+        )
     cov_free = sandwich(jac, weight, omega, n_sims)
     jtest = j_test(moments, weight, n_params) if isinstance(weighting, Optimal) else None
     ident = identification(jac, omega, model.param_names)
@@ -305,8 +331,8 @@ def fit(
     )
 
 
-def _step(sim, observed, n_sims, seed, weight, box, optimizer: Optimizer, u0) -> tuple[np.ndarray, OptimizerResult]:
-    problem = MomentProblem(sim, observed, n_sims, seed, weight, box)
+def _step(sim, observed, n_sims, seed, weight, box, optimizer: Optimizer, u0, diff_step) -> tuple[np.ndarray, OptimizerResult]:
+    problem = MomentProblem(sim, observed, n_sims, seed, weight, box, diff_step)
     problem.moments(u0)  # a simulator failing at the start raises here, with its location
     res = optimizer.minimize(problem, np.asarray(u0, dtype=float))
     if problem.failures:
@@ -314,16 +340,33 @@ def _step(sim, observed, n_sims, seed, weight, box, optimizer: Optimizer, u0) ->
     return np.asarray(res.x, dtype=float), res
 
 
+def _seeded(optimizer: Optimizer, seed: int) -> Optimizer:
+    """The optimizer with its own random starts seeded from the fit's seed."""
+    if hasattr(optimizer, "seed"):
+        return replace(optimizer, seed=seed)
+    return optimizer
+
+
+def sequential(options: FitOptions) -> FitOptions:
+    """The options for a fit that runs inside a parallel worker: no nested worker pools."""
+    optimizer = options.optimizer
+    if hasattr(optimizer, "n_jobs"):
+        optimizer = replace(optimizer, n_jobs=1)
+    return replace(options, n_jobs=1, optimizer=optimizer)
+
+
 def _bootstrap_one(model, design, statistics, psi_hat, options, b):
     data_seed = derive_seed(options.seed, 3, b)
-    panel = Simulator(model, design).simulate(psi_hat, n_sims=1, seed=data_seed).panel(0)
-    boot_options = replace(options, bootstrap=0, n_jobs=1, seed=derive_seed(options.seed, 4, b))
+    boot_options = replace(sequential(options), bootstrap=0, seed=derive_seed(options.seed, 4, b))
     try:
+        panel = Simulator(model, design).simulate(psi_hat, n_sims=1, seed=data_seed).panel(0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = fit(model, panel, statistics, start=psi_hat, options=boot_options)
+        if not res.converged:
+            return np.full(len(model.params), np.nan)
         return res.params.to_numpy()
-    except (EstimationError, SimulationError):
+    except (SimfitError, np.linalg.LinAlgError):  # a failed draw is recorded as missing
         return np.full(len(model.params), np.nan)
 
 

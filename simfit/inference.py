@@ -51,13 +51,26 @@ def central_jacobian(func: Callable[[np.ndarray], np.ndarray], u: np.ndarray, st
     return np.column_stack(cols)
 
 
-def sandwich(jac: np.ndarray, weight: np.ndarray, omega: np.ndarray, n_sims: int) -> np.ndarray:
-    """Covariance of the estimator on the unconstrained scale, shape (n_params, n_params)."""
+def sandwich(jac: np.ndarray, weight: np.ndarray, omega: np.ndarray, n_sims: int, rcond: float = 1e-12) -> np.ndarray:
+    """Covariance of the estimator on the unconstrained scale, shape (n_params, n_params).
+
+    Parameters the statistics do not identify (directions in which ``G'WG`` is singular, relative
+    to ``rcond``) get infinite variance, and their covariances NaN: a generalised inverse would
+    report them as known exactly.
+    """
     a = jac.T @ weight @ jac
-    a_inv = np.linalg.pinv(a)
+    eig, vec = np.linalg.eigh(0.5 * (a + a.T))
+    keep = eig > rcond * max(eig[-1], 0.0) if eig.size else eig > 0
+    a_inv = (vec[:, keep] / eig[keep]) @ vec[:, keep].T
     meat = jac.T @ weight @ omega @ weight @ jac
     cov = (1.0 + 1.0 / n_sims) * a_inv @ meat @ a_inv
-    return 0.5 * (cov + cov.T)
+    cov = 0.5 * (cov + cov.T)
+    if not keep.all():
+        involved = np.any(np.abs(vec[:, ~keep]) > 1e-8, axis=1)
+        cov[involved, :] = np.nan
+        cov[:, involved] = np.nan
+        cov[involved, involved] = np.inf
+    return cov
 
 
 @dataclass(frozen=True)

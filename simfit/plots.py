@@ -33,6 +33,10 @@ def plot_recovery(result, path: str | Path) -> Path:
         e = ok[f"estimate_{name}"].to_numpy(dtype=float)
         lo = ok[f"lower_{name}"].to_numpy(dtype=float)
         hi = ok[f"upper_{name}"].to_numpy(dtype=float)
+        if not len(t):
+            ax.text(0.5, 0.5, "no converged replication", ha="center", va="center", transform=ax.transAxes)
+            ax.set_title(name)
+            continue
         jitter = 0.0 if np.ptp(t) > 0 else 0.02 * (np.ptp(e) or 1.0)
         x = t + jitter * np.linspace(-1, 1, len(t)) if jitter else t
         ax.errorbar(x, e, yerr=[e - lo, hi - e], fmt="o", ms=3, alpha=0.6, elinewidth=0.6, color="C0")
@@ -59,7 +63,7 @@ def plot_coverage(result, path: str | Path) -> Path:
     summary = result.summary()
     cov_col = [c for c in summary.columns if c.startswith("coverage")][0]
     nominal = 1 - result.alpha
-    n = max(int(summary["n"].max()), 1)
+    n = max(int(summary["n"].max()), 1) if len(summary) else 1
     band = 1.96 * np.sqrt(nominal * (1 - nominal) / n)
     fig, ax = plt.subplots(figsize=(1.2 * len(summary) + 3, 3.5))
     pos = np.arange(len(summary))
@@ -67,7 +71,8 @@ def plot_coverage(result, path: str | Path) -> Path:
     ax.axhline(nominal, color="k", ls="--", lw=1, label=f"nominal {nominal:.0%}")
     ax.axhspan(nominal - band, nominal + band, color="grey", alpha=0.2, label="95% binomial band")
     ax.set_xticks(pos, list(summary.index))
-    ax.set_ylim(max(0.0, min(0.5, float(summary[cov_col].min()) - 0.05)), 1.0)
+    low = summary[cov_col].astype(float).min()
+    ax.set_ylim(max(0.0, min(0.5, (low if np.isfinite(low) else 0.5) - 0.05)), 1.0)
     ax.set_ylabel("interval coverage")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()

@@ -62,6 +62,10 @@ __all__ = [
     "exponential",
     "fill_normal",
     "fill_exponential",
+    "load",
+    "store",
+    "normal_from",
+    "uniform_from",
     "lognormal",
     "gamma",
     "beta",
@@ -253,6 +257,33 @@ def exponential(rng):
     """Standard exponential draw (rate 1, 256-layer ziggurat)."""
     x, rng[0], rng[1], rng[2], rng[3] = _exponential_core(rng[0], rng[1], rng[2], rng[3])
     return x
+
+
+@njit(cache=True, inline="always")
+def load(rng):
+    """The stream's four state words as a tuple, to draw with :func:`normal_from` in a hot loop
+    with the state in registers; write it back with :func:`store` before the stream is used again."""
+    return rng[0], rng[1], rng[2], rng[3]
+
+
+@njit(cache=True, inline="always")
+def store(rng, state):
+    """Write a state tuple from :func:`load` back into the stream."""
+    rng[0], rng[1], rng[2], rng[3] = state
+
+
+@njit(cache=True, inline="always")
+def normal_from(state):
+    """``(z, new_state)``: a standard normal from a state tuple (same numbers as :func:`normal`)."""
+    z, s0, s1, s2, s3 = _normal_core(state[0], state[1], state[2], state[3])
+    return z, (s0, s1, s2, s3)
+
+
+@njit(cache=True, inline="always")
+def uniform_from(state):
+    """``(u, new_state)``: a uniform on [0, 1) from a state tuple (same numbers as :func:`uniform`)."""
+    r, s0, s1, s2, s3 = _step(state[0], state[1], state[2], state[3])
+    return float(r >> np.uint64(11)) * _TWO_POW_M53, (s0, s1, s2, s3)
 
 
 @njit(cache=True)

@@ -156,6 +156,13 @@ class FitResult:
             raise ValueError(f"Unknown method {method!r}; use 'transform', 'delta' or 'bootstrap'.")
         return pd.DataFrame({"lower": lower, "upper": upper}, index=self.param_names)
 
+    @property
+    def bootstrap_failures(self) -> int:
+        """Bootstrap draws whose fit failed or did not converge (left out of bootstrap results)."""
+        if self.bootstrap_estimates is None:
+            return 0
+        return int(np.sum(~np.all(np.isfinite(self.bootstrap_estimates), axis=1)))
+
     def _bootstrap(self) -> np.ndarray:
         if self.bootstrap_estimates is None:
             raise ValueError("No bootstrap estimates: fit again with bootstrap=B (e.g. 200).")
@@ -218,6 +225,7 @@ class FitResult:
         }
         if self.bootstrap_estimates is not None:
             out["se_bootstrap"] = self.se("bootstrap").to_dict()
+            out["bootstrap_failures"] = self.bootstrap_failures
         return out
 
     def summary(self, alpha: float = 0.05) -> str:

@@ -133,6 +133,7 @@ _FIT_TYPES = {
     "optimizer": str,
     "n_cov_sims": int,
     "jacobian_step": float,
+    "diff_step": float,
     "search_width": float,
     "bootstrap": int,
     "n_jobs": int,
@@ -175,6 +176,11 @@ class Scenario:
         """The design: balanced from [design], or read from [design] data."""
         if self.design.data:
             return read_data(self.resolve(self.design.data), self.data, self.path).design()
+        from simfit.models import BUILTIN
+
+        module = BUILTIN.get(self.model.name)
+        if module is not None and hasattr(module, "design"):  # models whose trials carry covariates
+            return module.design(self.design.units, self.design.observations)
         return Panel.balanced(self.design.units, self.design.observations, n_groups=self.design.groups or None)
 
     def resolve(self, relative: str) -> Path:
@@ -395,7 +401,10 @@ def resolve_model(name: str, path: Path | None = None) -> tuple[Model, Statistic
     func = getattr(module, func_name, None)
     if not callable(func):
         raise ScenarioError(f"{where}: module {module_name!r} has no function {func_name!r}.")
-    result = func()
+    try:
+        result = func()
+    except Exception as exc:  # the user's function: report it in one line
+        raise ScenarioError(f"{where}: {name}() raised {type(exc).__name__}: {exc}") from exc
     model, stats = result if isinstance(result, tuple) else (result, None)
     if not isinstance(model, Model):
         raise ScenarioError(f"{where}: {name} returned {type(model).__name__}, not a simfit Model.")

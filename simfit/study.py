@@ -26,9 +26,9 @@ from simfit.checkpoint import ReplicationStore
 from simfit.data import Panel
 from simfit.engine import Simulator
 from simfit.errors import ModelError, ScenarioError, SimfitError
-from simfit.estimation import FitOptions, derive_seed, fit
+from simfit.estimation import FitOptions, derive_seed, fit, sequential
 from simfit.model import Model
-from simfit.parallel import iter_parallel
+from simfit.parallel import BACKENDS, iter_parallel
 from simfit.statistics.spec import Statistics
 
 __all__ = ["TruthSpec", "make_prior", "recover", "RecoveryResult"]
@@ -58,9 +58,19 @@ def make_prior(spec) -> sps.rv_continuous:
     if set(given) != set(names):
         raise ScenarioError(f"A {family} prior takes exactly {', '.join(names)}; got {', '.join(given) or 'nothing'}.")
     for k, v in given.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ScenarioError(f"Prior parameter {k} must be a number, got {v!r}.")
-    return build({k: float(v) for k, v in given.items()})
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+            raise ScenarioError(f"Prior parameter {k} must be a finite number, got {v!r}.")
+    dist = build({k: float(v) for k, v in given.items()})
+    lo, hi = dist.support()
+    if np.isnan(lo) or np.isnan(hi) or not np.isfinite(dist.std()) or dist.std() <= 0:
+        raise ScenarioError(f"Invalid {family} prior {given}: check that scales are positive and low < high.")
+    return dist
+
+
+def _describe_prior(spec) -> object:
+    if isinstance(spec, Mapping):
+        return dict(spec)
+    return {"dist": spec.dist.name, "args": list(map(float, spec.args)), "kwds": {k: float(v) for k, v in spec.kwds.items()}}
 
 
 @dataclass(frozen=True)
@@ -121,19 +131,20 @@ class TruthSpec:
         return {n: out[n] for n in model.param_names}
 
     def describe(self) -> dict:
-        prior = {k: (v if isinstance(v, Mapping) else repr(v)) for k, v in (self.prior or {}).items()}
+        prior = {k: _describe_prior(v) for k, v in (self.prior or {}).items()}
         return {"fixed": self.fixed, "grid": self.grid or {}, "prior": prior}
 
 
-def _replicate(model, design, statistics, options: FitOptions, spec: TruthSpec, seed: int, rep: int, alpha: float) -> dict:
-    truth = spec.truth(model, seed, rep)
-    record = {"rep": rep, "truth": truth}
+def _replicate(model, design, statistics, options: FitOptions, spec: TruthSpec, seed: int, rep: int, alpha: float, start) -> dict:
+    record = {"rep": rep, "truth": {n: float("nan") for n in model.param_names}}
     started = time.perf_counter()
     try:
+        truth = spec.truth(model, seed, rep)
+        record["truth"] = truth
         panel = Simulator(model, design).simulate(truth, seed=derive_seed(seed, 11, rep)).panel(0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = fit(model, panel, statistics, options=replace(options, seed=derive_seed(seed, 12, rep), n_jobs=1))
+            res = fit(model, panel, statistics, start=start, options=replace(sequential(options), seed=derive_seed(seed, 12, rep)))
         ci = res.conf_int(alpha)
         record.update(
             estimate=res.params.to_dict(),
@@ -145,14 +156,37 @@ def _replicate(model, design, statistics, options: FitOptions, spec: TruthSpec, 
             jtest=None if res.jtest is None else res.jtest.statistic,
             jtest_p=None if res.jtest is None else res.jtest.pvalue,
         )
-    except SimfitError as exc:
+    except (SimfitError, ArithmeticError, np.linalg.LinAlgError, ValueError) as exc:
+        # A failed replication is a result (it lowers the convergence rate), not a crash.
         nan = {n: float("nan") for n in model.param_names}
         record.update(estimate=nan, se=nan, lower=nan, upper=nan, converged=False, message=f"{type(exc).__name__}: {exc}", jtest=None, jtest_p=None)
     record["seconds"] = time.perf_counter() - started
     return record
 
 
-def _fingerprint(model: Model, design: Panel, stat_names, spec: TruthSpec, options: FitOptions, seed: int, alpha: float) -> str:
+def _describe_options(options: FitOptions) -> dict:
+    """Everything in the fit options that can change a replication's result (its seed and the
+    parallel settings are replaced per replication, so they are left out)."""
+    out = {}
+    for k, v in vars(options).items():
+        if k in ("seed", "n_jobs", "backend"):
+            continue
+        if hasattr(v, "__dataclass_fields__"):
+            fields_ = {}
+            for name in v.__dataclass_fields__:
+                value = getattr(v, name)
+                if isinstance(value, np.ndarray):
+                    value = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
+                elif name in ("seed", "n_jobs", "backend"):
+                    continue
+                fields_[name] = repr(value)
+            out[k] = {"type": type(v).__name__, **fields_}
+        else:
+            out[k] = v
+    return out
+
+
+def _fingerprint(model: Model, design: Panel, stat_names, spec: TruthSpec, options: FitOptions, seed: int, alpha: float, start) -> str:
     h = hashlib.sha256()
     for arr in (*design.nesting, design.covariates, *design.level_covariates):
         h.update(np.ascontiguousarray(arr).tobytes())
@@ -162,7 +196,8 @@ def _fingerprint(model: Model, design: Panel, stat_names, spec: TruthSpec, optio
         "levels": [(lv.name, lv.params, lv.args.tolist()) for lv in model.levels],
         "statistics": list(stat_names),
         "truth": spec.describe(),
-        "options": {k: (v.name if hasattr(v, "name") else v) for k, v in vars(options).items()},
+        "options": _describe_options(options),
+        "start": None if start is None else [float(v) for v in start],
         "seed": seed,
         "alpha": alpha,
     }
@@ -188,6 +223,7 @@ def recover(
     out: str | Path | None = None,
     progress: bool = False,
     manifest: dict | None = None,
+    start: Mapping[str, float] | None = None,
 ) -> RecoveryResult:
     """Run a parameter-recovery study.
 
@@ -219,25 +255,42 @@ def recover(
         Show a progress bar on stderr.
     manifest : dict, optional
         Extra information stored in the folder's manifest (e.g. the scenario file's text).
+    start : mapping, optional
+        Starting values of every fit (the model's by default); partial mappings are completed
+        with the model's starts.
     """
     if not isinstance(reps, (int, np.integer)) or isinstance(reps, bool) or reps < 1:
         raise ScenarioError(f"reps must be a positive integer, got {reps!r}.")
     if not 0 < alpha < 1:
         raise ScenarioError(f"alpha must lie in (0, 1), got {alpha!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ScenarioError(f"seed must be a non-negative integer, got {seed!r}.")
+    if backend not in BACKENDS:
+        raise ScenarioError(f"Unknown parallel backend {backend!r}; choose one of {', '.join(BACKENDS)}.")
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or not (n_jobs >= 1 or n_jobs == -1):
+        raise ScenarioError(f"n_jobs must be a positive integer or -1, got {n_jobs!r}.")
     options = options or FitOptions()
+    start_vec = None
+    if start:
+        defaults = dict(zip(model.param_names, model.params.start))
+        start_vec = model.params.as_vector({**defaults, **dict(start)})
     spec = TruthSpec(dict(truth or {}), dict(grid) if grid else None, dict(prior) if prior else None)
     spec.validate(model)
     names = Simulator(model, design, statistics).names  # validates kernels and statistics first
-    fingerprint = _fingerprint(model, design, names, spec, options, seed, alpha)
+    for rep in range(min(reps, 3)):  # priors and grids produce valid truths (before any folder exists)
+        model.params.as_vector(spec.truth(model, seed, rep))
+    fingerprint = _fingerprint(model, design, names, spec, options, seed, alpha, start_vec)
     store = None
     if out is not None:
         info = {"fingerprint": fingerprint, "reps": int(reps), "seed": int(seed), "model": model.name, **(manifest or {})}
         store = ReplicationStore.create(out, info)
-        records = dict(store.records)
+        if store.manifest.get("reps") != int(reps):
+            store.update_manifest(reps=int(reps))  # a study extended or shortened on purpose
+        records = {r: rec for r, rec in store.records.items() if r < reps}
     else:
         records = {}
     todo = [r for r in range(reps) if r not in records]
-    tasks = [(model, design, statistics, options, spec, seed, r, alpha) for r in todo]
+    tasks = [(model, design, statistics, options, spec, seed, r, alpha, start_vec) for r in todo]
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -322,7 +375,7 @@ class RecoveryResult:
     def to_dict(self) -> dict:
         summary = self.summary()
         rep = self.replications
-        p = rep["jtest_p"].dropna()
+        p = rep.loc[rep["converged"], "jtest_p"].dropna()
         return {
             "reps": len(self.records),
             "seed": self.seed,
@@ -332,7 +385,7 @@ class RecoveryResult:
                 for n in self.param_names
             },
             "convergence_rate": float(rep["converged"].mean()),
-            "jtest_reject_rate": float((p < 0.05).mean()) if len(p) else None,
+            "jtest_reject_rate": float((p < 0.05).mean()) if len(p) else None,  # at 5%, converged fits
             "median_fit_s": float(rep["seconds"].median()),
         }
 

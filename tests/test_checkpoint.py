@@ -46,3 +46,20 @@ def test_other_study_in_the_folder_is_refused(tmp_path):
         ReplicationStore.create(tmp_path, {"fingerprint": "xyz"})
     with pytest.raises(ScenarioError, match="not a study folder"):
         ReplicationStore.open(tmp_path / "nothing")
+
+
+def test_damaged_middle_line_is_skipped_and_later_records_kept(tmp_path):
+    store = ReplicationStore.create(tmp_path, {"fingerprint": "abc"})
+    for r in range(4):
+        store.append({"rep": r, "value": float(r)})
+    lines = (tmp_path / RECORDS).read_text().splitlines(keepends=True)
+    lines[1] = "garbage\n"
+    (tmp_path / RECORDS).write_text("".join(lines))
+    again = ReplicationStore.open(tmp_path)
+    assert sorted(again.records) == [0, 2, 3] and again.dropped == 1
+
+
+def test_records_without_a_manifest_are_refused(tmp_path):
+    (tmp_path / RECORDS).write_text('{"crc": 0, "record": {"rep": 0}}\n')
+    with pytest.raises(ScenarioError, match="no manifest.json"):
+        ReplicationStore.create(tmp_path, {"fingerprint": "abc"})

@@ -342,3 +342,26 @@ def test_observed_panel_must_have_the_simulator_design(ri_sim):
     other = Panel.from_units([np.ones(15)] * 60, covariates=[np.ones(15)] * 60)
     with pytest.raises(DataError, match="value columns|covariates"):
         ri_sim.observed(other)
+
+
+@njit
+def _allocating_statistic(y, x, groups, args, work, out):
+    # Allocates (blocks the size of the engine's scratch buffers) and scribbles: must never land
+    # on memory the engine is still using.
+    total = 0.0
+    for size in (y.shape[0], y.shape[0] * y.shape[1], 6, 1, 2):
+        tmp = np.full(size, -7.0)
+        total += tmp.sum()
+    out[0] = total + y[0, 0]
+
+
+def test_scratch_buffers_outlive_their_use_under_allocation(ri_model):
+    spec = st.Statistics(
+        unit=[st.UnitStatistic(_allocating_statistic, ("alloc",)), st.quantiles([0.1, 0.5, 0.9])],
+        across=["mean", "sd"],
+    )
+    sim = Simulator(ri_model, Panel.balanced(3000, 30), spec)
+    fused = sim.statistics(RI_TRUTH, n_sims=2, seed=6)
+    panels = sim.simulate(RI_TRUTH, n_sims=2, seed=6)
+    for s in range(2):
+        assert np.array_equal(fused[s], sim.observed(panels.panel(s)))

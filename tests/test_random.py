@@ -158,3 +158,23 @@ def test_invalid_parameters_return_sentinels_instead_of_hanging():
     g1, g2, b, c, p1, p2, n1, n2, i = _invalid_draws(sr.stream(1))
     assert all(math.isnan(v) for v in (g1, g2, b, c))
     assert (p1, p2, n1, n2) == (-1, -1, -1, -1) and i == 4
+
+
+@njit
+def _loop_with_local_state(rng, n):
+    out = np.empty(n)
+    state = sr.load(rng)
+    for i in range(n):
+        out[i], state = sr.normal_from(state)
+    sr.store(rng, state)
+    return out
+
+
+def test_local_state_draws_equal_stream_draws():
+    a = _loop_with_local_state(sr.stream(4), 1000)
+    b = sr.draw_normal(sr.stream(4), 1000)
+    assert np.array_equal(a, b)
+    rng = sr.stream(4)
+    _loop_with_local_state(rng, 10)
+    rest = sr.draw_normal(rng, 5)
+    assert np.array_equal(rest, b[10:15])

@@ -84,3 +84,40 @@ def test_bad_study_inputs(setup):
         make_prior({"dist": "cauchy"})
     with pytest.raises(ScenarioError, match="reps"):
         recover(model, design, stats, TRUTH, reps=0)
+
+
+def test_fingerprint_covers_weighting_matrices_and_reps_can_be_extended(setup, tmp_path):
+    model, design, stats = setup
+    w1 = simfit.weighting.User(np.eye(4))
+    w2 = simfit.weighting.User(np.diag([100.0, 1.0, 1.0, 0.01]))
+    recover(model, design, stats, TRUTH, reps=2, seed=1, out=tmp_path, options=simfit.FitOptions(weighting=w1))
+    with pytest.raises(ScenarioError, match="different study"):
+        recover(model, design, stats, TRUTH, reps=2, seed=1, out=tmp_path, options=simfit.FitOptions(weighting=w2))
+    longer = recover(model, design, stats, TRUTH, reps=4, seed=1, out=tmp_path, options=simfit.FitOptions(weighting=w1))
+    assert len(longer.records) == 4
+    assert simfit.checkpoint.ReplicationStore.open(tmp_path).manifest["reps"] == 4
+
+
+def test_invalid_settings_leave_no_folder(setup, tmp_path):
+    model, design, stats = setup
+    bad = [
+        dict(backend="nope"),
+        dict(seed=-3),
+        dict(prior={"tau": {"dist": "uniform", "low": 0.9, "high": 0.2}}, truth={"mu": 1.0, "sigma": 1.0}),
+    ]
+    for k, kwargs in enumerate(bad):
+        out = tmp_path / str(k)
+        args = {"truth": TRUTH, **kwargs}
+        with pytest.raises(simfit.SimfitError):
+            recover(model, design, stats, args.pop("truth"), reps=2, out=out, **args)
+        assert not out.exists()
+
+
+def test_unidentified_parameter_gets_infinite_standard_error(setup):
+    model, design, _ = setup
+    data = simfit.Simulator(model, design).simulate(TRUTH, seed=1).panel(0)
+    # Statistics of spread only: they do not depend on mu at all.
+    spec = simfit.Statistics(unit=[simfit.statistics.moments("y", ("var", "sd"))], across=["mean", "sd"])
+    with pytest.warns(simfit.inference.WeakIdentificationWarning):
+        res = simfit.fit(model, data, spec, seed=1)
+    assert np.isinf(res.se()["mu"])
