@@ -1,20 +1,21 @@
 """Ready structural simulators.
 
 Each module declares, next to its kernels, the model's parameters (``PARAMS``), a ``model()``
-constructor and its recommended ``statistics()``::
+constructor, its recommended ``statistics()`` and, where trials carry covariates, a ``design()``::
 
     from simfit.models import random_intercept
     model = random_intercept.model()
     stats = random_intercept.statistics()
 """
 
-from simfit.models import lognormal_exponential, random_intercept, three_level
+from simfit.models import ddm, lognormal_exponential, random_intercept, three_level
 
-__all__ = ["random_intercept", "lognormal_exponential", "three_level", "BUILTIN"]
+__all__ = ["random_intercept", "lognormal_exponential", "three_level", "ddm", "BUILTIN"]
 
 #: Built-in model modules by name (used by scenario files).
 BUILTIN = {
     "random_intercept": random_intercept,
     "lognormal_exponential": lognormal_exponential,
     "three_level": three_level,
+    "ddm": ddm,
 }

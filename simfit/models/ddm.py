@@ -1,0 +1,169 @@
+"""Hierarchical drift-diffusion model (subjects x trials).
+
+Each subject ``i`` has a drift ``v_i ~ N(v_mu, v_sd^2)`` and a boundary separation
+``a_i = exp(log_a + a_sd * z)``; the non-decision time ``t_i = t`` (seconds, positive) and the
+starting point, the fraction ``z`` of the separation, are shared; a trial-level condition
+(covariate ``cond``, 0 or 1) shifts the drift by ``beta``. On each trial the evidence starts at
+``z * a_i`` and follows ``dX = v dt + dW`` (unit diffusion, Euler-Maruyama with ``dt`` = 1 ms)
+until it reaches 0 (response 0, an error) or ``a_i`` (response 1, correct), or ``t_max`` elapses
+(then the nearer boundary is reported). Values: ``rt`` (decision time + ``t_i``, seconds) and
+``response``.
+
+Statistics per subject and condition: accuracy, the 10/30/50/70/90% quantiles of correct response
+times and the median error response time; averaged (and their spread taken) across subjects.
+A between-subject spread of non-decision times is poorly identified by these statistics at
+typical designs (tens of subjects, ~100 trials), which is why ``t`` is shared here.
+
+The simulated statistics are step functions of the parameters at the scale of one Euler step, so
+fits use finite-difference steps of about 2% (``FIT_OPTIONS``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from simfit import statistics as st
+from simfit.model import Model, Observations
+from simfit.params import Param
+from simfit.population import LogNormal, Normal, population_level
+from simfit.random import load, normal_from, store, substream
+from simfit.statistics._numeric import sorted_quantile
+
+PARAMS = (
+    Param("v_mu", start=0.5),
+    Param("v_sd", bounds=(0.0, math.inf), start=0.3),
+    Param("log_a", start=0.3),
+    Param("a_sd", bounds=(0.0, math.inf), start=0.3),
+    Param("t", bounds=(0.0, 3.0), start=0.2),
+    Param("z", bounds=(0.0, 1.0), start=0.5),
+    Param("beta", start=0.0),
+)
+
+#: Euler step (s) and longest decision time simulated (s).
+DT = 0.001
+T_MAX = 5.0
+QUANTILES = (0.1, 0.3, 0.5, 0.7, 0.9)
+#: Fit options suited to the model (see the module docstring); scenarios set them in [fit].
+FIT_OPTIONS = {"diff_step": 0.02, "jacobian_step": 0.02}
+
+
+@njit(cache=True)
+def diffusion_trials(psi, theta, x, args, rng, y):
+    """Observation kernel: ``theta = (v, a, t)`` of one subject; ``x[:, 0]`` the condition;
+    ``args = (dt, t_max, index of z in psi, index of beta in psi)``; writes ``y[:, 0]`` the
+    response time and ``y[:, 1]`` the response (1 upper, 0 lower boundary)."""
+    dt = args[0]
+    t_max = args[1]
+    z = psi[int(args[2])]
+    beta = psi[int(args[3])]
+    v0 = theta[0]
+    a = theta[1]
+    ndt = theta[2]
+    sqrt_dt = math.sqrt(dt)
+    max_steps = int(t_max / dt)
+    for k in range(y.shape[0]):
+        # Each trial its own substream: common random numbers stay aligned trial by trial even
+        # though the number of steps depends on the parameters.
+        substream(rng, k)
+        state = load(rng)
+        step_drift = (v0 + beta * x[k, 0]) * dt
+        pos = z * a
+        steps = 0
+        while 0.0 < pos < a and steps < max_steps:
+            noise, state = normal_from(state)
+            pos += step_drift + sqrt_dt * noise
+            steps += 1
+        store(rng, state)
+        y[k, 0] = steps * dt + ndt
+        y[k, 1] = 1.0 if pos >= a or (steps >= max_steps and pos > 0.5 * a) else 0.0
+
+
+def model(dt: float = DT, t_max: float = T_MAX) -> Model:
+    """The hierarchical DDM; ``dt`` and ``t_max`` in seconds."""
+    subject = population_level(
+        "subject",
+        [Normal("v", "v_mu", "v_sd"), LogNormal("a", "log_a", "a_sd"), Normal("t", "t", 0.0)],
+        PARAMS,
+    )
+    names = [p.name for p in PARAMS]
+    return Model(
+        params=PARAMS,
+        levels=(subject,),
+        observations=Observations(
+            diffusion_trials, values=("rt", "response"), args=(dt, t_max, names.index("z"), names.index("beta"))
+        ),
+        name="ddm",
+        description=__doc__.splitlines()[0],
+    )
+
+
+@njit(cache=True)
+def condition_summary_kernel(y, x, groups, args, work, out):
+    """args = (condition covariate column, p1, ..., pq): for conditions 0 and 1, the accuracy,
+    the quantiles of correct response times and the median error response time."""
+    ccol = int(args[0])
+    q = args.shape[0] - 1
+    per = q + 2
+    n = y.shape[0]
+    for c in range(2):
+        total = 0
+        m = 0
+        for k in range(n):
+            if x[k, ccol] == c:
+                total += 1
+                if y[k, 1] == 1.0:
+                    work[m] = y[k, 0]
+                    m += 1
+        correct = work[:m]
+        correct.sort()
+        out[c * per] = m / total if total > 0 else np.nan
+        for j in range(q):
+            out[c * per + 1 + j] = sorted_quantile(correct, m, args[1 + j]) if m > 0 else np.nan
+        e = 0
+        for k in range(n):
+            if x[k, ccol] == c and y[k, 1] == 0.0:
+                work[e] = y[k, 0]
+                e += 1
+        errors = work[:e]
+        errors.sort()
+        out[c * per + q + 1] = sorted_quantile(errors, e, 0.5) if e > 0 else np.nan
+
+
+def condition_summary(condition: str = "cond", probs=QUANTILES) -> st.UnitStatistic:
+    """Per condition: accuracy, correct-RT quantiles and the median error RT of each subject."""
+    labels = []
+    for c in (0, 1):
+        labels.append(f"acc|{condition}={c}")
+        labels += [f"q{int(round(100 * p))}|{condition}={c},correct" for p in probs]
+        labels.append(f"q50|{condition}={c},error")
+    return st.UnitStatistic(
+        kernel=condition_summary_kernel,
+        labels=tuple(labels),
+        value="rt",
+        args=lambda layout: [layout.covariate(condition), *probs],
+        work=lambda n: n,
+    )
+
+
+def statistics() -> st.Statistics:
+    """Mean across subjects of every per-condition summary, and the spread across subjects of the
+    accuracies and of the 10% and 50% correct-RT quantiles (for the subject-level spreads)."""
+    unit = condition_summary()
+    spread = [f"rt.{lab}" for lab in ("acc|cond=0", "acc|cond=1", "q10|cond=0,correct", "q50|cond=0,correct", "q10|cond=1,correct", "q50|cond=1,correct")]
+    return st.Statistics(unit=[unit], across=["mean"], extra=[st.sd_of(*spread)])
+
+
+def design(n_subjects: int = 30, n_trials: int = 100):
+    """Subjects with ``n_trials`` trials each, half in condition 0 and half in condition 1."""
+    from simfit.data import Panel
+
+    cond = (np.arange(n_trials) % 2).astype(float)
+    return Panel.from_units(
+        [np.zeros((n_trials, 2))] * n_subjects,
+        covariates=[cond] * n_subjects,
+        value_names=("rt", "response"),
+        covariate_names=("cond",),
+    ).design()
