@@ -8,9 +8,9 @@ constructor, its recommended ``statistics()`` and, where trials carry covariates
     stats = random_intercept.statistics()
 """
 
-from simfit.models import ddm, lognormal_exponential, random_intercept, three_level
+from simfit.models import ddm, dynamic_panel, lognormal_exponential, random_intercept, three_level
 
-__all__ = ["random_intercept", "lognormal_exponential", "three_level", "ddm", "BUILTIN"]
+__all__ = ["random_intercept", "lognormal_exponential", "three_level", "ddm", "dynamic_panel", "BUILTIN"]
 
 #: Built-in model modules by name (used by scenario files).
 BUILTIN = {
@@ -18,4 +18,5 @@ BUILTIN = {
     "lognormal_exponential": lognormal_exponential,
     "three_level": three_level,
     "ddm": ddm,
+    "dynamic_panel": dynamic_panel,
 }
