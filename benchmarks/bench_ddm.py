@@ -19,9 +19,8 @@ import numba
 import numpy as np
 
 import simfit
-from simfit.models import ddm
-
 from _recovery import print_json
+from simfit.models import ddm
 
 V, A, Z, T, DT = 1.0, 1.5, 0.5, 0.3, 0.001
 

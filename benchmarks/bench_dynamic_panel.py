@@ -20,10 +20,9 @@ import warnings
 import numpy as np
 
 import simfit
+from _recovery import print_json
 from simfit.estimation import derive_seed
 from simfit.models import dynamic_panel as dp
-
-from _recovery import print_json
 
 TRUTH = {"m": 0.5, "s": 0.8, "sigma": 1.0}
 
