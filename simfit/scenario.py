@@ -180,7 +180,8 @@ class Scenario:
 
         module = BUILTIN.get(self.model.name)
         if module is not None and hasattr(module, "design"):  # models whose trials carry covariates
-            return module.design(self.design.units, self.design.observations)
+            groups = (self.design.groups,) if self.design.groups else ()
+            return module.design(self.design.units, self.design.observations, *groups)
         return Panel.balanced(self.design.units, self.design.observations, n_groups=self.design.groups or None)
 
     def resolve(self, relative: str) -> Path:

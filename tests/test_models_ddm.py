@@ -3,7 +3,6 @@
 import math
 
 import numpy as np
-import pytest
 
 import simfit
 from simfit.models import ddm
@@ -42,10 +41,3 @@ def test_recovered_within_4_standard_errors():
     for name, value in TRUTH.items():
         assert abs(res.params[name] - value) < 4 * res.se()[name], name
     assert res.jtest.pvalue > 0.001
-
-
-@pytest.mark.parametrize("name", ["ddm"])
-def test_scenario_runs(name, tmp_path, capsys):
-    from simfit.cli import main
-
-    assert main(["run", name, "--reps", "2", "--out", str(tmp_path), "--no-progress", "--json"]) == 0

@@ -8,9 +8,18 @@ constructor, its recommended ``statistics()`` and, where trials carry covariates
     stats = random_intercept.statistics()
 """
 
-from simfit.models import ddm, dynamic_panel, gandk, lognormal_exponential, pk, random_intercept, three_level
+from simfit.models import (
+    ddm,
+    dynamic_panel,
+    gandk,
+    growth,
+    lognormal_exponential,
+    pk,
+    random_intercept,
+    three_level,
+)
 
-__all__ = ["random_intercept", "lognormal_exponential", "three_level", "ddm", "dynamic_panel", "gandk", "pk", "BUILTIN"]
+__all__ = ["random_intercept", "lognormal_exponential", "three_level", "ddm", "dynamic_panel", "gandk", "pk", "growth", "BUILTIN"]
 
 #: Built-in model modules by name (used by scenario files).
 BUILTIN = {
@@ -21,4 +30,5 @@ BUILTIN = {
     "dynamic_panel": dynamic_panel,
     "gandk": gandk,
     "pk": pk,
+    "growth": growth,
 }

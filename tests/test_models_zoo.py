@@ -1,0 +1,21 @@
+"""Every shipped scenario runs a (tiny) recovery study from the command line."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from simfit.cli import main
+from simfit.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_scenario_runs(path, tmp_path, capsys):
+    assert main(["run", str(path), "--reps", "2", "--out", str(tmp_path), "--no-progress", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    model, _ = load_scenario(path).build()
+    assert set(summary["params"]) == set(model.param_names)
+    assert (tmp_path / "recovery.png").exists()
