@@ -16,6 +16,7 @@ every finished replication and exits with status 130.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -139,7 +140,7 @@ def _cmd_fit(args) -> dict:
     scenario = _load(args.scenario)
     model, stats = scenario.build()
     data = read_data(args.data, scenario.data)
-    options = scenario.fit if args.seed is None else scenario.fit.__class__(**{**vars(scenario.fit), "seed": args.seed})
+    options = scenario.fit if args.seed is None else dataclasses.replace(scenario.fit, seed=args.seed)
     start = {**dict(zip(model.param_names, model.params.start)), **scenario.start} if scenario.start else None
     result = fit(model, data, stats, start=start, options=options)
     if not args.json:

@@ -295,7 +295,7 @@ def recover(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=reps, initial=reps - len(todo), desc="replications", unit="rep", file=None)
+        bar = tqdm(total=reps, initial=reps - len(todo), desc="replications", unit="rep")
     try:
         for record in iter_parallel(_replicate, tasks, n_jobs=n_jobs, backend=backend, scheduler=scheduler):
             records[int(record["rep"])] = record
