@@ -23,6 +23,7 @@ from scipy import stats
 
 __all__ = [
     "central_jacobian",
+    "forward_jacobian",
     "sandwich",
     "JTest",
     "j_test",
@@ -48,6 +49,22 @@ def central_jacobian(func: Callable[[np.ndarray], np.ndarray], u: np.ndarray, st
         e = np.zeros_like(u)
         e[j] = h
         cols.append((func(u + e) - func(u - e)) / (2.0 * h))
+    return np.column_stack(cols)
+
+
+def forward_jacobian(
+    func: Callable[[np.ndarray], np.ndarray], u: np.ndarray, step: float, f0: np.ndarray | None = None
+) -> np.ndarray:
+    """Forward-difference Jacobian of ``func`` at ``u`` (steps ``step * max(1, |u_j|)``), reusing
+    ``f0 = func(u)`` when given."""
+    u = np.asarray(u, dtype=float)
+    f0 = func(u) if f0 is None else f0
+    cols = []
+    for j in range(u.size):
+        h = step * max(1.0, abs(u[j]))
+        e = np.zeros_like(u)
+        e[j] = h
+        cols.append((func(u + e) - f0) / h)
     return np.column_stack(cols)
 
 

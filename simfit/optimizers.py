@@ -31,6 +31,7 @@ from scipy import optimize
 from scipy.stats import qmc
 
 from simfit.errors import EstimationError
+from simfit.inference import central_jacobian, forward_jacobian
 
 __all__ = [
     "OptimizerResult",
@@ -101,17 +102,10 @@ class LeastSquares(Optimizer):
         step = getattr(problem, "diff_step", 1e-4)
 
         def jacobian(u):
-            # Forward differences with steps step * max(1, |u_j|): scipy's relative steps shrink to
-            # round-off for parameters near zero, where a simulator that is piecewise constant at
-            # small scales would show a zero derivative.
-            r0 = problem.residuals(u)
-            cols = []
-            for j in range(u.size):
-                h = step * max(1.0, abs(u[j]))
-                e = np.zeros_like(u)
-                e[j] = h
-                cols.append((problem.residuals(u + e) - r0) / h)
-            return np.column_stack(cols)
+            # Steps step * max(1, |u_j|): scipy's relative steps shrink to round-off for parameters
+            # near zero, where a simulator that is piecewise constant at small scales would show a
+            # zero derivative.
+            return forward_jacobian(problem.residuals, u, step)
 
         res = optimize.least_squares(
             problem.residuals,
@@ -188,13 +182,7 @@ class LBFGSB(Optimizer):
         step = getattr(problem, "diff_step", 1e-4)
 
         def grad(u):
-            g = np.empty_like(u)
-            for j in range(u.size):
-                h = step * max(1.0, abs(u[j]))
-                e = np.zeros_like(u)
-                e[j] = h
-                g[j] = (problem.objective(u + e) - problem.objective(u - e)) / (2.0 * h)
-            return g
+            return central_jacobian(lambda v: np.array([problem.objective(v)]), u, step)[0]
 
         result = _scipy_minimize(problem, x0, "L-BFGS-B", {"gtol": self.gtol, "maxiter": self.maxiter}, self.name, jac=grad)
         return result

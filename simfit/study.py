@@ -356,7 +356,7 @@ class RecoveryResult:
             err = e - t
             covered = (ok[f"lower_{n}"] <= ok[f"truth_{n}"]) & (ok[f"truth_{n}"] <= ok[f"upper_{n}"])
             with np.errstate(invalid="ignore", divide="ignore"):
-                rel = np.mean(err / t) if np.all(t != 0) else np.nan
+                rel = np.mean(err / t) if len(t) and np.all(t != 0) else np.nan
                 corr = np.corrcoef(t, e)[0, 1] if len(t) > 1 and np.std(t) > 0 and np.std(e) > 0 else np.nan
             rows[n] = {
                 "truth_mean": float(np.mean(t)) if len(t) else np.nan,
