@@ -10,19 +10,44 @@ from simfit.models import ddm
 TRUTH = {"v_mu": 1.0, "v_sd": 0.5, "log_a": math.log(1.5), "a_sd": 0.2, "t": 0.3, "z": 0.5, "beta": 0.5}
 
 
-def test_single_subject_matches_the_first_passage_law():
-    # Unbiased start (z = 1/2), drift v, separation a, unit diffusion: P(upper) = 1 / (1 + e^(-a v))
-    # and E[decision time] = a / (2 v) tanh(a v / 2). Euler steps of dt move the effective
-    # boundaries out by 0.5826 sqrt(dt) each (Broadie, Glasserman & Kou 1997).
-    dt, v, a = 1e-4, 1.0, 1.5
-    truth = {"v_mu": v, "v_sd": 1e-12, "log_a": math.log(a), "a_sd": 1e-12, "t": 0.3, "z": 0.5, "beta": 0.0}
-    values = simfit.Simulator(ddm.model(dt=dt), ddm.design(10, 2000)).simulate(truth, seed=4).values[0]
-    rt, resp = values[:, 0] - 0.3, values[:, 1]
-    a_eff = a + 2 * 0.5826 * math.sqrt(dt)
-    p = 1 / (1 + math.exp(-a_eff * v))
-    mean_dt = a_eff / (2 * v) * math.tanh(a_eff * v / 2) + dt / 2
+def _one_subject(z, beta, correction=True, dt=1e-3, n_trials=4000):
+    truth = {"v_mu": 1.0, "v_sd": 1e-12, "log_a": math.log(1.5), "a_sd": 1e-12, "t": 0.3, "z": z, "beta": beta}
+    model = ddm.model(dt=dt, continuity_correction=correction)
+    sim = simfit.Simulator(model, ddm.design(10, n_trials))
+    values = sim.simulate(truth, seed=4).values[0]
+    cond = sim.design.covariates[:, 0]
+    return values[:, 0] - 0.3, values[:, 1], cond
+
+
+def p_upper(v, a, z):
+    # Continuous DDM with unit diffusion started at z * a: P(hit a before 0).
+    return (1 - math.exp(-2 * v * z * a)) / (1 - math.exp(-2 * v * a))
+
+
+def mean_time_unbiased(v, a):
+    return a / (2 * v) * math.tanh(a * v / 2)
+
+
+def test_corrected_scheme_matches_the_continuous_first_passage_law():
+    # Start off-centre (z = 0.3) and with a condition effect (drift 1 + 0.8 in condition 1):
+    # the start convention and the sign of beta are both checked.
+    _, resp, cond = _one_subject(z=0.3, beta=0.8)
+    for c, v in ((0.0, 1.0), (1.0, 1.8)):
+        r = resp[cond == c]
+        p = p_upper(v, 1.5, 0.3)
+        assert abs(r.mean() - p) < 4 * math.sqrt(p * (1 - p) / r.size), (c, r.mean(), p)
+    rt, _, cond = _one_subject(z=0.5, beta=0.0)
+    target = mean_time_unbiased(1.0, 1.5) + 1e-3 / 2  # decisions are counted at step ends
+    assert abs(rt.mean() - target) < 4 * rt.std() / math.sqrt(rt.size)
+
+
+def test_plain_euler_has_the_discrete_monitoring_bias():
+    rt, resp, _ = _one_subject(z=0.5, beta=0.0, correction=False)
+    a_eff = 1.5 + 2 * ddm.BGK_CONSTANT * math.sqrt(1e-3)  # boundaries moved out by 0.5826 sqrt(dt)
+    p = 1 / (1 + math.exp(-a_eff))
     assert abs(resp.mean() - p) < 4 * math.sqrt(p * (1 - p) / resp.size)
-    assert abs(rt.mean() - mean_dt) < 4 * rt.std() / math.sqrt(rt.size)
+    assert abs(rt.mean() - (mean_time_unbiased(1.0, a_eff) + 5e-4)) < 4 * rt.std() / math.sqrt(rt.size)
+    assert rt.mean() - mean_time_unbiased(1.0, 1.5) > 8 * rt.std() / math.sqrt(rt.size)  # really biased
 
 
 def test_fused_statistics_equal_materialised():

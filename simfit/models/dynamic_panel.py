@@ -37,7 +37,7 @@ def ar1_series(psi, theta, x, args, rng, y):
     periods of the AR(1) with shock sd ``psi[args[0]]``."""
     sigma = psi[int(args[0])]
     alpha = theta[0]
-    rho = theta[1]
+    rho = min(theta[1], 1.0 - 1e-12)  # the logit link rounds to 1 far out; keep the start finite
     prev = alpha / (1.0 - rho) + sigma / math.sqrt(1.0 - rho * rho) * normal(rng)
     fill_normal(rng, y[:, 0], 0.0, sigma)
     for t in range(y.shape[0]):
@@ -63,6 +63,10 @@ def within_sums_kernel(y, x, groups, args, work, out):
     ``y_t`` on ``y_t-1``, for the pooled within-group (LSDV) estimator ``sum Sxy / sum Sxx``."""
     col = int(args[0])
     n = y.shape[0]
+    if n < 2:  # no (lag, value) pair: contributes nothing to the pooled sums
+        out[0] = 0.0
+        out[1] = 0.0
+        return
     mx = 0.0
     my = 0.0
     for t in range(1, n):
@@ -100,11 +104,14 @@ def pooled_within_ar1(value="y") -> st.Pooled:
 
 
 def statistics() -> st.Statistics:
-    """Mean and sd across units of the within-OLS persistence and of the residual scale (unit
-    variance and autocorrelations), and the pooled within estimator."""
+    """Mean and sd across units of each unit's within-OLS persistence, sample variance and lag-2
+    autocorrelation, and the pooled within estimator. None of them depends on the unit effects
+    ``alpha_i`` (the OLS intercepts, which do, are left out of the aggregates)."""
+    used = ("y.ar1", "y.var", "y.acf2")
     return st.Statistics(
         unit=[st.ar(1), st.var(), st.autocorr([2])],
-        across=["mean", "sd"],
+        across=[],
+        extra=[st.mean_of(*used), st.sd_of(*used)],
         pooled=[pooled_within_ar1()],
     )
 
