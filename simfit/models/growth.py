@@ -9,6 +9,7 @@ the variance at each level: ``site_sd``, ``plot_sd`` and ``sigma``.
 Statistics per site (a unit): the mean and the between-plot variance of the plots' log mean
 levels, the measurement-noise variance from second differences within plots, and two shape ratios
 (early and middle thirds of the series over the last third); their means and spreads across sites.
+Second differences and thirds follow the rows of each plot in order: rows must be sorted by time.
 """
 
 from __future__ import annotations

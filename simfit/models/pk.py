@@ -10,7 +10,9 @@ observation covariates (columns ``time`` and ``dose``) and may differ between su
 Statistics per subject: the least-squares fit of ``log(y / dose)`` on ``(1, t, log t)`` (three
 coefficients and the log residual variance, a flexible auxiliary model of the curve) and the
 log of the dose-normalised area under the observed curve; their means and spreads across
-subjects and the correlations that carry the CL-V correlation.
+subjects and the correlations that carry the CL-V correlation. The area is computed over the
+subject's rows in order, so a subject's rows must be sorted by time (``Panel.from_frame`` keeps
+the file's order within a subject).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from numba import njit
 
 from simfit import statistics as st
 from simfit.data import Panel
+from simfit.errors import DataError
 from simfit.model import Model, Observations
 from simfit.params import Param
 from simfit.population import LogNormal, MvNormal, population_level
@@ -152,6 +155,11 @@ NOMINAL_TIMES = (0.25, 0.5, 1.0, 2.0, 4.0, 6.0, 8.0, 12.0, 24.0)
 def design(n_subjects: int = 40, n_samples: int = len(NOMINAL_TIMES), dose: float = 100.0, seed: int = 0) -> Panel:
     """Subjects sampled at the first ``n_samples`` nominal times, each jittered by up to +-10%
     (seeded), all given ``dose`` mg."""
+    if not 1 <= n_samples <= len(NOMINAL_TIMES):
+        raise DataError(
+            f"n_samples must lie between 1 and {len(NOMINAL_TIMES)} (the nominal times {NOMINAL_TIMES}); "
+            "for other sampling schemes take the design from a data file."
+        )
     rng = np.random.default_rng(seed)
     times = np.asarray(NOMINAL_TIMES[:n_samples])
     covs = [np.column_stack([times * rng.uniform(0.9, 1.1, times.size), np.full(times.size, dose)]) for _ in range(n_subjects)]

@@ -44,6 +44,6 @@ def model() -> Model:
 
 
 def statistics() -> st.Statistics:
-    """Mean and sd across units of the unit means (``mu``; ``tau^2 + sigma^2 / n``) and of the unit
-    variances (``sigma^2``; over-identifying)."""
+    """Mean and sd across units of the unit means (mean ``mu``; variance ``tau^2 + sigma^2 / n``)
+    and of the unit variances (mean ``sigma^2``; the sd over-identifies)."""
     return st.Statistics(unit=[st.moments("y", ("mean", "var"))], across=["mean", "sd"])
