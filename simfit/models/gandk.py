@@ -23,7 +23,7 @@ from simfit.model import Model, Observations
 from simfit.params import Param
 from simfit.population import LogNormal, Normal, population_level
 from simfit.random import load, normal_from, store
-from simfit.statistics._numeric import sorted_quantile
+from simfit.statistics._numeric import sorted_column, sorted_quantile
 
 C = 0.8
 
@@ -68,12 +68,8 @@ def model() -> Model:
 @njit(cache=True)
 def octile_summary_kernel(y, x, groups, args, work, out):
     """args = (column,): median, log octile spread, Bowley skewness, Moors kurtosis."""
-    col = int(args[0])
     n = y.shape[0]
-    v = work[:n]
-    for j in range(n):
-        v[j] = y[j, col]
-    v.sort()
+    v = sorted_column(y, int(args[0]), work)
     e = work[n : n + 8]
     for j in range(1, 8):
         e[j] = sorted_quantile(v, n, j / 8.0)

@@ -8,6 +8,17 @@ import numpy as np
 from numba import njit
 
 
+@njit(cache=True, inline="always")
+def sorted_column(y, col, work):
+    """Column ``col`` of ``y`` copied into ``work[:n]`` and sorted; returns that view."""
+    n = y.shape[0]
+    v = work[:n]
+    for k in range(n):
+        v[k] = y[k, col]
+    v.sort()
+    return v
+
+
 @njit(cache=True)
 def sorted_quantile(v, n, p):
     """Quantile ``p`` of the first ``n`` entries of the sorted array ``v`` (NumPy's "linear")."""

@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 from simfit.errors import StatisticsError
-from simfit.statistics._numeric import solve_normal_equations, sorted_quantile
+from simfit.statistics._numeric import solve_normal_equations, sorted_column, sorted_quantile
 from simfit.statistics.spec import ColumnRef, UnitStatistic
 
 __all__ = [
@@ -189,12 +189,8 @@ def moments(value: ColumnRef = 0, which: Sequence[str] = ("mean", "sd", "skew", 
 @njit(cache=True)
 def quantiles_kernel(y, x, groups, args, work, out):
     """args = (column, p1, p2, ...)."""
-    col = int(args[0])
     n = y.shape[0]
-    v = work[:n]
-    for k in range(n):
-        v[k] = y[k, col]
-    v.sort()
+    v = sorted_column(y, int(args[0]), work)
     for j in range(1, args.shape[0]):
         out[j - 1] = sorted_quantile(v, n, args[j])
 
