@@ -192,22 +192,28 @@ def unit_statistics(y, x, groups, u_addr, u_args, u_args_start, u_out_start, wor
 
 @njit(cache=True, parallel=True)
 def simulate_unit_statistics(
-    psi, seed, first_sim, n_sims, chunk,
+    psi_rows, sims_per_psi, seed, first_sim, n_sims, chunk,
     nest_flat, nest_start, lcov_flat, lcov_start, lcov_ncol, x,
     level_addr, level_dim, level_args, level_args_start, obs_addr, obs_args,
     theta_size, theta_start, max_obs, max_groups, n_values,
     u_addr, u_args, u_args_start, u_out_start, u_work,
-    table, status,
+    table, status, theta_out,
 ):
     """Fused path: simulate every (simulation, unit) and reduce it at once to unit statistics.
 
+    Simulation ``s`` runs at the population parameters ``psi_rows[s // sims_per_psi]`` with the
+    random keys of simulation ``first_sim + s``, so one launch serves many parameter vectors.
     ``table`` (n_sims, n_units, n_unit_columns) receives the unit statistics, ``status``
-    (n_sims, n_units) the status codes. Memory is per thread, never per observation.
+    (n_sims, n_units) the status codes and, unless it is empty, ``theta_out`` (n_sims, n_units,
+    n_unit_params) each unit's own (first-level) parameters. Memory is per thread, never per
+    observation.
     """
     n_units = table.shape[1]
     n_levels = level_dim.shape[0]
     total = n_sims * n_units
     n_chunks = (total + chunk - 1) // chunk
+    keep_theta = theta_out.shape[0] > 0
+    d0 = level_dim[0]
     for c in prange(n_chunks):
         rng_own = np.empty(STREAM_SIZE, dtype=np.uint64)
         theta_own = np.empty(theta_size)
@@ -219,7 +225,7 @@ def simulate_unit_statistics(
         rng, theta_buf, y, groups = borrow(rng_own), borrow(theta_own), borrow(y_own), borrow(groups_own)
         y_bits = borrow(y_own.reshape(-1).view(np.uint64))
         work, info = borrow(work_own), borrow(info_own)
-        b_psi, b_nest_flat, b_nest_start = borrow(psi), borrow(nest_flat), borrow(nest_start)
+        b_psi_rows, b_nest_flat, b_nest_start = borrow(psi_rows), borrow(nest_flat), borrow(nest_start)
         b_lcov_flat, b_lcov_start, b_lcov_ncol, b_x = borrow(lcov_flat), borrow(lcov_start), borrow(lcov_ncol), borrow(x)
         b_level_addr, b_level_dim, b_level_args = borrow(level_addr), borrow(level_dim), borrow(level_args)
         b_level_args_start, b_obs_addr, b_obs_args = borrow(level_args_start), borrow(obs_addr), borrow(obs_args)
@@ -233,7 +239,7 @@ def simulate_unit_statistics(
             i = t - s * n_units
             status[s, i] = UNFINISHED
             code = simulate_unit(
-                b_psi, seed, first_sim + s, i,
+                b_psi_rows[s // sims_per_psi], seed, first_sim + s, i,
                 b_nest_flat, b_nest_start, b_lcov_flat, b_lcov_start, b_lcov_ncol, b_x,
                 b_level_addr, b_level_dim, b_level_args, b_level_args_start, b_obs_addr, b_obs_args,
                 theta_buf, b_theta_start, y, y_bits, groups, rng, info,
@@ -242,6 +248,9 @@ def simulate_unit_statistics(
             if code != 0:
                 b_table[s, i, :] = np.nan
                 continue
+            if keep_theta:
+                for j in range(d0):
+                    theta_out[s, i, j] = theta_buf[b_theta_start[0] + j]
             lo, hi = innermost_range(b_nest_flat, b_nest_start, n_levels, i)
             a = obs_off[lo]
             b = obs_off[hi]

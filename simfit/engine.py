@@ -353,26 +353,112 @@ class Simulator:
         Simulation ``s`` uses random keys ``(seed, first_sim + s, ...)``: the same keys give the
         same draws at every ``params`` (common random numbers).
         """
-        plan = self._require_plan()
         psi = self.psi(params)
+        return self._batch_statistics(psi[None], n_sims, seed, first_sim, "raise")[0]
+
+    def statistics_batch(
+        self, params: np.ndarray, n_sims: int = 1, seed: int = 0, first_sim: int = 0, failures: str = "raise"
+    ) -> np.ndarray:
+        """Statistics of ``n_sims`` panels at each of many parameter vectors, in one launch.
+
+        Parameters
+        ----------
+        params : ndarray, shape (n_psi, n_params)
+            Natural-scale population parameters, one row per vector (e.g. particles, proposals).
+        n_sims : int
+            Panels per parameter vector. Panel ``j`` of row ``p`` uses the random keys of simulation
+            ``first_sim + p * n_sims + j``, so every row gets fresh, non-overlapping keys.
+        seed, first_sim : int
+        failures : {"raise", "nan"}
+            A simulator producing NaN or infinite output raises :class:`SimulationError`
+            (``"raise"``) or leaves NaN in the statistics of that panel (``"nan"``, for samplers
+            that reject such parameters). A kernel that raises always raises.
+
+        Returns
+        -------
+        ndarray, shape (n_psi, n_sims, n_stats)
+        """
+        rows = np.asarray(params, dtype=np.float64)
+        if rows.ndim != 2 or rows.shape[1] != len(self.model.params):
+            raise ArgumentError(
+                f"params must have shape (n_psi, {len(self.model.params)}) for parameters "
+                f"({', '.join(self.model.param_names)}), got {rows.shape}."
+            )
+        if failures not in ("raise", "nan"):
+            raise ArgumentError(f"failures must be 'raise' or 'nan', got {failures!r}.")
+        return self._batch_statistics(self._psi_rows(rows), n_sims, seed, first_sim, failures)
+
+    def _psi_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Validated parameter rows (n, n_params), each strictly inside the bounds."""
+        params = self.model.params
+        rows = np.array(rows, dtype=np.float64, order="C")
+        inside = (rows > params.lower) & (rows < params.upper)
+        if not inside.all():
+            r, j = (int(v) for v in np.argwhere(~inside)[0])
+            params.as_vector(rows[r])  # raises with the parameter, its value and bounds
+            raise ArgumentError(f"Parameter row {r} has an invalid value {rows[r, j]!r}.")
+        return rows
+
+    def _batch_statistics(self, rows, n_sims, seed, first_sim, failures) -> np.ndarray:
+        plan = self._require_plan()
         seed = _check_seed(seed)
         n_sims = _check_count(n_sims, "n_sims")
-        first_sim = _check_first_sim(first_sim, n_sims)
-        n_units = self.design.n_units
-        out = np.empty((n_sims, plan.n_stats))
-        per_sim = n_units * max(plan.n_unit_columns, 1) * 8
-        block = max(1, min(n_sims, _TABLE_BYTES // per_sim))
-        for lo in range(0, n_sims, block):
-            nb = min(block, n_sims - lo)
-            table = self._simulate_table(psi, seed, first_sim + lo, nb)
-            self._aggregate(table, out[lo : lo + nb])
+        n_psi = rows.shape[0]
+        total = n_psi * n_sims
+        first_sim = _check_first_sim(first_sim, max(total, 1))
+        out = np.empty((n_psi, n_sims, plan.n_stats))
+        if n_psi == 0:
+            return out
+        flat = out.reshape(total, plan.n_stats)
+        per_sim = self.design.n_units * max(plan.n_unit_columns, 1) * 8
+        block = max(1, min(total, _TABLE_BYTES // per_sim))
+        for lo in range(0, total, block):
+            nb = min(block, total - lo)
+            # Launch over whole panels lo..lo+nb-1; their rows are lo // n_sims ... (a block may
+            # split a row's panels, so pass the rows from the first one touched).
+            r0 = lo // n_sims
+            r1 = (lo + nb - 1) // n_sims + 1
+            offset = lo - r0 * n_sims
+            table, status = self._simulate_table(rows[r0:r1], n_sims, seed, first_sim + lo, nb, offset=offset)
+            failed = status.any(axis=1)
+            if failed.any():
+                if failures == "raise" or (status == _engine.UNFINISHED).any():
+                    s = int(np.flatnonzero(failed)[0])
+                    psi = rows[(lo + s) // n_sims]
+                    self._raise_on_status(status[s : s + 1], psi, seed, first_sim + lo + s, None)
+                table[failed] = 0.0  # aggregates of failed panels are replaced below
+            self._aggregate(table, flat[lo : lo + nb])
+            flat[lo : lo + nb][failed] = np.nan
         return out
 
-    def unit_statistics(self, params: ParamsLike, n_sims: int = 1, seed: int = 0, first_sim: int = 0) -> np.ndarray:
-        """Unit-statistics tables of simulated panels, shape (n_sims, n_units, n_unit_columns)."""
+    def unit_statistics(
+        self, params: ParamsLike, n_sims: int = 1, seed: int = 0, first_sim: int = 0, return_params: bool = False
+    ):
+        """Unit-statistics tables of simulated panels, shape (n_sims, n_units, n_unit_columns).
+
+        Parameters
+        ----------
+        params : mapping or array, shape (n_params,) or (n_sims, n_params)
+            One parameter vector for every simulation, or one row per simulation.
+        return_params : bool
+            Also return each simulated unit's own (first-level) parameters, shape
+            (n_sims, n_units, n_unit_params), from the same launch.
+        """
         self._require_plan()
         n_sims = _check_count(n_sims, "n_sims")
-        return self._simulate_table(self.psi(params), _check_seed(seed), _check_first_sim(first_sim, n_sims), n_sims)
+        arr = np.asarray(params, dtype=np.float64) if not isinstance(params, Mapping) else None
+        if arr is not None and arr.ndim == 2:
+            if arr.shape != (n_sims, len(self.model.params)):
+                raise ArgumentError(f"A parameter row per simulation needs shape ({n_sims}, {len(self.model.params)}), got {arr.shape}.")
+            rows, per = self._psi_rows(arr), 1
+        else:
+            rows, per = self.psi(params)[None], n_sims
+        seed, first_sim = _check_seed(seed), _check_first_sim(first_sim, n_sims)
+        table, status, theta = self._simulate_table(rows, per, seed, first_sim, n_sims, keep_params=True)
+        if status.any():
+            s = int(np.flatnonzero(status.any(axis=1))[0])
+            self._raise_on_status(status[s : s + 1], rows[s // per], seed, first_sim + s, None)
+        return (table, theta) if return_params else table
 
     def simulate(self, params: ParamsLike, n_sims: int = 1, seed: int = 0, first_sim: int = 0) -> SimulationResult:
         """Simulate whole panels (values and every entity's parameters)."""
@@ -495,24 +581,32 @@ class Simulator:
             raise ModelError("This Simulator has no statistics; pass statistics=Statistics(...) when creating it.")
         return self._plan
 
-    def _simulate_table(self, psi, seed, first_sim, n_sims) -> np.ndarray:
+    def _simulate_table(self, rows, sims_per_psi, seed, first_sim, n_sims, offset=0, keep_params=False):
+        """Unit-statistics table and statuses of simulations ``first_sim .. first_sim + n_sims - 1``;
+        simulation ``s`` of the launch runs at ``rows[(offset + s) // sims_per_psi]``."""
         plan = self._plan
         d, m = self._d, self._m
         n_units = self.design.n_units
         table = np.empty((n_sims, n_units, plan.n_unit_columns))
         status = np.full((n_sims, n_units), _engine.UNFINISHED, dtype=np.int64)
-        with _kernel_exceptions_as_status():
+        theta = np.empty((n_sims if keep_params else 0, n_units, int(m.level_dim[0])))
+        if offset:
+            # Shift so that launch simulation 0 maps to the right row: prepend the rows' offset by
+            # repeating row 0 (the driver indexes rows by s // sims_per_psi).
+            rows = np.ascontiguousarray(np.repeat(rows, sims_per_psi, axis=0)[offset:])
+            sims_per_psi = 1
+        with _kernel_exceptions_as_status(int(n_sims * self.design.n_obs)):
             _engine.simulate_unit_statistics(
-                psi, seed, first_sim, n_sims, self._chunk(n_sims * n_units),
+                np.ascontiguousarray(rows), sims_per_psi, seed, first_sim, n_sims, self._chunk(n_sims * n_units),
                 d.nest_flat, d.nest_start, d.lcov_flat, d.lcov_start, d.lcov_ncol, d.x,
                 m.level_addr, m.level_dim, m.level_args, m.level_args_start, m.obs_addr, m.obs_args,
                 self._theta_size, self._theta_start, d.max_obs, self._max_groups, self.model.observations.n_values,
                 plan.unit_addresses, plan.unit_args, plan.unit_args_offsets, plan.unit_out_offsets, plan.unit_work,
-                table, status,
+                table, status, theta,
             )
-        if status.any():
-            self._raise_on_status(status, psi, seed, first_sim, None)
-        return table
+        if keep_params:
+            return table, status, theta
+        return table, status
 
     def _aggregate(self, table: np.ndarray, out: np.ndarray) -> np.ndarray:
         return _aggregate(self._plan, table, out)
@@ -571,16 +665,30 @@ def _chunk_size(n_tasks: int, obs_per_task: float) -> int:
 _ENGINE_LOCK = threading.RLock()
 
 
+# Launches with less work than this (observations simulated, or unit rows aggregated) run on the
+# calling thread: waking the pool costs more than it saves, and much more when other processes
+# occupy the cores (a woken thread may wait a whole scheduler time slice).
+_SERIAL_WORK = 20_000
+
+
 @contextmanager
-def _kernel_exceptions_as_status():
-    """Run a compiled driver under the engine lock. A kernel raising on the main thread surfaces
-    as SystemError from the driver; on worker threads it is lost. Either way the status array
-    tells, so the error is swallowed here and explained from the statuses."""
+def _kernel_exceptions_as_status(work: int | None = None):
+    """Run a compiled driver under the engine lock (on one thread if ``work`` is small). A kernel
+    raising on the main thread surfaces as SystemError from the driver; on worker threads it is
+    lost. Either way the status array tells, so the error is swallowed here and explained from
+    the statuses."""
     with _ENGINE_LOCK:
+        threads = numba.get_num_threads()
+        serial = work is not None and work < _SERIAL_WORK and threads > 1
+        if serial:
+            numba.set_num_threads(1)
         try:
             yield
         except SystemError:
             pass
+        finally:
+            if serial:
+                numba.set_num_threads(threads)
 
 
 def _replay_unit_statistics(plan: StatisticsPlan, y: np.ndarray, x: np.ndarray, groups: np.ndarray, where: str) -> None:
@@ -601,7 +709,7 @@ def _replay_unit_statistics(plan: StatisticsPlan, y: np.ndarray, x: np.ndarray, 
 
 def _aggregate(plan: StatisticsPlan, table: np.ndarray, out: np.ndarray) -> np.ndarray:
     status = np.full(table.shape[0], _engine.UNFINISHED, dtype=np.int64)
-    with _kernel_exceptions_as_status():
+    with _kernel_exceptions_as_status(int(table.shape[0] * table.shape[1] * max(1, plan.n_stats))):
         _engine.aggregate(
             table, plan.agg_addresses, plan.agg_columns, plan.agg_columns_offsets,
             plan.agg_args, plan.agg_args_offsets, plan.agg_out_offsets, out, status,

@@ -248,7 +248,7 @@ class ParamSet:
                 raise ModelError(f"Parameter values must be numbers, got {values!r}.") from None
         else:
             try:
-                vec = np.asarray(values, dtype=float).reshape(-1)
+                vec = np.array(values, dtype=float).reshape(-1)  # a writable copy (kernels need one)
             except (TypeError, ValueError):
                 raise ModelError(f"Parameter values must be numbers, got {values!r}.") from None
             if vec.shape != (len(self),):
