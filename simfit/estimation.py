@@ -328,6 +328,8 @@ def fit(
         bootstrap_estimates=boot,
         n_obs=data.n_obs,
         n_units=data.n_units,
+        statistics=statistics,
+        design=data.design(),
     )
 
 

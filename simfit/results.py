@@ -61,6 +61,12 @@ class FitResult:
         Wall time of the fit (including compilation, reported apart in ``compile_seconds``).
     bootstrap_estimates : ndarray, shape (n_boot, n_params), or None
         Parametric-bootstrap estimates (natural scale).
+    n_obs, n_units : int
+        Size of the fitted panel.
+    statistics : Statistics
+        The auxiliary statistics that were matched.
+    design : Panel
+        The design of the fitted panel (without values), for simulations at the estimate.
     """
 
     model: Model
@@ -81,6 +87,8 @@ class FitResult:
     bootstrap_estimates: np.ndarray | None = None
     n_obs: int = 0
     n_units: int = 0
+    statistics: object = None
+    design: object = None
 
     # ------------------------------------------------------------------ estimates
 
@@ -186,6 +194,45 @@ class FitResult:
         """Which statistics move which parameter: standardised Jacobian (statistics x parameters)."""
         return pd.DataFrame(self.identification.sensitivity, index=list(self.names), columns=self.param_names)
 
+    # ------------------------------------------------------------------ population
+
+    def population_summary(self, alpha: float = 0.1, **options) -> pd.DataFrame:
+        """Implied population distribution of every entity-level parameter, with uncertainty.
+
+        Mean, median, mode, sd and 5%/95% quantiles of each parameter's population distribution
+        at the estimate, their delta-method standard errors and ``1 - alpha`` intervals: see
+        :func:`simfit.population_summary.population_summary`, which takes ``options``.
+
+        Returns
+        -------
+        DataFrame
+            Index (``parameter``, ``summary``), e.g. ``("unit.rate", "mean")``; columns
+            ``estimate``, ``se``, ``lower``, ``upper``.
+        """
+        from simfit.population_summary import population_summary
+
+        return population_summary(self, alpha=alpha, **options)
+
+    def _population_lines(self) -> list[str]:
+        """The section of :meth:`summary` on the population distribution of entity parameters."""
+        from simfit.errors import SimfitError
+        from simfit.population_summary import SUMMARY_NAMES
+
+        title = "Population distribution of unit-level parameters"
+        try:
+            frame = self.population_summary(interval="delta")
+        except SimfitError as exc:
+            return [f"{title}: not available ({' '.join(str(exc).split())})"]
+        names = list(dict.fromkeys(frame.index.get_level_values("parameter")))
+        width = max(12, max(len(n) for n in names) + 1)
+        lines = [f"{title} (standard errors in parentheses)"]
+        lines.append(f"{'':<{width}}" + "".join(f"{s:>11}" for s in SUMMARY_NAMES))
+        for name in names:
+            rows = frame.loc[name]
+            lines.append(f"{name:<{width}}" + "".join(f"{rows.loc[s, 'estimate']:>11.4g}" for s in SUMMARY_NAMES))
+            lines.append(f"{'':<{width}}" + "".join(f"{'(' + format(rows.loc[s, 'se'], '.3g') + ')':>11}" for s in SUMMARY_NAMES))
+        return lines
+
     # ------------------------------------------------------------------ views
 
     def to_frame(self, alpha: float = 0.05) -> pd.DataFrame:
@@ -269,6 +316,8 @@ class FitResult:
         )
         if not self.converged:
             lines.append(f"WARNING: the optimizer did not converge: {self.message}")
+        lines.append("=" * width)
+        lines.extend(self._population_lines())
         lines.append("=" * width)
         table = self.statistics_table()
         lines.append(f"{'statistic':<28}{'observed':>12}{'simulated':>12}{'diff':>12}{'std diff':>10}")
