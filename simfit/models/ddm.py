@@ -52,7 +52,7 @@ QUANTILES = (0.1, 0.3, 0.5, 0.7, 0.9)
 FIT_OPTIONS = {"diff_step": 0.02, "jacobian_step": 0.02}
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def diffusion_trials(psi, theta, x, args, rng, y):
     """Observation kernel: ``theta = (v, a, t)`` of one subject; ``x[:, 0]`` the condition;
     ``args = (dt, t_max, index of z in psi, index of beta in psi, boundary shift)``; writes
@@ -114,7 +114,7 @@ def model(dt: float = DT, t_max: float = T_MAX, continuity_correction: bool = Tr
     )
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def condition_summary_kernel(y, x, groups, args, work, out):
     """args = (condition covariate column, p1, ..., pq): for conditions 0 and 1, the accuracy,
     the quantiles of correct response times and the median error response time."""

@@ -31,7 +31,7 @@ PARAMS = (
 )
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def ar1_series(psi, theta, x, args, rng, y):
     """Observation kernel: ``theta = (alpha, rho)``; a stationary start, then ``y.shape[0]``
     periods of the AR(1) with shock sd ``psi[args[0]]``."""
@@ -57,7 +57,7 @@ def model() -> Model:
     )
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def within_sums_kernel(y, x, groups, args, work, out):
     """args = (column,): sums of the unit's within-demeaned lag products ``(Sxy, Sxx)`` of
     ``y_t`` on ``y_t-1``, for the pooled within-group (LSDV) estimator ``sum Sxy / sum Sxx``."""
@@ -84,7 +84,7 @@ def within_sums_kernel(y, x, groups, args, work, out):
     out[1] = sxx
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def ratio_of_sums_kernel(u, columns, args, work, out):
     """columns = (numerator, denominator): ``sum numerator / sum denominator`` over units."""
     a = 0.0

@@ -37,7 +37,7 @@ PARAMS = (
 )
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def gk_observations(psi, theta, x, args, rng, y):
     """Observation kernel: ``theta = (A, B)``; ``args = (c, index of g, index of k)``."""
     c = args[0]
@@ -65,7 +65,7 @@ def model() -> Model:
     )
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def octile_summary_kernel(y, x, groups, args, work, out):
     """args = (column,): median, log octile spread, Bowley skewness, Moors kurtosis."""
     n = y.shape[0]

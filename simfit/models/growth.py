@@ -36,7 +36,7 @@ PARAMS = (
 )
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def growth_measurements(psi, theta, x, args, rng, y):
     """Observation kernel for one plot: ``theta = (log K_plot,)``; ``x[:, 0]`` times; ``args`` =
     indices of ``r``, ``t_mid`` and ``sigma`` in ``psi``."""
@@ -63,7 +63,7 @@ def model() -> Model:
     )
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def site_summary_kernel(y, x, groups, args, work, out):
     """args = (column,): for one site (groups = its plots): mean and variance over plots of the
     log plot means, noise variance from second differences, early/late and middle/late ratios."""

@@ -22,7 +22,7 @@ PARAMS = (
 )
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def exponential_observations(psi, theta, x, args, rng, y):
     """Exponential observations with the entity's rate ``theta[0]``."""
     fill_exponential(rng, y[:, 0], 1.0 / theta[0])

@@ -46,7 +46,7 @@ PARAMS = (
 SIGMA_ADD = 0.05
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def concentrations(psi, theta, x, args, rng, y):
     """Observation kernel: ``theta = (ka, CL, V)``, ``x[:, 0]`` times (h), ``x[:, 1]`` doses (mg);
     ``args = (index of sigma_prop in psi, sigma_add)``."""
@@ -84,7 +84,7 @@ def model(sigma_add: float = SIGMA_ADD) -> Model:
     )
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def curve_summary_kernel(y, x, groups, args, work, out):
     """args = (value column, time column, dose column): coefficients of log(y / dose) on
     (1, t, log t) over positive observations, their log residual variance, and log(AUC / dose)."""

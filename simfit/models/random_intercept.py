@@ -24,7 +24,7 @@ PARAMS = (
 )
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def normal_noise(psi, theta, x, args, rng, y):
     """``y[k] = theta[0] + psi[args[0]] * z_k``: the entity's mean plus normal noise whose
     standard deviation is the population parameter at index ``args[0]``."""
