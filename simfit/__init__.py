@@ -5,7 +5,8 @@ whole synthetic panels in parallel with common random numbers and reduces them t
 statistics with the same compiled code it applies to the observed data.
 """
 
-from simfit import checkpoint, inference, optimizers, random, statistics, weighting
+from simfit import bayes, checkpoint, inference, optimizers, random, statistics, weighting
+from simfit.bayes import ABCOptions, BSLOptions, Posterior, Priors, sample
 from simfit.data import Panel
 from simfit.engine import (
     SimulationResult,
@@ -30,9 +31,11 @@ from simfit.estimation import FitOptions, fit
 from simfit.model import Level, Model, Observations
 from simfit.params import Param, ParamSet
 from simfit.population import LogitNormal, LogNormal, MvNormal, Normal, population_level
+from simfit.population_summary import population_summary, unit_distribution
 from simfit.results import FitResult
 from simfit.statistics import Statistics
 from simfit.study import RecoveryResult, recover
+from simfit.unit_predictions import predict_units
 
 __version__ = "0.1.0"
 
@@ -41,6 +44,8 @@ __all__ = [
     "Normal", "LogNormal", "LogitNormal", "MvNormal", "population_level",
     "Statistics", "statistics", "random", "checkpoint", "inference",
     "fit", "FitOptions", "FitResult", "recover", "RecoveryResult", "optimizers", "weighting",
+    "sample", "Posterior", "Priors", "BSLOptions", "ABCOptions", "bayes",
+    "population_summary", "unit_distribution", "predict_units",
     "Simulator", "SimulationResult", "simulate", "simulate_statistics", "observed_statistics",
     "panel_statistics", "panel_unit_statistics",
     "SimfitError", "ArgumentError", "ModelError", "DataError", "SimulationError", "StatisticsError", "ScenarioError",

@@ -2,8 +2,9 @@
 
 =====================================  =====================================================
 ``simfit run SCENARIO``                a parameter-recovery study (parallel, checkpointed)
-``simfit resume DIR``                  continue a study that was stopped
+``simfit resume DIR``                  continue a study or a sampling run that was stopped
 ``simfit fit SCENARIO --data F.csv``   fit observed data in long format
+``simfit sample SCENARIO --data F.csv``  posterior draws (BSL or ABC-SMC), checkpointed
 ``simfit simulate SCENARIO``           simulate the scenario at its true parameters
 ``simfit list`` / ``simfit show S``    the shipped scenarios / one scenario
 =====================================  =====================================================
@@ -21,6 +22,9 @@ import json
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 from simfit.errors import ScenarioError, SimfitError
 
@@ -117,10 +121,19 @@ def _cmd_resume(args) -> dict:
     store = ReplicationStore.open(folder)
     m = store.manifest
     if "scenario_text" not in m:
-        raise ScenarioError(f"{folder} was not written by `simfit run`; it cannot be resumed from the command line.")
+        raise ScenarioError(
+            f"{folder} was not written by `simfit run` or `simfit sample`; it cannot be resumed from the command line."
+        )
     if store.dropped:
         print(f"simfit: dropped {store.dropped} partly written record(s) in {folder}", file=sys.stderr)
     scenario = load_scenario(m["scenario_path"], text=m["scenario_text"])
+    if m.get("kind") == "posterior":
+        return _run_sample(
+            scenario, folder, folder / _SAMPLE_DATA, method=m["method"], chains=int(m["chains"]),
+            draws=int(m["draws"]), warmup=int(m["warmup"]), seed=int(m["seed"]),
+            n_jobs=args.jobs if args.jobs is not None else int(m.get("n_jobs", 1)),
+            options=m.get("method_options", {}), progress=not args.no_progress, as_json=args.json,
+        )
     return _run_study(
         scenario, folder, reps=int(m["reps"]), seed=int(m["seed"]),
         n_jobs=args.jobs if args.jobs is not None else int(m.get("n_jobs", 1)),
@@ -197,6 +210,85 @@ def _cmd_simulate(args) -> dict:
     return summary
 
 
+# ---------------------------------------------------------------------- sample
+
+_SAMPLE_DATA = "data.csv"
+
+
+def _run_sample(scenario, out: Path, data_path: Path, method, chains, draws, warmup, seed, n_jobs, options, progress, as_json) -> dict:
+    from simfit.bayes import sample
+    from simfit.scenario import read_data
+
+    model, stats = scenario.build()
+    data = read_data(data_path, scenario.data)
+    start = {**dict(zip(model.param_names, model.params.start)), **scenario.start} if scenario.start else None
+    manifest = {
+        "scenario_path": str(scenario.path.resolve()),
+        "scenario_text": scenario.text,
+        "n_jobs": n_jobs,
+        "method_options": options,
+    }
+    posterior = sample(
+        model, data, stats, scenario.prior, method,
+        chains=chains, draws=draws, warmup=warmup, seed=seed, options=dict(options),
+        fit_options=scenario.fit, start=start, n_jobs=n_jobs, out=out, progress=progress, manifest=manifest,
+    )
+    frame = posterior.to_frame()
+    frame.to_csv(out / "posterior.csv", index_label="parameter")
+    draws_frame = pd.DataFrame(
+        posterior.draws.reshape(-1, len(model.param_names)), columns=list(model.param_names)
+    )
+    draws_frame.insert(0, "draw", np.tile(np.arange(posterior.n_draws), posterior.n_chains))
+    draws_frame.insert(0, "chain", np.repeat(np.arange(posterior.n_chains), posterior.n_draws))
+    if posterior.weights is not None:
+        draws_frame["weight"] = posterior.weights.reshape(-1)
+    draws_frame.to_csv(out / "draws.csv", index=False)
+    text = posterior.summary()
+    (out / "summary.txt").write_text(text + "\n")
+    summary = posterior.to_dict()
+    summary.update(scenario=str(scenario.path), data=str(data_path), out=str(out), files=sorted(p.name for p in out.iterdir()))
+    if not as_json:
+        print(text)
+        print(f"\nwritten to {out} (posterior.csv, draws.csv, summary.txt)")
+    return summary
+
+
+def _cmd_sample(args) -> dict:
+    import shutil
+
+    scenario = _load(args.scenario)
+    spec = scenario.sample
+    method = args.method or spec.method
+    options = dict(spec.options) if method == spec.method else {}
+    out = Path(args.out) if args.out else Path("results") / f"{scenario.path.stem}-{method}"
+    out.mkdir(parents=True, exist_ok=True)
+    data_copy = out / _SAMPLE_DATA
+    if args.data:
+        source = Path(args.data)
+        if not source.exists():
+            raise ScenarioError(f"Data file {source} not found.")
+        if not (data_copy.exists() and data_copy.read_bytes() == source.read_bytes()):
+            shutil.copyfile(source, data_copy)  # the folder keeps what it was sampled on, for resume
+    else:
+        from simfit.engine import simulate
+
+        model, _ = scenario.build()
+        truth = scenario.truth_spec().truth(model, scenario.simulate.seed, 0)
+        panel = simulate(model, scenario.design_panel(), truth, seed=scenario.simulate.seed).panel(0)
+        frame = panel.to_frame()
+        frame.to_csv(data_copy, index=False)
+        if not args.json:
+            print(f"no --data: sampling data simulated at the scenario's truth {truth} (seed {scenario.simulate.seed})")
+    return _run_sample(
+        scenario, out, data_copy, method=method,
+        chains=args.chains if args.chains is not None else spec.chains,
+        draws=args.draws if args.draws is not None else spec.draws,
+        warmup=spec.warmup, seed=args.seed if args.seed is not None else spec.seed,
+        n_jobs=args.jobs if args.jobs is not None else spec.n_jobs,
+        options=options, progress=not args.no_progress, as_json=args.json,
+    )
+
+
 # ---------------------------------------------------------------------- list / show
 
 
@@ -269,6 +361,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     common(p)
     p.set_defaults(func=_cmd_fit)
+
+    p = sub.add_parser("sample", help="posterior draws given observed data (BSL or ABC-SMC), checkpointed")
+    p.add_argument("scenario")
+    p.add_argument("--data", default=None, help="CSV file with the columns named in [data] (default: simulate at [truth])")
+    p.add_argument("--method", choices=["bsl", "abc-smc"], default=None)
+    p.add_argument("--chains", type=int, default=None)
+    p.add_argument("--draws", type=int, default=None, help="kept draws per chain")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--jobs", type=int, default=None, help="chains run in parallel workers")
+    p.add_argument("--out", default=None, help="checkpoint and output folder (default results/<scenario>-<method>)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    common(p)
+    p.set_defaults(func=_cmd_sample)
 
     p = sub.add_parser("simulate", help="simulate a scenario at its true parameters")
     p.add_argument("scenario")

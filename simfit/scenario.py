@@ -44,6 +44,13 @@
     seed = 1
     n_sims = 1
 
+    [sample]                         # simfit sample (priors: every parameter in [prior])
+    method = "bsl"                   # or "abc-smc"
+    chains = 4
+    draws = 1000
+    seed = 1
+    n_sims = "auto"                  # and any other option of BSLOptions / ABCOptions
+
 Every table maps one to one onto a frozen dataclass below (or :class:`~simfit.estimation.FitOptions`
 for ``[fit]``): unknown keys and wrong types are errors naming the file, the key and what was
 expected. Relative paths are relative to the scenario file.
@@ -59,12 +66,15 @@ from typing import Any
 
 import pandas as pd
 
+from simfit.bayes.abc_smc import ABCOptions
+from simfit.bayes.priors import make_prior
+from simfit.bayes.synthetic_likelihood import BSLOptions
 from simfit.data import Panel
 from simfit.errors import ScenarioError, SimfitError
 from simfit.estimation import FitOptions
 from simfit.model import Model
 from simfit.statistics.spec import Statistics
-from simfit.study import TruthSpec, make_prior
+from simfit.study import TruthSpec
 
 __all__ = [
     "Scenario",
@@ -73,6 +83,7 @@ __all__ = [
     "DataSpec",
     "StudySpec",
     "SimulateSpec",
+    "SampleSpec",
     "load_scenario",
     "resolve_model",
     "read_data",
@@ -126,6 +137,53 @@ class SimulateSpec:
     n_sims: int = 1
 
 
+@dataclass(frozen=True)
+class SampleSpec:
+    """``[sample]``: options of ``simfit sample`` (``options`` are the method's own, e.g.
+    ``n_sims`` for BSL or ``n_particles`` for ABC-SMC)."""
+
+    method: str = "bsl"
+    chains: int = 4
+    draws: int = 1000
+    warmup: int | None = None
+    seed: int = 0
+    n_jobs: int = 1
+    options: dict = field(default_factory=dict)
+
+
+_SAMPLE_KEYS = {"method": str, "chains": int, "draws": int, "warmup": int, "seed": int, "n_jobs": int}
+
+
+def _sample_section(data, path: Path) -> SampleSpec:
+    where = f"{path}: [sample]"
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{where} must be a table.")
+    method = data.get("method", "bsl")
+    if method not in ("bsl", "abc-smc"):
+        raise ScenarioError(f"{where} method: expected 'bsl' or 'abc-smc', got {method!r}.")
+    cls = BSLOptions if method == "bsl" else ABCOptions
+    allowed = {**_SAMPLE_KEYS, **{f.name: f for f in fields(cls)}}
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ScenarioError(
+            f"{where}: unknown key(s) {', '.join(unknown)} for method {method!r}; allowed keys are {', '.join(allowed)}."
+        )
+    spec = {k: _check_type(v, _SAMPLE_KEYS[k], f"{where} {k}") for k, v in data.items() if k in _SAMPLE_KEYS}
+    options = {k: v for k, v in data.items() if k not in _SAMPLE_KEYS}
+    try:
+        cls(**options)
+    except SimfitError as exc:
+        raise ScenarioError(f"{where}: {exc}") from None
+    except TypeError as exc:
+        raise ScenarioError(f"{where}: {exc}") from None
+    for key in ("chains", "draws"):
+        if spec.get(key, 1) < 1:
+            raise ScenarioError(f"{where} {key} must be a positive integer.")
+    if spec.get("warmup", 0) < 0 or spec.get("seed", 0) < 0:
+        raise ScenarioError(f"{where} warmup and seed must be non-negative.")
+    return SampleSpec(**spec, options=options)
+
+
 _FIT_TYPES = {
     "n_sims": int,
     "seed": int,
@@ -158,6 +216,7 @@ class Scenario:
     fit_table: dict
     study: StudySpec
     simulate: SimulateSpec
+    sample: SampleSpec = field(default_factory=SampleSpec)
 
     def build(self) -> tuple[Model, Statistics]:
         """The model and its statistics."""
@@ -238,7 +297,7 @@ def _numbers(data, name: str, path: Path) -> dict[str, float]:
     return {k: _check_type(v, float, f"{path}: [{name}] {k}") for k, v in data.items()}
 
 
-_SECTIONS = ("model", "truth", "prior", "grid", "start", "design", "data", "fit", "study", "simulate")
+_SECTIONS = ("model", "truth", "prior", "grid", "start", "design", "data", "fit", "study", "simulate", "sample")
 
 
 def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
@@ -312,9 +371,11 @@ def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
         raise ScenarioError(f"{path}: [fit] {exc}") from None
     study = _section(data.get("study", {}), "study", StudySpec, path)
     simulate = _section(data.get("simulate", {}), "simulate", SimulateSpec, path)
+    sample = _sample_section(data.get("sample", {}), path)
     scenario = Scenario(
         path=path, text=text, model=model_spec, truth=truth, prior=prior, grid=grid, start=start,
         design=design, data=data_spec, fit=fit_options, fit_table=fit_kwargs, study=study, simulate=simulate,
+        sample=sample,
     )
     _validate(scenario)
     return scenario

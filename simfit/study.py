@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
+from simfit.bayes.priors import describe_prior, make_prior
 from simfit.checkpoint import ReplicationStore
 from simfit.data import Panel
 from simfit.engine import Simulator
@@ -32,46 +32,6 @@ from simfit.parallel import BACKENDS, iter_parallel
 from simfit.statistics.spec import Statistics
 
 __all__ = ["TruthSpec", "make_prior", "recover", "RecoveryResult"]
-
-_PRIORS = {
-    "normal": (("mean", "sd"), lambda a: sps.norm(a["mean"], a["sd"])),
-    "lognormal": (("log_mean", "log_sd"), lambda a: sps.lognorm(a["log_sd"], scale=np.exp(a["log_mean"]))),
-    "uniform": (("low", "high"), lambda a: sps.uniform(a["low"], a["high"] - a["low"])),
-    "halfnormal": (("scale",), lambda a: sps.halfnorm(scale=a["scale"])),
-    "beta": (("a", "b"), lambda a: sps.beta(a["a"], a["b"])),
-}
-
-
-def make_prior(spec) -> sps.rv_continuous:
-    """A frozen scipy distribution from ``{"dist": "uniform", "low": 0, "high": 1}`` (families:
-    normal(mean, sd), lognormal(log_mean, log_sd), uniform(low, high), halfnormal(scale),
-    beta(a, b)) or a frozen ``scipy.stats`` distribution itself."""
-    if hasattr(spec, "rvs") and hasattr(spec, "support"):
-        return spec
-    if not isinstance(spec, Mapping) or "dist" not in spec:
-        raise ScenarioError(f"A prior must be a table with a 'dist' key, got {spec!r}.")
-    family = spec["dist"]
-    if family not in _PRIORS:
-        raise ScenarioError(f"Unknown prior family {family!r}; choose one of {', '.join(_PRIORS)}.")
-    names, build = _PRIORS[family]
-    given = {k: v for k, v in spec.items() if k != "dist"}
-    if set(given) != set(names):
-        raise ScenarioError(f"A {family} prior takes exactly {', '.join(names)}; got {', '.join(given) or 'nothing'}.")
-    for k, v in given.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
-            raise ScenarioError(f"Prior parameter {k} must be a finite number, got {v!r}.")
-    dist = build({k: float(v) for k, v in given.items()})
-    lo, hi = dist.support()
-    if np.isnan(lo) or np.isnan(hi) or not np.isfinite(dist.std()) or dist.std() <= 0:
-        raise ScenarioError(f"Invalid {family} prior {given}: check that scales are positive and low < high.")
-    return dist
-
-
-def _describe_prior(spec) -> object:
-    if isinstance(spec, Mapping):
-        return dict(spec)
-    return {"dist": spec.dist.name, "args": list(map(float, spec.args)), "kwds": {k: float(v) for k, v in spec.kwds.items()}}
-
 
 @dataclass(frozen=True)
 class TruthSpec:
@@ -131,7 +91,7 @@ class TruthSpec:
         return {n: out[n] for n in model.param_names}
 
     def describe(self) -> dict:
-        prior = {k: _describe_prior(v) for k, v in (self.prior or {}).items()}
+        prior = {k: describe_prior(v) for k, v in (self.prior or {}).items()}
         return {"fixed": self.fixed, "grid": self.grid or {}, "prior": prior}
 
 

@@ -154,3 +154,68 @@ def test_bad_data_files_fail_in_one_line(tmp_path, frame, message):
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and message in res.stderr
     res = run_cli("fit", str(scenario), "--data", str(tmp_path / "missing.csv"))
     assert res.returncode == 2 and "not found" in res.stderr
+
+
+SAMPLE_SCENARIO = """
+[model]
+name = "lognormal_exponential"
+[truth]
+m = 0.0
+s = 0.5
+[prior]
+m = { dist = "uniform", low = -2, high = 2 }
+s = { dist = "halfnormal", scale = 1 }
+[design]
+units = 40
+observations = 20
+[sample]
+chains = 2
+draws = 200
+seed = 3
+n_sims = 20
+block = 50
+"""
+
+
+def test_sample_writes_the_posterior_and_resumes_after_a_kill(tmp_path, capsys):
+    scenario = tmp_path / "ln.toml"
+    scenario.write_text(SAMPLE_SCENARIO)
+    out = tmp_path / "post"
+    assert main(["sample", str(scenario), "--out", str(out), "--json", "--no-progress"]) == 0
+    summary = last_json(capsys)
+    assert summary["method"] == "bsl" and summary["chains"] == 2 and summary["draws"] == 200
+    assert set(summary["params"]) == {"m", "s"}
+    for f in ("posterior.csv", "draws.csv", "summary.txt", "data.csv", "manifest.json"):
+        assert (out / f).stat().st_size > 0
+    draws = pd.read_csv(out / "draws.csv")
+    assert list(draws.columns) == ["chain", "draw", "m", "s"] and len(draws) == 400
+    # Keep the first block of each chain only, as if killed there, and resume.
+    records = out / "replications.jsonl"
+    lines = [line for line in records.read_bytes().splitlines(keepends=True) if json.loads(line)["record"]["block"] == 0]
+    records.write_bytes(b"".join(lines))
+    assert main(["resume", str(out), "--json", "--no-progress"]) == 0
+    capsys.readouterr()
+    pd.testing.assert_frame_equal(pd.read_csv(out / "draws.csv"), draws)
+
+
+def test_sample_a_data_file_by_abc_smc(tmp_path, capsys):
+    scenario = tmp_path / "ln.toml"
+    scenario.write_text(SAMPLE_SCENARIO)
+    data = tmp_path / "data.csv"
+    model = simfit.models.lognormal_exponential.model()
+    simfit.simulate(model, simfit.Panel.balanced(40, 20), {"m": 0.2, "s": 0.4}, seed=7).panel(0).to_frame().to_csv(data, index=False)
+    out = tmp_path / "abc"
+    argv = ["sample", str(scenario), "--data", str(data), "--method", "abc-smc", "--out", str(out), "--json", "--no-progress"]
+    assert main(argv) == 0
+    summary = last_json(capsys)
+    assert summary["method"] == "abc-smc" and summary["info"]["stopped"] in ("min_acceptance", "max_generations", "max_simulations", "min_tolerance")
+    assert "weight" in pd.read_csv(out / "draws.csv").columns
+    assert main(["sample", str(scenario), "--data", str(tmp_path / "missing.csv"), "--out", str(out)]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_sample_needs_a_prior_for_every_parameter(tmp_path, capsys):
+    scenario = tmp_path / "ln.toml"
+    scenario.write_text(SAMPLE_SCENARIO.replace('s = { dist = "halfnormal", scale = 1 }\n', ""))
+    assert main(["sample", str(scenario), "--out", str(tmp_path / "x")]) == 2
+    assert "No prior for parameter(s) s" in capsys.readouterr().err

@@ -17,7 +17,7 @@ from simfit import _engine, engine
 from simfit import statistics as st
 from simfit.data import Panel
 from simfit.engine import Simulator
-from simfit.errors import DataError, ModelError, SimulationError
+from simfit.errors import ArgumentError, DataError, ModelError, SimulationError
 from simfit.model import Level, Model, Observations
 from simfit.params import Param
 from simfit.population import Normal, population_level
@@ -365,3 +365,51 @@ def test_scratch_buffers_outlive_their_use_under_allocation(ri_model):
     panels = sim.simulate(RI_TRUTH, n_sims=2, seed=6)
     for s in range(2):
         assert np.array_equal(fused[s], sim.observed(panels.panel(s)))
+
+
+def test_batch_of_parameter_vectors_equals_one_call_per_vector(ri_sim, monkeypatch):
+    rows = np.array([[1.0, 0.5, 1.0], [0.0, 0.2, 2.0], [-1.0, 1.5, 0.5]])
+    batch = ri_sim.statistics_batch(rows, n_sims=4, seed=3, first_sim=7)
+    for p in range(3):
+        assert np.array_equal(batch[p], ri_sim.statistics(rows[p], n_sims=4, seed=3, first_sim=7 + 4 * p))
+    # Blocks that split a vector's panels give the same result.
+    monkeypatch.setattr(engine, "_TABLE_BYTES", 60 * 4 * 8 * 5)
+    assert np.array_equal(batch, ri_sim.statistics_batch(rows, n_sims=4, seed=3, first_sim=7))
+
+
+def test_batch_rows_are_validated(ri_sim):
+    with pytest.raises(ArgumentError, match=r"shape \(n_psi, 3\)"):
+        ri_sim.statistics_batch(np.zeros((2, 2)))
+    with pytest.raises(ModelError, match="'tau' = -0.5 lies outside its bounds"):
+        ri_sim.statistics_batch(np.array([[1.0, 0.5, 1.0], [1.0, -0.5, 1.0]]))
+    with pytest.raises(ArgumentError, match="failures"):
+        ri_sim.statistics_batch(np.ones((1, 3)), failures="skip")
+
+
+def test_unit_parameters_come_with_the_unit_statistics(ri_sim):
+    psi = np.array([1.0, 0.5, 1.0])
+    table, theta = ri_sim.unit_statistics(psi, n_sims=3, seed=4, return_params=True)
+    assert np.array_equal(table, ri_sim.unit_statistics(psi, n_sims=3, seed=4))
+    assert np.array_equal(theta, ri_sim.simulate(psi, n_sims=3, seed=4).params["unit"])
+    rows = np.repeat(psi[None], 3, axis=0)
+    t2, th2 = ri_sim.unit_statistics(rows, n_sims=3, seed=4, return_params=True)
+    assert np.array_equal(table, t2) and np.array_equal(theta, th2)
+    with pytest.raises(ArgumentError, match="row per simulation"):
+        ri_sim.unit_statistics(rows, n_sims=2)
+
+
+@njit(cache=True)
+def _noise_nan_above_two(psi, theta, x, args, rng, y):
+    for k in range(y.shape[0]):
+        y[k, 0] = theta[0] + normal(rng) if psi[1] < 2.0 else np.nan
+
+
+def test_failed_vectors_become_nan_rows_when_asked(ri_model, ri_stats):
+    model = Model(ri_model.params, ri_model.levels, Observations(_noise_nan_above_two), name="fails above two")
+    sim = Simulator(model, Panel.balanced(20, 5), ri_stats)
+    rows = np.array([[0.0, 0.5, 1.0], [0.0, 3.0, 1.0], [1.0, 0.5, 1.0]])
+    out = sim.statistics_batch(rows, n_sims=2, seed=1, failures="nan")
+    assert np.isnan(out[1]).all() and np.isfinite(out[[0, 2]]).all()
+    assert np.array_equal(out[2], sim.statistics(rows[2], n_sims=2, seed=1, first_sim=4))
+    with pytest.raises(SimulationError, match="Non-finite simulation output"):
+        sim.statistics_batch(rows, n_sims=2, seed=1)

@@ -12,7 +12,7 @@ def test_readme_example_runs(capsys):
     # Run as written, except disk caching, which needs an importable module behind the kernels.
     namespace: dict = {"__name__": "readme_example"}
     for block in code:
-        source = block.replace("@njit(cache=True)", "@njit")
+        source = block.replace("@njit(cache=True, ", "@njit(")
         exec(compile(source, "<README.md>", "exec"), namespace)
     out = capsys.readouterr().out
     assert "mean:y.ols.x0" in out and "Indirect inference results" in out
@@ -22,6 +22,10 @@ def test_readme_example_runs(capsys):
     truth = namespace["truth"]
     for name, value in truth.items():
         assert abs(result.params[name] - value) < 4 * result.se()[name]
+    post = namespace["post"]
+    mean, sd = post.mean(), post.sd()
+    for name, value in truth.items():
+        assert abs(mean[name] - value) < 4 * sd[name]
 
 
 def test_quick_start_has_exactly_two_commands():

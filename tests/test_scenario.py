@@ -55,6 +55,11 @@ observations = 5
         (GOOD + '[prior]\ntau = { dist = "cauchy" }\n', "Unknown prior family"),
         (GOOD + "[grid]\nsigma = []\n", r"\[grid\] sigma: expected a non-empty list"),
         (GOOD + '[study]\nalpha = 2.0\n', "alpha must lie in"),
+        (GOOD + '[sample]\nmethod = "nuts"\n', r"\[sample\] method: expected 'bsl' or 'abc-smc'"),
+        (GOOD + "[sample]\nn_particles = 100\n", r"\[sample\]: unknown key\(s\) n_particles for method 'bsl'"),
+        (GOOD + '[sample]\nmethod = "abc-smc"\nn_particles = 5\n', "n_particles must be at least 20"),
+        (GOOD + "[sample]\nchains = 0\n", r"\[sample\] chains must be a positive integer"),
+        (GOOD + "[sample]\nshrinkage = 2.0\n", "shrinkage must lie in"),
         ("[model\n", "not valid TOML"),
     ],
 )
@@ -63,6 +68,11 @@ def test_invalid_scenarios(tmp_path, text, message):
     with pytest.raises(ScenarioError, match=message) as err:
         load_scenario(path)
     assert str(path) in str(err.value) or "TOML" in str(err.value)
+
+
+def test_sample_table_keeps_method_options(tmp_path):
+    sc = load_scenario(write(tmp_path, GOOD + '[sample]\nmethod = "abc-smc"\nn_particles = 300\nseed = 4\n'))
+    assert (sc.sample.method, sc.sample.seed, sc.sample.options) == ("abc-smc", 4, {"n_particles": 300})
 
 
 def test_missing_file():

@@ -1,0 +1,321 @@
+"""Posterior draws of the population parameters and what they tell.
+
+:class:`Posterior` holds draws on the natural scale, shaped ``(chain, draw, parameter)`` as ArviZ
+expects (ABC-SMC gives one weighted "chain" of particles), and reports expectations first:
+posterior means, standard deviations and quantile intervals, with the mode (MAP) and the
+extremum estimate of the preliminary fit beside them, convergence diagnostics (split R-hat and
+effective sample size as ArviZ defines them) and the implied population distribution of every
+unit-level parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from simfit.bayes import diagnostics
+from simfit.errors import ArgumentError
+
+__all__ = ["Posterior", "weighted_quantile"]
+
+# Draws used to locate the MAP by a kernel density estimate (the density is evaluated at each).
+_MAP_DRAWS = 2000
+
+
+def weighted_quantile(values: np.ndarray, q, weights: np.ndarray | None = None) -> np.ndarray:
+    """Quantiles of weighted draws along the first axis.
+
+    Parameters
+    ----------
+    values : ndarray, shape (n,) or (n, k)
+    q : float or sequence of float in [0, 1]
+    weights : ndarray, shape (n,), optional
+        Non-negative; unweighted quantiles (numpy's default definition) when omitted.
+
+    Returns
+    -------
+    ndarray, shape (len(q), k) or squeezed like ``numpy.quantile``.
+    """
+    values = np.asarray(values, dtype=float)
+    if weights is None:
+        return np.quantile(values, q, axis=0)
+    qs = np.atleast_1d(np.asarray(q, dtype=float))
+    cols = values.reshape(values.shape[0], -1)
+    out = np.empty((qs.size, cols.shape[1]))
+    w = np.asarray(weights, dtype=float)
+    for j in range(cols.shape[1]):
+        order = np.argsort(cols[:, j])
+        v, ww = cols[order, j], w[order]
+        # Midpoint rule: the k-th sorted draw sits at the middle of its weight's interval.
+        cdf = (np.cumsum(ww) - 0.5 * ww) / ww.sum()
+        out[:, j] = np.interp(qs, cdf, v)
+    out = out.reshape((qs.size,) + values.shape[1:])
+    return out[0] if np.ndim(q) == 0 else out
+
+
+@dataclass(frozen=True, eq=False)
+class Posterior:
+    """Posterior draws of the population parameters.
+
+    Attributes
+    ----------
+    model : Model
+    draws : ndarray, shape (n_chains, n_draws, n_params)
+        Natural scale.
+    method : str
+        ``"bsl"`` or ``"abc-smc"``.
+    weights : ndarray, shape (n_chains, n_draws), or None
+        Normalised importance weights (ABC-SMC particles); ``None`` for equally weighted draws.
+    log_posterior : ndarray, shape (n_chains, n_draws), or None
+        Unnormalised log posterior of each draw as the sampler saw it (BSL: noisy).
+    estimate : pandas.Series or None
+        The extremum estimate of the preliminary fit (natural scale).
+    statistics, design, priors
+        What the posterior conditions on: the statistics, the observed panel's design, the priors.
+    n_simulations : int
+        Panels simulated (all chains, including warm-up and preliminary set-up).
+    seconds : float
+        Wall time.
+    info : dict
+        Sampler details (BSL: panels per proposal, acceptance rates; ABC-SMC: tolerances,
+        acceptance rates, generations, stopping reason).
+    fit : FitResult or None
+        The preliminary fit, when run in this process.
+    """
+
+    model: object
+    draws: np.ndarray
+    method: str
+    weights: np.ndarray | None = None
+    log_posterior: np.ndarray | None = None
+    estimate: pd.Series | None = None
+    statistics: object = None
+    design: object = None
+    priors: object = None
+    n_simulations: int = 0
+    seconds: float = 0.0
+    info: dict = field(default_factory=dict)
+    fit: object = None
+
+    def __post_init__(self) -> None:
+        draws = np.asarray(self.draws, dtype=float)
+        if draws.ndim != 3 or draws.shape[2] != len(self.model.params):
+            raise ArgumentError(
+                f"draws must have shape (n_chains, n_draws, {len(self.model.params)}), got {draws.shape}."
+            )
+        object.__setattr__(self, "draws", draws)
+        if self.weights is not None:
+            w = np.asarray(self.weights, dtype=float)
+            if w.shape != draws.shape[:2] or np.any(w < 0) or not w.sum() > 0:
+                raise ArgumentError("weights must be non-negative with shape (n_chains, n_draws).")
+            object.__setattr__(self, "weights", w / w.sum())
+
+    # ------------------------------------------------------------------ basics
+
+    @property
+    def param_names(self) -> list[str]:
+        return list(self.model.param_names)
+
+    @property
+    def n_chains(self) -> int:
+        return self.draws.shape[0]
+
+    @property
+    def n_draws(self) -> int:
+        return self.draws.shape[1]
+
+    def _flat(self) -> tuple[np.ndarray, np.ndarray | None]:
+        flat = self.draws.reshape(-1, self.draws.shape[2])
+        return flat, None if self.weights is None else self.weights.reshape(-1)
+
+    def mean(self) -> pd.Series:
+        """Posterior means."""
+        flat, w = self._flat()
+        return pd.Series(np.average(flat, axis=0, weights=w), index=self.param_names, name="mean")
+
+    def sd(self) -> pd.Series:
+        """Posterior standard deviations."""
+        flat, w = self._flat()
+        mean = np.average(flat, axis=0, weights=w)
+        var = np.average((flat - mean) ** 2, axis=0, weights=w)
+        if w is None:
+            var *= flat.shape[0] / max(flat.shape[0] - 1, 1)
+        return pd.Series(np.sqrt(var), index=self.param_names, name="sd")
+
+    def cov(self) -> pd.DataFrame:
+        """Posterior covariance matrix."""
+        flat, w = self._flat()
+        c = np.atleast_2d(np.cov(flat, rowvar=False, aweights=w))
+        return pd.DataFrame(c, index=self.param_names, columns=self.param_names)
+
+    def quantile(self, q) -> pd.DataFrame | pd.Series:
+        """Posterior quantiles (rows: ``q``; columns: parameters)."""
+        flat, w = self._flat()
+        out = weighted_quantile(flat, q, w)
+        if np.ndim(q) == 0:
+            return pd.Series(out, index=self.param_names, name=f"q{q}")
+        return pd.DataFrame(out, index=list(np.atleast_1d(q)), columns=self.param_names)
+
+    def interval(self, alpha: float = 0.1) -> pd.DataFrame:
+        """Central ``1 - alpha`` posterior intervals (equal-tailed)."""
+        if not 0 < alpha < 1:
+            raise ArgumentError(f"alpha must lie in (0, 1), got {alpha}.")
+        q = self.quantile([alpha / 2, 1 - alpha / 2])
+        return pd.DataFrame({"lower": q.iloc[0].to_numpy(), "upper": q.iloc[1].to_numpy()}, index=self.param_names)
+
+    def map(self) -> pd.Series:
+        """The maximum a posteriori estimate: the draw where a kernel density estimate of the
+        posterior density (natural scale) is highest.
+
+        The density is estimated on the unconstrained scale and mapped back with the Jacobian of
+        the transforms, so a mode on a bound (a spread whose posterior density is highest at 0)
+        is found there rather than pushed inwards by the kernel.
+        """
+        flat, w = self._flat()
+        params = self.model.params
+        with np.errstate(all="ignore"):
+            free = params.to_free(flat)
+        keep = np.all(np.isfinite(free), axis=1)
+        free, flat = free[keep], flat[keep]
+        w = None if w is None else w[keep]
+        if free.shape[0] < 10:
+            return pd.Series(np.nan, index=self.param_names, name="map")
+        spread = free.std(axis=0)
+        active = spread > 0
+        if not active.any():
+            return pd.Series(flat[0], index=self.param_names, name="map")
+        kde = sps.gaussian_kde(free[:, active].T, weights=w)
+        rng = np.random.default_rng(0)
+        at = np.arange(free.shape[0])
+        if at.size > _MAP_DRAWS:
+            at = rng.choice(at, _MAP_DRAWS, replace=False)
+        log_density = kde.logpdf(free[at][:, active].T)
+        log_jac = np.log(np.abs(params.jacobian_diag(free[at]))).sum(axis=1)
+        best = at[int(np.argmax(log_density - log_jac))]
+        return pd.Series(flat[best], index=self.param_names, name="map")
+
+    # ------------------------------------------------------------------ diagnostics
+
+    def rhat(self) -> pd.Series:
+        """Rank-normalised split R-hat per parameter (NaN for weighted particles)."""
+        if self.weights is not None:
+            return pd.Series(np.nan, index=self.param_names, name="rhat")
+        return pd.Series([diagnostics.rhat(self.draws[:, :, j]) for j in range(self.draws.shape[2])], index=self.param_names, name="rhat")
+
+    def ess(self, method: str = "bulk") -> pd.Series:
+        """Effective sample size per parameter: ``"bulk"`` or ``"tail"`` as ArviZ defines them; for
+        weighted particles, Kish's ``1 / sum(w^2)``."""
+        if self.weights is not None:
+            return pd.Series(1.0 / np.sum(self.weights**2), index=self.param_names, name="ess")
+        fn = {"bulk": diagnostics.ess_bulk, "tail": diagnostics.ess_tail}.get(method)
+        if fn is None:
+            raise ArgumentError(f"Unknown ESS method {method!r}; use 'bulk' or 'tail'.")
+        return pd.Series([fn(self.draws[:, :, j]) for j in range(self.draws.shape[2])], index=self.param_names, name=f"ess_{method}")
+
+    # ------------------------------------------------------------------ views
+
+    def to_frame(self, alpha: float = 0.1) -> pd.DataFrame:
+        """One row per parameter: mean, sd, interval, MAP, extremum estimate, R-hat, ESS."""
+        ci = self.interval(alpha)
+        frame = pd.DataFrame({
+            "mean": self.mean(),
+            "sd": self.sd(),
+            f"q{alpha / 2:g}": ci["lower"],
+            f"q{1 - alpha / 2:g}": ci["upper"],
+            "map": self.map(),
+            "estimate": self.estimate if self.estimate is not None else np.nan,
+            "rhat": self.rhat(),
+            "ess_bulk": self.ess("bulk"),
+        })
+        if self.weights is None:
+            frame["ess_tail"] = self.ess("tail")
+        return frame
+
+    def population_summary(self, alpha: float = 0.1) -> pd.DataFrame:
+        """Posterior mean, sd and central interval of the mean, median, mode, sd and 5%/95%
+        quantiles of each unit-level parameter's population distribution."""
+        from simfit.population_summary import population_summary
+
+        return population_summary(self, alpha=alpha)
+
+    def to_dict(self, alpha: float = 0.1) -> dict:
+        """Plain data (JSON-ready)."""
+        frame = self.to_frame(alpha)
+        return {
+            "method": self.method,
+            "params": {n: {k: _plain(v) for k, v in row.items()} for n, row in frame.to_dict(orient="index").items()},
+            "chains": self.n_chains,
+            "draws": self.n_draws,
+            "n_simulations": int(self.n_simulations),
+            "seconds": float(self.seconds),
+            "info": self.info,
+            "priors": self.priors.describe() if self.priors is not None else None,
+        }
+
+    def to_arviz(self):
+        """An ``arviz.InferenceData`` with the draws (and the log posterior as a sample statistic).
+
+        Needs the optional dependency ``arviz`` (``pip install "simfit[arviz]"``). Weighted ABC-SMC
+        particles are resampled to equal weights (systematic resampling) first, since
+        InferenceData has no place for weights.
+        """
+        try:
+            import arviz as az
+        except ImportError:
+            raise ImportError('to_arviz() needs ArviZ: pip install "simfit[arviz]" (or pip install arviz).') from None
+        draws = self.draws
+        if self.weights is not None:
+            flat, w = self._flat()
+            rng = np.random.default_rng(0)
+            positions = (rng.uniform() + np.arange(flat.shape[0])) / flat.shape[0]
+            draws = flat[np.minimum(np.searchsorted(np.cumsum(w), positions), flat.shape[0] - 1)][None]
+        posterior = {name: draws[:, :, j] for j, name in enumerate(self.param_names)}
+        stats = {"lp": self.log_posterior} if self.log_posterior is not None and self.weights is None else None
+        return az.from_dict(posterior=posterior, sample_stats=stats, attrs={"method": self.method, "n_simulations": int(self.n_simulations)})
+
+    def summary(self, alpha: float = 0.1) -> str:
+        """A readable report: sampler, expectations beside modes, diagnostics, population."""
+        lines = [
+            f"Posterior of {self.model.name} by {self.method}",
+            "=" * 78,
+        ]
+        if self.weights is None:
+            lines.append(f"chains {self.n_chains} x draws {self.n_draws}    simulated panels {self.n_simulations:,}    wall {self.seconds:.2f} s")
+        else:
+            lines.append(
+                f"particles {self.n_draws}    generations {self.info.get('generations')}    stopped by "
+                f"{self.info.get('stopped')}    simulated panels {self.n_simulations:,}    wall {self.seconds:.2f} s"
+            )
+        for key, value in self.info.items():
+            if key in ("generations", "stopped", "tolerances", "acceptance_by_generation"):
+                continue
+            lines.append(f"{key}: {value}")
+        lines.append("")
+        with pd.option_context("display.width", 100, "display.max_columns", 20, "display.precision", 4):
+            lines.append(self.to_frame(alpha).to_string(float_format=lambda v: f"{v:.4g}"))
+        rhat = self.rhat()
+        if (rhat > 1.01).any():
+            lines.append(f"\nWarning: R-hat above 1.01 for {', '.join(rhat.index[rhat > 1.01])}; run longer chains.")
+        lines.append("\nmean and quantiles are posterior expectations; map is the posterior mode, estimate the")
+        lines.append("extremum (indirect-inference) estimate of the preliminary fit.")
+        try:
+            pop = self.population_summary(alpha)
+        except Exception as exc:  # the report must not fail because of an optional section
+            lines.append(f"\nPopulation distribution of unit-level parameters: not available ({exc}).")
+        else:
+            if len(pop):
+                lines.append(f"\nPopulation distribution of unit-level parameters (posterior mean, sd, {1 - alpha:.0%} interval)")
+                lines.append(pop.to_string(float_format=lambda v: f"{v:.4g}"))
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        mean = ", ".join(f"{n}={v:.4g}" for n, v in self.mean().items())
+        return f"<Posterior {self.method} {self.n_chains}x{self.n_draws}: mean {mean}>"
+
+
+def _plain(v):
+    v = float(v)
+    return None if not np.isfinite(v) else v

@@ -1,0 +1,341 @@
+"""``sample()``: posterior draws of the population parameters on the same engine as ``fit()``.
+
+Two samplers share the set-up (priors checked against the bounds, the statistics of the observed
+panel, a compiled simulator on its design) and the checkpointing (one record per chain block or
+per generation, appended the moment it is done):
+
+* ``method="bsl"``: Bayesian synthetic likelihood (:mod:`simfit.bayes.synthetic_likelihood`),
+  started at and scaled by a preliminary :func:`~simfit.estimation.fit`;
+* ``method="abc-smc"``: ABC by sequential Monte Carlo (:mod:`simfit.bayes.abc_smc`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from simfit.bayes.abc_smc import ABCOptions, run_abc_smc
+from simfit.bayes.posterior import Posterior
+from simfit.bayes.priors import Priors
+from simfit.bayes.synthetic_likelihood import BSLOptions, SyntheticLikelihood, choose_n_sims, run_chains
+from simfit.checkpoint import ReplicationStore
+from simfit.data import Panel
+from simfit.engine import Simulator
+from simfit.errors import EstimationError, SimfitError
+from simfit.estimation import FitOptions, derive_seed, fit, sequential
+from simfit.model import Model
+from simfit.parallel import BACKENDS, run_parallel
+from simfit.statistics.spec import Statistics
+
+__all__ = ["sample", "METHODS"]
+
+METHODS = ("bsl", "abc-smc")
+
+
+def _check_int(value, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise EstimationError(f"{name} must be an integer of at least {minimum}, got {value!r}.")
+    return int(value)
+
+
+def _method_options(method: str, options, kwargs: dict):
+    cls = BSLOptions if method == "bsl" else ABCOptions
+    if options is None:
+        options = cls()
+    elif isinstance(options, Mapping):
+        kwargs = {**dict(options), **kwargs}
+        options = cls()
+    elif not isinstance(options, cls):
+        raise EstimationError(f"options for method {method!r} must be {cls.__name__} or a mapping, got {type(options).__name__}.")
+    if kwargs:
+        unknown = sorted(set(kwargs) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise EstimationError(
+                f"Unknown {method} option(s) {', '.join(unknown)}; options are {', '.join(cls.__dataclass_fields__)}."
+            )
+        options = replace(options, **kwargs)
+    return options
+
+
+def _fingerprint(model, data: Panel, names, priors: Priors, method, options, chains, draws, warmup, seed, fit_options) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps({
+        "model": model.name, "params": list(model.param_names), "statistics": list(names),
+        "priors": priors.describe(), "method": method, "options": asdict(options), "chains": chains,
+        "draws": draws, "warmup": warmup, "seed": seed,
+        "fit": {k: str(v) for k, v in asdict(fit_options).items()},
+    }, sort_keys=True, default=str).encode())
+    h.update(np.ascontiguousarray(data.values).tobytes())
+    for off in data.nesting:
+        h.update(np.ascontiguousarray(off).tobytes())
+    return h.hexdigest()[:16]
+
+
+def sample(
+    model: Model,
+    data: Panel,
+    statistics: Statistics,
+    prior: Mapping | Priors,
+    method: str = "bsl",
+    *,
+    chains: int = 4,
+    draws: int = 1000,
+    warmup: int | None = None,
+    seed: int = 0,
+    options: BSLOptions | ABCOptions | Mapping | None = None,
+    fit_options: FitOptions | None = None,
+    start: Mapping | None = None,
+    n_jobs: int = 1,
+    backend: str = "loky",
+    out: str | Path | None = None,
+    progress: bool = False,
+    manifest: dict | None = None,
+    **kwargs,
+) -> Posterior:
+    """Draw from the posterior of the population parameters given the observed statistics.
+
+    Parameters
+    ----------
+    model : Model
+    data : Panel
+        Observed panel; it fixes the design of the simulated panels.
+    statistics : Statistics
+        The auxiliary statistics the posterior conditions on.
+    prior : mapping or Priors
+        ``{parameter: prior}`` for every parameter: a table such as ``{"dist": "halfnormal",
+        "scale": 1}`` or a frozen ``scipy.stats`` distribution (see :mod:`simfit.bayes.priors`).
+    method : {"bsl", "abc-smc"}
+    chains, draws, warmup : int
+        BSL: chains, kept draws per chain and adaptive warm-up iterations per chain (``draws //
+        2`` by default). ABC-SMC ignores them (its population size is ``n_particles``).
+    seed : int
+        Seeds everything; the result does not depend on ``n_jobs``.
+    options : BSLOptions, ABCOptions or mapping, optional
+    fit_options : FitOptions, optional
+        Options of the preliminary fit (BSL; its seed is derived from ``seed``).
+    start : mapping, optional
+        Start values of the preliminary fit.
+    n_jobs, backend : int, str
+        Chains run in parallel joblib workers when ``n_jobs > 1`` (BSL); each worker's Numba
+        threads share the cores.
+    out : path, optional
+        Checkpoint folder: each chain block (BSL) or generation (ABC-SMC) is appended the moment it
+        finishes; calling ``sample`` again with the same arguments and folder resumes.
+    progress : bool
+        Progress bar on stderr.
+    manifest : dict, optional
+        Extra entries for the folder's manifest (the command line stores the scenario there).
+    **kwargs
+        Override fields of the method's options (``n_sims=40``, ``n_particles=2000``, ...).
+
+    Returns
+    -------
+    Posterior
+    """
+    started = time.perf_counter()
+    if method not in METHODS:
+        raise EstimationError(f"Unknown sampling method {method!r}; choose one of {', '.join(METHODS)}.")
+    opts = _method_options(method, options, kwargs)
+    chains = _check_int(chains, "chains", 1)
+    draws = _check_int(draws, "draws", 1)
+    warmup = draws // 2 if warmup is None else _check_int(warmup, "warmup", 0)
+    seed = _check_int(seed, "seed", 0)
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or not (n_jobs >= 1 or n_jobs == -1):
+        raise EstimationError(f"n_jobs must be a positive integer or -1 (all cores), got {n_jobs!r}.")
+    if backend not in BACKENDS:
+        raise EstimationError(f"Unknown parallel backend {backend!r}; choose one of {', '.join(BACKENDS)}.")
+    if not isinstance(data, Panel) or not data.has_values:
+        raise EstimationError("data must be a Panel with observed values (Panel.from_frame / from_units).")
+    priors = prior if isinstance(prior, Priors) and prior.params is model.params else Priors(model.params, prior)
+    design = data.design()
+    simulator = Simulator(model, design, statistics)
+    observed = simulator.observed(data)
+    bad = ~np.isfinite(observed)
+    if bad.any():
+        raise EstimationError(
+            f"Statistic(s) {', '.join(np.asarray(simulator.names)[bad])} are NaN or infinite on the "
+            "observed data; drop them or change the design."
+        )
+    fit_options = fit_options or FitOptions()
+    fit_options = replace(sequential(fit_options), seed=derive_seed(seed, 50))
+
+    store = None
+    records: dict = {}
+    setup = None
+    if out is not None:
+        fingerprint = _fingerprint(model, data, simulator.names, priors, method, opts, chains, draws, warmup, seed, fit_options)
+        store = ReplicationStore.create(out, {
+            "kind": "posterior", "fingerprint": fingerprint, "method": method, "chains": chains,
+            "draws": draws, "warmup": warmup, "seed": seed, "options": asdict(opts),
+            "priors": priors.describe(), **(manifest or {}),
+        })
+        records = store.records
+        setup = store.manifest.get("setup")
+
+    bar = _progress_bar(progress, method, chains * (warmup + draws) if method == "bsl" else None)
+    try:
+        if method == "bsl":
+            post = _sample_bsl(
+                model, data, statistics, simulator, observed, priors, opts, chains, draws, warmup, seed,
+                fit_options, start, n_jobs, backend, store, records, setup, bar,
+            )
+        else:
+            post = _sample_abc(model, simulator, observed, priors, opts, seed, store, records, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    return replace(
+        post, statistics=statistics, design=design, priors=priors, seconds=time.perf_counter() - started
+    )
+
+
+def _progress_bar(progress: bool, method: str, total):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    unit = "it" if method == "bsl" else "panels"
+    return tqdm(total=total, unit=unit, desc=f"sample {method}", leave=False)
+
+
+def _start_points(fit_result, priors: Priors, chains: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Chain starts: the estimate plus a draw from its sandwich distribution (unconstrained
+    scale), kept inside the prior's support; and the initial proposal shape."""
+    params = priors.params
+    u_hat = np.asarray(fit_result.free, dtype=float)
+    cov = np.asarray(fit_result.cov_free, dtype=float)
+    d = u_hat.size
+    if not np.all(np.isfinite(cov)) or np.any(np.linalg.eigvalsh(0.5 * (cov + cov.T)) <= 0):
+        # An unidentified direction: fall back to a diagonal shape with moderate steps.
+        diag = np.diag(cov).copy()
+        diag[~np.isfinite(diag) | (diag <= 0)] = 0.25
+        cov = np.diag(np.minimum(diag, 1.0))
+    if not np.isfinite(priors.logpdf(params.to_natural(u_hat))):
+        raise EstimationError(
+            f"The preliminary estimate {dict(zip(params.names, np.round(params.to_natural(u_hat), 6)))} lies "
+            "outside the prior's support; widen the priors or give start values inside them."
+        )
+    root = np.linalg.cholesky(cov)
+    rng = np.random.default_rng(derive_seed(seed, 51))
+    starts = []
+    for _ in range(chains):
+        for _attempt in range(50):
+            u = u_hat + root @ rng.standard_normal(d)
+            if np.isfinite(priors.logpdf(params.to_natural(u))):
+                break
+        else:
+            u = u_hat
+        starts.append(u)
+    return np.array(starts), cov
+
+
+def _sample_bsl(model, data, statistics, simulator, observed, priors, opts: BSLOptions, chains, draws, warmup, seed,
+                fit_options, start, n_jobs, backend, store, records, setup, bar) -> Posterior:
+    estimate = None
+    fit_result = None
+    if setup is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                fit_result = fit(model, data, statistics, start=start, options=fit_options)
+            except SimfitError as exc:
+                raise EstimationError(f"The preliminary fit that starts and scales the sampler failed: {exc}") from exc
+        starts, prop_cov = _start_points(fit_result, priors, chains, seed)
+        target = SyntheticLikelihood(simulator, observed, priors, 10, opts.shrinkage, opts.unbiased)
+        if opts.n_sims == "auto":
+            n_sims, loglik_sd = choose_n_sims(target, fit_result.free, derive_seed(seed, 52), opts.target_loglik_sd)
+        else:
+            n_sims, loglik_sd = int(opts.n_sims), None
+        setup = {
+            "starts": starts.tolist(), "proposal_cov": prop_cov.tolist(), "n_sims": n_sims,
+            "loglik_sd": loglik_sd, "estimate": fit_result.params.to_dict(),
+        }
+        if store is not None:
+            store.update_manifest(setup=setup)
+    estimate = pd.Series(setup["estimate"], name="estimate")[list(model.param_names)]
+    n_sims = int(setup["n_sims"])
+    if opts.unbiased and not opts.shrinkage and n_sims <= observed.size + 3:
+        raise EstimationError(
+            f"The unbiased synthetic likelihood needs more panels per proposal than statistics + 3 "
+            f"({observed.size + 3}); got n_sims={n_sims}. Raise n_sims, use n_sims='auto', or set unbiased=False."
+        )
+    target = SyntheticLikelihood(simulator, observed, priors, n_sims, opts.shrinkage, opts.unbiased)
+    starts = np.asarray(setup["starts"], dtype=float)
+    prop_cov = np.asarray(setup["proposal_cov"], dtype=float)
+    by_chain: dict[int, list] = {c: [] for c in range(chains)}
+    for r in records.values():
+        by_chain.setdefault(int(r["chain"]), []).append(r)
+    if bar is not None:
+        bar.update(sum(max((r["state"]["t"] for r in v), default=0) for v in by_chain.values()))
+    # Chains run in lockstep, in n_jobs groups of consecutive chains; a chain's draws depend only
+    # on its number and the seed (see run_chains), so the grouping does not change the result.
+    workers = max(1, min(chains, n_jobs if n_jobs > 0 else (os.cpu_count() or 1)))
+    groups = [[int(c) for c in g] for g in np.array_split(np.arange(chains), workers)]
+    tasks = [
+        (target, g, chains, starts, prop_cov, warmup, draws, seed, opts.block, opts.target_acceptance, opts.independence,
+         {c: by_chain[c] for c in g}, store)
+        for g in groups
+    ]
+    if len(tasks) == 1:
+        results = run_chains(*tasks[0], progress=bar.update if bar is not None else None)
+    else:
+        results = [r for group in run_parallel(run_chains, tasks, n_jobs=len(tasks), backend=backend) for r in group]
+        if bar is not None:
+            bar.update(bar.total - bar.n)
+    results.sort(key=lambda r: r["chain"])
+    n_sims_used = sum(r["n_simulations"] for r in results)
+    if fit_result is not None:
+        n_sims_used += _fit_simulations(fit_result)
+    info = {
+        "panels_per_proposal": n_sims,
+        "loglik_sd_at_estimate": None if setup.get("loglik_sd") is None else round(float(setup["loglik_sd"]), 3),
+        "warmup": warmup,
+        "acceptance": round(float(np.mean([r["acceptance"] for r in results])), 3),
+    }
+    return Posterior(
+        model=model,
+        draws=np.stack([r["draws"] for r in results]),
+        method="bsl",
+        log_posterior=np.stack([r["log_posterior"] for r in results]),
+        estimate=estimate,
+        n_simulations=int(n_sims_used),
+        info=info,
+        fit=fit_result,
+    )
+
+
+def _fit_simulations(fit_result) -> int:
+    """Panels a fit simulated: S per objective evaluation plus the covariance simulations."""
+    opts = fit_result.options
+    return int(fit_result.nfev * opts.n_sims + opts.n_cov_sims * (1 + len(fit_result.steps)))
+
+
+def _sample_abc(model, simulator, observed, priors, opts: ABCOptions, seed, store, records, bar) -> Posterior:
+    generations = list(records.values())
+    res = run_abc_smc(simulator, observed, priors, opts, seed, generations, store, bar.update if bar is not None else None)
+    info = {
+        "generations": res["generations"],
+        "stopped": res["stopped"],
+        "final_tolerance": round(float(res["tolerances"][-1]), 4) if math.isfinite(res["tolerances"][-1]) else None,
+        "final_acceptance": round(float(res["acceptance"][-1]), 4),
+        "tolerances": [float(t) for t in res["tolerances"]],
+        "acceptance_by_generation": [float(a) for a in res["acceptance"]],
+    }
+    return Posterior(
+        model=model,
+        draws=res["particles"][None],
+        method="abc-smc",
+        weights=res["weights"][None],
+        n_simulations=res["n_simulations"],
+        info=info,
+    )

@@ -1,0 +1,154 @@
+import json
+import math
+
+import numpy as np
+import pytest
+from conftest import RI_TRUTH
+
+import simfit
+from simfit.checkpoint import RECORDS
+from simfit.data import Panel
+from simfit.errors import EstimationError, ModelError
+from simfit.models import lognormal_exponential
+from simfit.statistics import Statistics, log_mean
+
+RI_PRIOR = {
+    "mu": {"dist": "normal", "mean": 0, "sd": 5},
+    "tau": {"dist": "halfnormal", "scale": 2},
+    "sigma": {"dist": "halfnormal", "scale": 2},
+}
+LN_PRIOR = {"m": {"dist": "uniform", "low": -2, "high": 2}, "s": {"dist": "uniform", "low": 0.01, "high": 2}}
+LN_TRUTH = {"m": 0.0, "s": 0.5}
+
+
+@pytest.fixture(scope="module")
+def ri_data(ri_model):
+    return simfit.simulate(ri_model, Panel.balanced(100, 10), RI_TRUTH, seed=11).panel(0)
+
+
+@pytest.fixture(scope="module")
+def ri_posterior(ri_model, ri_stats, ri_data):
+    return simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, chains=4, draws=1000, seed=1)
+
+
+@pytest.fixture(scope="module")
+def ln_data(ln_model):
+    return simfit.simulate(ln_model, Panel.balanced(100, 50), LN_TRUTH, seed=1).panel(0)
+
+
+def test_bsl_posterior_mean_is_within_four_posterior_sd_of_the_truth(ri_posterior):
+    mean, sd = ri_posterior.mean(), ri_posterior.sd()
+    for name, value in RI_TRUTH.items():
+        assert abs(mean[name] - value) < 4 * sd[name], name
+
+
+def test_bsl_posterior_sd_matches_the_sandwich_standard_error(ri_posterior):
+    # Both approximate (J' Omega^-1 J)^-1 for the same statistics; the sandwich carries the
+    # (1 + 1/S) factor of its S = 10 simulated panels.
+    se = ri_posterior.fit.se() / math.sqrt(1 + 1 / ri_posterior.fit.options.n_sims)
+    ratio = ri_posterior.sd() / se
+    assert ratio.between(0.75, 1.25).all(), ratio.to_dict()
+
+
+def test_bsl_chains_converge(ri_posterior):
+    assert (ri_posterior.rhat() < 1.05).all()
+    assert (ri_posterior.ess() > 100).all()
+    assert ri_posterior.draws.shape == (4, 1000, 3)
+    assert 0.1 < ri_posterior.info["acceptance"] < 0.9
+
+
+def test_lognormal_population_mean_rate_is_recovered(ln_model, ln_data):
+    stats = Statistics(unit=[log_mean()], across=["mean", "sd"])
+    post = simfit.sample(ln_model, ln_data, stats, LN_PRIOR, chains=2, draws=800, seed=2)
+    pop = post.population_summary()
+    mean_rate, sd_rate = pop.loc[("unit.rate", "mean"), "mean"], pop.loc[("unit.rate", "mean"), "sd"]
+    truth = math.exp(LN_TRUTH["m"] + LN_TRUTH["s"] ** 2 / 2)
+    assert abs(mean_rate - truth) < 4 * sd_rate
+    # The mean rate exceeds the median and the mode: exp(m + s^2/2) > exp(m) > exp(m - s^2).
+    assert mean_rate > pop.loc[("unit.rate", "median"), "mean"] > pop.loc[("unit.rate", "mode"), "mean"]
+
+
+def test_same_seed_same_draws_whatever_the_workers(ri_model, ri_stats, ri_data):
+    kwargs = dict(chains=3, draws=60, warmup=40, seed=5, n_sims=20)
+    one = simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, **kwargs)
+    two = simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, n_jobs=2, backend="threading", **kwargs)
+    other = simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, **{**kwargs, "seed": 6})
+    np.testing.assert_array_equal(one.draws, two.draws)
+    assert not np.array_equal(one.draws, other.draws)
+
+
+def _keep_records(folder, keep) -> None:
+    path = folder / RECORDS
+    lines = path.read_bytes().splitlines(keepends=True)
+    kept = [line for line in lines if keep(json.loads(line)["record"])]
+    path.write_bytes(b"".join(kept) + b'{"crc": 1, "rec')  # and a torn last line
+
+
+def test_a_killed_bsl_run_resumes_to_the_uninterrupted_draws(ri_model, ri_stats, ri_data, tmp_path):
+    kwargs = dict(chains=2, draws=120, warmup=80, seed=3, n_sims=20, block=50)
+    full = simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, **kwargs)
+    folder = tmp_path / "run"
+    simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, out=folder, **kwargs)
+    # Chain 0 stopped after its second block, chain 1 after its first.
+    _keep_records(folder, lambda r: r["block"] < (2 if r["chain"] == 0 else 1))
+    resumed = simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, out=folder, **kwargs)
+    np.testing.assert_array_equal(full.draws, resumed.draws)
+    with pytest.raises(simfit.ScenarioError, match="different study"):
+        simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, out=folder, **{**kwargs, "seed": 4})
+
+
+def test_abc_smc_recovers_the_lognormal_parameters_and_resumes(ln_model, ln_data, tmp_path):
+    stats = Statistics(unit=[log_mean()], across=["mean", "sd"])
+    kwargs = dict(method="abc-smc", seed=4, n_particles=400, max_generations=8)
+    full = simfit.sample(ln_model, ln_data, stats, LN_PRIOR, **kwargs)
+    mean, sd = full.mean(), full.sd()
+    for name, value in LN_TRUTH.items():
+        assert abs(mean[name] - value) < 4 * sd[name], name
+    assert full.weights.shape == (1, 400) and full.weights.sum() == pytest.approx(1.0)
+    tolerances = full.info["tolerances"]
+    assert all(a > b for a, b in zip(tolerances, tolerances[1:]))
+    folder = tmp_path / "abc"
+    simfit.sample(ln_model, ln_data, stats, LN_PRIOR, out=folder, **kwargs)
+    _keep_records(folder, lambda r: r["generation"] < 3)
+    resumed = simfit.sample(ln_model, ln_data, stats, LN_PRIOR, out=folder, **kwargs)
+    np.testing.assert_array_equal(full.draws, resumed.draws)
+    np.testing.assert_array_equal(full.weights, resumed.weights)
+    assert math.isnan(full.rhat()["m"])
+
+
+@pytest.mark.parametrize(
+    "prior, error, message",
+    [
+        ({**RI_PRIOR, "tau": {"dist": "gauss", "sd": 1}}, ModelError, "Unknown prior family 'gauss'"),
+        ({**RI_PRIOR, "tau": {"dist": "normal", "mean": 0.5, "sd": 1}}, ModelError, "outside the parameter's bounds"),
+        ({k: v for k, v in RI_PRIOR.items() if k != "mu"}, ModelError, "No prior for parameter"),
+    ],
+)
+def test_bad_priors_fail_before_any_simulation(ri_model, ri_stats, ri_data, prior, error, message):
+    with pytest.raises(error, match=message):
+        simfit.sample(ri_model, ri_data, ri_stats, prior)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"method": "nuts"}, "Unknown sampling method 'nuts'"),
+        ({"n_particle": 10}, "Unknown bsl option"),
+        ({"chains": 0}, "chains must be an integer"),
+        ({"n_sims": 5}, "needs more panels per proposal"),
+        ({"n_jobs": 0}, "n_jobs must be"),
+    ],
+)
+def test_bad_options_are_explained(ri_model, ri_stats, ri_data, kwargs, message):
+    with pytest.raises(EstimationError, match=message):
+        simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, draws=5, warmup=5, **kwargs)
+
+
+def test_a_design_without_values_is_refused(ri_model, ri_stats, ri_data):
+    with pytest.raises(EstimationError, match="Panel with observed values"):
+        simfit.sample(ri_model, ri_data.design(), ri_stats, RI_PRIOR)
+
+
+def test_default_statistics_of_the_lognormal_model_are_accepted(ln_model, ln_data):
+    post = simfit.sample(ln_model, ln_data, lognormal_exponential.statistics(), LN_PRIOR, chains=1, draws=50, warmup=50, seed=1)
+    assert post.draws.shape == (1, 50, 2)
