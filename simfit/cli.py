@@ -254,31 +254,41 @@ def _run_sample(scenario, out: Path, data_path: Path, method, chains, draws, war
 
 
 def _cmd_sample(args) -> dict:
-    import shutil
-
     scenario = _load(args.scenario)
     spec = scenario.sample
     method = args.method or spec.method
     options = dict(spec.options) if method == spec.method else {}
     out = Path(args.out) if args.out else Path("results") / f"{scenario.path.stem}-{method}"
-    out.mkdir(parents=True, exist_ok=True)
-    data_copy = out / _SAMPLE_DATA
     if args.data:
         source = Path(args.data)
         if not source.exists():
             raise ScenarioError(f"Data file {source} not found.")
-        if not (data_copy.exists() and data_copy.read_bytes() == source.read_bytes()):
-            shutil.copyfile(source, data_copy)  # the folder keeps what it was sampled on, for resume
+        content = source.read_bytes()
     else:
         from simfit.engine import simulate
 
         model, _ = scenario.build()
-        truth = scenario.truth_spec().truth(model, scenario.simulate.seed, 0)
+        if set(scenario.truth) == set(model.param_names):
+            truth = dict(scenario.truth)
+        else:  # some truths are drawn from [prior] or cycled through [grid], as in a study
+            truth = scenario.truth_spec().truth(model, scenario.simulate.seed, 0)
         panel = simulate(model, scenario.design_panel(), truth, seed=scenario.simulate.seed).panel(0)
-        frame = panel.to_frame()
-        frame.to_csv(data_copy, index=False)
+        content = panel.to_frame().to_csv(index=False).encode()
         if not args.json:
-            print(f"no --data: sampling data simulated at the scenario's truth {truth} (seed {scenario.simulate.seed})")
+            print(f"no --data: sampling data simulated at {truth} (seed {scenario.simulate.seed})")
+    # The folder keeps the data it was sampled on (for `simfit resume`); never replace them.
+    data_copy = out / _SAMPLE_DATA
+    if (out / "manifest.json").exists() and data_copy.exists():
+        if data_copy.read_bytes() != content:
+            raise ScenarioError(
+                f"{out} holds a sampling run on other data; write to a new --out folder, or continue "
+                f"that run with `simfit resume {out}`."
+            )
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = data_copy.with_suffix(".tmp")
+        tmp.write_bytes(content)
+        tmp.replace(data_copy)
     return _run_sample(
         scenario, out, data_copy, method=method,
         chains=args.chains if args.chains is not None else spec.chains,

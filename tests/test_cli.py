@@ -219,3 +219,18 @@ def test_sample_needs_a_prior_for_every_parameter(tmp_path, capsys):
     scenario.write_text(SAMPLE_SCENARIO.replace('s = { dist = "halfnormal", scale = 1 }\n', ""))
     assert main(["sample", str(scenario), "--out", str(tmp_path / "x")]) == 2
     assert "No prior for parameter(s) s" in capsys.readouterr().err
+
+
+def test_sample_never_replaces_the_data_of_a_run(tmp_path, capsys):
+    scenario = tmp_path / "ln.toml"
+    scenario.write_text(SAMPLE_SCENARIO.replace("draws = 200", "draws = 20"))
+    out = tmp_path / "post"
+    assert main(["sample", str(scenario), "--out", str(out), "--no-progress"]) == 0
+    before = (out / "data.csv").read_bytes()
+    other = tmp_path / "other.csv"
+    model = simfit.models.lognormal_exponential.model()
+    simfit.simulate(model, simfit.Panel.balanced(40, 20), {"m": 0.2, "s": 0.4}, seed=7).panel(0).to_frame().to_csv(other, index=False)
+    capsys.readouterr()
+    assert main(["sample", str(scenario), "--data", str(other), "--out", str(out)]) == 2
+    assert "holds a sampling run on other data" in capsys.readouterr().err
+    assert (out / "data.csv").read_bytes() == before

@@ -128,6 +128,8 @@ def run_abc_smc(
     n = options.n_particles
     batch = options.batch or n
     history = sorted(generations or [], key=lambda g: g["generation"])
+    # Continue after the last of the consecutive generations 0, 1, ..., k.
+    history = history[: next((k for k, g in enumerate(history) if g["generation"] != k), len(history))]
 
     def simulate(candidates_u: np.ndarray, gen: int, k: int) -> np.ndarray:
         psi = params.to_natural(candidates_u)
@@ -176,11 +178,20 @@ def run_abc_smc(
         d_prev = np.asarray(last["distances"])
         eps = float(np.quantile(d_prev[np.isfinite(d_prev)], options.quantile))
         cov = 2.0 * np.atleast_2d(np.cov(u_prev, rowvar=False, aweights=w_prev))
-        root = np.linalg.cholesky(cov + 1e-12 * np.eye(cov.shape[0]) * np.trace(cov))
+        # A ridge keeps the kernel proper when the particles have collapsed in some direction.
+        cov = cov + 1e-10 * np.eye(cov.shape[0]) * max(np.trace(cov), 1e-300)
+        try:
+            root = np.linalg.cholesky(cov)
+        except np.linalg.LinAlgError:
+            raise EstimationError(
+                f"ABC-SMC generation {gen}: the particles have collapsed (their covariance is singular); "
+                "use more particles or fewer generations (min_acceptance, max_generations)."
+            ) from None
         inv = np.linalg.inv(cov)
         rng = np.random.default_rng(derive_seed(seed, 40, gen))
         kept_u, kept_d = [], []
         tried = 0
+        accepted = 0
         k = 0
         while sum(len(x) for x in kept_u) < n:
             parents = rng.choice(n, size=batch, p=w_prev)
@@ -194,6 +205,7 @@ def run_abc_smc(
             ok = inside & (dist <= eps)
             kept_u.append(cand[ok])
             kept_d.append(dist[ok])
+            accepted += int(ok.sum())
             tried += int(inside.sum())
             sims_total += int(inside.sum())
             if progress is not None:
@@ -205,12 +217,14 @@ def run_abc_smc(
         dist = np.concatenate(kept_d)[:n]
         if u.shape[0] < n:
             # The budget ran out inside this generation: keep the previous, complete one.
-            last = dict(last, stopped="max_simulations")
+            last = dict(last, stopped="max_simulations", n_simulations=sims_total)
             history[-1] = last
             if store is not None:
                 store.append(dict(last, rep=last["generation"]))
             break
-        acceptance = n / tried
+        # Every simulated candidate of the generation counts, also those of the last batch
+        # beyond the n-th acceptance.
+        acceptance = accepted / tried
         lp = _log_prior_free(priors, u)
         diff = u[:, None, :] - u_prev[None, :, :]
         log_kernel = -0.5 * np.einsum("ijk,kl,ijl->ij", diff, inv, diff)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
+from scipy.special import logsumexp
 
 from simfit.bayes import diagnostics
 from simfit.errors import ArgumentError
@@ -148,7 +149,8 @@ class Posterior:
     def cov(self) -> pd.DataFrame:
         """Posterior covariance matrix."""
         flat, w = self._flat()
-        c = np.atleast_2d(np.cov(flat, rowvar=False, aweights=w))
+        # Weighted particles: the weighted (ddof 0) covariance, consistent with sd().
+        c = np.atleast_2d(np.cov(flat, rowvar=False, aweights=w, ddof=None if w is None else 0))
         return pd.DataFrame(c, index=self.param_names, columns=self.param_names)
 
     def quantile(self, q) -> pd.DataFrame | pd.Series:
@@ -170,31 +172,50 @@ class Posterior:
         """The maximum a posteriori estimate: the draw where a kernel density estimate of the
         posterior density (natural scale) is highest.
 
-        The density is estimated on the unconstrained scale and mapped back with the Jacobian of
-        the transforms, so a mode on a bound (a spread whose posterior density is highest at 0)
-        is found there rather than pushed inwards by the kernel.
+        The estimate reflects the draws at every finite bound of a parameter, so a mode on a bound
+        (a spread whose posterior density is highest at 0) is found there rather than pushed
+        inwards by the kernel. With many parameters a kernel estimate is rough; the MAP is
+        reported to be compared with the mean, not as a precise estimate.
         """
         flat, w = self._flat()
-        params = self.model.params
-        with np.errstate(all="ignore"):
-            free = params.to_free(flat)
-        keep = np.all(np.isfinite(free), axis=1)
-        free, flat = free[keep], flat[keep]
-        w = None if w is None else w[keep]
-        if free.shape[0] < 10:
+        keep = np.all(np.isfinite(flat), axis=1) & (np.ones(flat.shape[0], bool) if w is None else w > 0)
+        flat = flat[keep]
+        w = np.full(flat.shape[0], 1.0 / max(flat.shape[0], 1)) if w is None else w[keep] / w[keep].sum()
+        if flat.shape[0] < 10:
             return pd.Series(np.nan, index=self.param_names, name="map")
-        spread = free.std(axis=0)
-        active = spread > 0
+        rng = np.random.default_rng(0)
+        if flat.shape[0] > _MAP_DRAWS:
+            pick = rng.choice(flat.shape[0], _MAP_DRAWS, replace=False, p=w)
+            flat, w = flat[pick], np.full(_MAP_DRAWS, 1.0 / _MAP_DRAWS)
+        active = flat.std(axis=0) > 0
         if not active.any():
             return pd.Series(flat[0], index=self.param_names, name="map")
-        kde = sps.gaussian_kde(free[:, active].T, weights=w)
-        rng = np.random.default_rng(0)
-        at = np.arange(free.shape[0])
-        if at.size > _MAP_DRAWS:
-            at = rng.choice(at, _MAP_DRAWS, replace=False)
-        log_density = kde.logpdf(free[at][:, active].T)
-        log_jac = np.log(np.abs(params.jacobian_diag(free[at]))).sum(axis=1)
-        best = at[int(np.argmax(log_density - log_jac))]
+        x = flat[:, active]
+        kde = sps.gaussian_kde(x.T, weights=w)
+        root = np.linalg.cholesky(kde.covariance)
+        # Reflect the kernel centres at each finite bound (one copy per bound and combination).
+        lower = self.model.params.lower[active]
+        upper = self.model.params.upper[active]
+        centres, weights = [x], [w]
+        for j in range(x.shape[1]):
+            for bound in (lower[j], upper[j]):
+                if np.isfinite(bound):
+                    new = [c.copy() for c in centres]
+                    for c in new:
+                        c[:, j] = 2.0 * bound - c[:, j]
+                    centres += new
+                    weights += weights[: len(new)]
+        centres = np.concatenate(centres)
+        log_w = np.log(np.concatenate(weights))
+        z = np.linalg.solve(root, x.T).T
+        zc = np.linalg.solve(root, centres.T).T
+        best, best_value = 0, -np.inf
+        for lo in range(0, z.shape[0], 256):  # blocks keep the distance matrix small
+            d2 = ((z[lo : lo + 256, None, :] - zc[None, :, :]) ** 2).sum(axis=2)
+            values = logsumexp(log_w[None, :] - 0.5 * d2, axis=1)
+            k = int(np.argmax(values))
+            if values[k] > best_value:
+                best, best_value = lo + k, values[k]
         return pd.Series(flat[best], index=self.param_names, name="map")
 
     # ------------------------------------------------------------------ diagnostics

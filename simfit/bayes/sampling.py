@@ -67,17 +67,20 @@ def _method_options(method: str, options, kwargs: dict):
     return options
 
 
-def _fingerprint(model, data: Panel, names, priors: Priors, method, options, chains, draws, warmup, seed, fit_options) -> str:
+def _fingerprint(model, data: Panel, names, priors: Priors, method, options, chains, draws, warmup, seed, fit_options, start) -> str:
     h = hashlib.sha256()
+    for arr in (data.values, *data.nesting, data.covariates, *data.level_covariates):
+        h.update(np.ascontiguousarray(arr).tobytes())
     h.update(json.dumps({
-        "model": model.name, "params": list(model.param_names), "statistics": list(names),
-        "priors": priors.describe(), "method": method, "options": asdict(options), "chains": chains,
-        "draws": draws, "warmup": warmup, "seed": seed,
+        "model": model.name,
+        "params": [(p.name, p.bounds, p.start) for p in model.params],
+        "levels": [(lv.name, lv.params, lv.args.tolist()) for lv in model.levels],
+        "observations": (model.observations.values, model.observations.args.tolist()),
+        "statistics": list(names), "priors": priors.describe(), "method": method, "options": asdict(options),
+        "chains": chains, "draws": draws, "warmup": warmup, "seed": seed,
         "fit": {k: str(v) for k, v in asdict(fit_options).items()},
+        "start": None if start is None else {k: float(v) for k, v in dict(start).items()},
     }, sort_keys=True, default=str).encode())
-    h.update(np.ascontiguousarray(data.values).tobytes())
-    for off in data.nesting:
-        h.update(np.ascontiguousarray(off).tobytes())
     return h.hexdigest()[:16]
 
 
@@ -166,6 +169,11 @@ def sample(
             f"Statistic(s) {', '.join(np.asarray(simulator.names)[bad])} are NaN or infinite on the "
             "observed data; drop them or change the design."
         )
+    if method == "bsl" and opts.n_sims != "auto" and opts.unbiased and not opts.shrinkage and opts.n_sims <= observed.size + 3:
+        raise EstimationError(
+            f"The unbiased synthetic likelihood needs more panels per proposal than statistics + 3 "
+            f"({observed.size + 3}); got n_sims={opts.n_sims}. Raise n_sims, use n_sims='auto', or set unbiased=False."
+        )
     fit_options = fit_options or FitOptions()
     fit_options = replace(sequential(fit_options), seed=derive_seed(seed, 50))
 
@@ -173,7 +181,7 @@ def sample(
     records: dict = {}
     setup = None
     if out is not None:
-        fingerprint = _fingerprint(model, data, simulator.names, priors, method, opts, chains, draws, warmup, seed, fit_options)
+        fingerprint = _fingerprint(model, data, simulator.names, priors, method, opts, chains, draws, warmup, seed, fit_options, start)
         store = ReplicationStore.create(out, {
             "kind": "posterior", "fingerprint": fingerprint, "method": method, "chains": chains,
             "draws": draws, "warmup": warmup, "seed": seed, "options": asdict(opts),
@@ -208,35 +216,52 @@ def _progress_bar(progress: bool, method: str, total):
     return tqdm(total=total, unit=unit, desc=f"sample {method}", leave=False)
 
 
-def _start_points(fit_result, priors: Priors, chains: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Chain starts: the estimate plus a draw from its sandwich distribution (unconstrained
-    scale), kept inside the prior's support; and the initial proposal shape."""
+def _start_points(fit_result, target: SyntheticLikelihood, chains: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The centre of the chains, their starts and the initial proposal shape (unconstrained scale).
+
+    The centre is the preliminary estimate, each chain starting at a draw from its sandwich
+    distribution. Where the estimate says little (a coordinate with infinite or very large
+    variance, typically a spread estimated on its bound, or an estimate far in the prior's tail)
+    the centre is moved inside the prior's central 99.8% and the scale taken from the prior.
+    """
+    priors = target.priors
     params = priors.params
-    u_hat = np.asarray(fit_result.free, dtype=float)
-    cov = np.asarray(fit_result.cov_free, dtype=float)
-    d = u_hat.size
-    if not np.all(np.isfinite(cov)) or np.any(np.linalg.eigvalsh(0.5 * (cov + cov.T)) <= 0):
-        # An unidentified direction: fall back to a diagonal shape with moderate steps.
-        diag = np.diag(cov).copy()
-        diag[~np.isfinite(diag) | (diag <= 0)] = 0.25
-        cov = np.diag(np.minimum(diag, 1.0))
-    if not np.isfinite(priors.logpdf(params.to_natural(u_hat))):
+    u_hat = np.asarray(fit_result.free, dtype=float).copy()
+    cov = np.asarray(fit_result.cov_free, dtype=float).copy()
+    with np.errstate(all="ignore"):
+        lo = params.to_free(np.array([d.ppf(0.001) for d in priors.dists]))
+        hi = params.to_free(np.array([d.ppf(0.999) for d in priors.dists]))
+        q16 = params.to_free(np.array([d.ppf(0.16) for d in priors.dists]))
+        q84 = params.to_free(np.array([d.ppf(0.84) for d in priors.dists]))
+    prior_var = np.where(np.isfinite(q84 - q16), ((q84 - q16) / 2) ** 2, 1.0)
+    outside = ~np.isfinite(u_hat) | (u_hat < lo) | (u_hat > hi)
+    u_hat = np.where(outside, np.clip(np.nan_to_num(u_hat, nan=0.5 * (lo + hi)), lo, hi), u_hat)
+    diag = np.diag(cov)
+    vague = outside | ~np.isfinite(diag) | (diag <= 0) | (diag > prior_var)
+    cov[vague, :] = 0.0
+    cov[:, vague] = 0.0
+    cov[vague, vague] = prior_var[vague]
+    cov = 0.5 * (cov + cov.T)
+    if not np.all(np.isfinite(cov)) or np.linalg.eigvalsh(cov).min() <= 0:
+        cov = np.diag(np.where(np.isfinite(np.diag(cov)) & (np.diag(cov) > 0), np.diag(cov), prior_var))
+    if not np.isfinite(target.log_prior(u_hat[None])[0]):
         raise EstimationError(
-            f"The preliminary estimate {dict(zip(params.names, np.round(params.to_natural(u_hat), 6)))} lies "
-            "outside the prior's support; widen the priors or give start values inside them."
+            f"The prior density is zero at the preliminary estimate "
+            f"{dict(zip(params.names, np.round(params.to_natural(u_hat), 6)))} even after moving it into the "
+            "prior's central range; check the priors."
         )
     root = np.linalg.cholesky(cov)
     rng = np.random.default_rng(derive_seed(seed, 51))
     starts = []
     for _ in range(chains):
         for _attempt in range(50):
-            u = u_hat + root @ rng.standard_normal(d)
-            if np.isfinite(priors.logpdf(params.to_natural(u))):
+            u = u_hat + root @ rng.standard_normal(u_hat.size)
+            if np.isfinite(target.log_prior(u[None])[0]):
                 break
         else:
             u = u_hat
         starts.append(u)
-    return np.array(starts), cov
+    return u_hat, np.array(starts), cov
 
 
 def _sample_bsl(model, data, statistics, simulator, observed, priors, opts: BSLOptions, chains, draws, warmup, seed,
@@ -250,25 +275,22 @@ def _sample_bsl(model, data, statistics, simulator, observed, priors, opts: BSLO
                 fit_result = fit(model, data, statistics, start=start, options=fit_options)
             except SimfitError as exc:
                 raise EstimationError(f"The preliminary fit that starts and scales the sampler failed: {exc}") from exc
-        starts, prop_cov = _start_points(fit_result, priors, chains, seed)
         target = SyntheticLikelihood(simulator, observed, priors, 10, opts.shrinkage, opts.unbiased)
+        centre, starts, prop_cov = _start_points(fit_result, target, chains, seed)
+        setup_sims = _fit_simulations(fit_result)
         if opts.n_sims == "auto":
-            n_sims, loglik_sd = choose_n_sims(target, fit_result.free, derive_seed(seed, 52), opts.target_loglik_sd)
+            n_sims, loglik_sd, used = choose_n_sims(target, centre, derive_seed(seed, 52), opts.target_loglik_sd)
+            setup_sims += used
         else:
             n_sims, loglik_sd = int(opts.n_sims), None
         setup = {
             "starts": starts.tolist(), "proposal_cov": prop_cov.tolist(), "n_sims": n_sims,
-            "loglik_sd": loglik_sd, "estimate": fit_result.params.to_dict(),
+            "loglik_sd": loglik_sd, "estimate": fit_result.params.to_dict(), "n_simulations": setup_sims,
         }
         if store is not None:
             store.update_manifest(setup=setup)
     estimate = pd.Series(setup["estimate"], name="estimate")[list(model.param_names)]
     n_sims = int(setup["n_sims"])
-    if opts.unbiased and not opts.shrinkage and n_sims <= observed.size + 3:
-        raise EstimationError(
-            f"The unbiased synthetic likelihood needs more panels per proposal than statistics + 3 "
-            f"({observed.size + 3}); got n_sims={n_sims}. Raise n_sims, use n_sims='auto', or set unbiased=False."
-        )
     target = SyntheticLikelihood(simulator, observed, priors, n_sims, opts.shrinkage, opts.unbiased)
     starts = np.asarray(setup["starts"], dtype=float)
     prop_cov = np.asarray(setup["proposal_cov"], dtype=float)
@@ -293,9 +315,7 @@ def _sample_bsl(model, data, statistics, simulator, observed, priors, opts: BSLO
         if bar is not None:
             bar.update(bar.total - bar.n)
     results.sort(key=lambda r: r["chain"])
-    n_sims_used = sum(r["n_simulations"] for r in results)
-    if fit_result is not None:
-        n_sims_used += _fit_simulations(fit_result)
+    n_sims_used = sum(r["n_simulations"] for r in results) + int(setup.get("n_simulations", 0))
     info = {
         "panels_per_proposal": n_sims,
         "loglik_sd_at_estimate": None if setup.get("loglik_sd") is None else round(float(setup["loglik_sd"]), 3),

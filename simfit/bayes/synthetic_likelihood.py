@@ -29,6 +29,9 @@ __all__ = ["BSLOptions", "SyntheticLikelihood", "gaussian_loglik", "choose_n_sim
 
 # Robbins-Monro adaptation of the proposal scale during warm-up: step size t ** -_ADAPT_DECAY.
 _ADAPT_DECAY = 0.6
+# Warm-up states needed before their covariance shapes the proposals (and, after warm-up, before
+# independence proposals are used at all: with a shorter warm-up there is nothing to fit them to).
+_MIN_ADAPT = 100
 # Degrees of freedom of the independence proposal (heavier tails than the posterior's).
 _T_DF = 5.0
 
@@ -197,17 +200,19 @@ class SyntheticLikelihood:
         return np.atleast_1d(gaussian_loglik(sims, self.observed, self.shrinkage, self.unbiased))
 
 
-def choose_n_sims(target: SyntheticLikelihood, u: np.ndarray, seed: int, sd_target: float, reps: int = 30) -> tuple[int, float]:
+def choose_n_sims(target: SyntheticLikelihood, u: np.ndarray, seed: int, sd_target: float, reps: int = 30) -> tuple[int, float, int]:
     """The smallest ``S`` among ``n_stats + 6`` times 1, 2, 4, ... (at most 640) whose log
     synthetic likelihood at ``u`` varies across ``reps`` independent key sets by at most
-    ``sd_target``; returns ``(S, sd)``."""
+    ``sd_target``; returns ``(S, sd, panels simulated)``."""
     n = target.observed.size + 6
+    used = 0
     while True:
         target.n_sims = n
         values = target.loglik(np.repeat(np.asarray(u, dtype=float)[None], reps, axis=0), seed, 0)
+        used += reps * n
         sd = float(np.std(values, ddof=1)) if np.all(np.isfinite(values)) else math.inf
         if sd <= sd_target or n >= 640:
-            return n, sd
+            return n, sd, used
         n = min(2 * n, 640)
 
 
@@ -290,6 +295,10 @@ def run_chains(
     states, kept_draws, kept_lp = [], [], []
     for c in chains:
         rec = sorted(records.get(c, []), key=lambda r: r["block"])
+        # Resume after the last of the consecutive blocks 0, 1, ..., k (a damaged record in the
+        # middle means the blocks after it are recomputed).
+        gap = next((k for k, r in enumerate(rec) if r["block"] != k), len(rec))
+        rec = rec[:gap]
         kept_draws.append([x for r in rec for x in r["draws"]])
         kept_lp.append([x for r in rec for x in r["log_posterior"]])
         states.append(dict(rec[-1]["state"]) if rec else _chain_state(np.asarray(starts[c], dtype=float), prop_cov))
@@ -303,12 +312,17 @@ def run_chains(
         for i in fresh:
             states[i]["loglik"], states[i]["logprior"] = float(ll0[i]), float(lp0[i])
     for i, st in enumerate(states):
-        if not math.isfinite(st["loglik"] + st["logprior"]):
-            psi = target.params.to_natural(np.asarray(st["u"]))
+        psi = dict(zip(target.params.names, np.round(target.params.to_natural(np.asarray(st["u"])), 6)))
+        if not math.isfinite(st["logprior"]):
             raise EstimationError(
-                f"Chain {chains[i]}: the synthetic likelihood or the prior is zero at the start "
-                f"{dict(zip(target.params.names, np.round(psi, 6)))}; check that the start lies inside "
-                "the prior's support and that the simulator gives finite statistics there."
+                f"Chain {chains[i]}: the prior density (with the Jacobian of the transforms) is zero at "
+                f"the start {psi}; check the priors."
+            )
+        if not math.isfinite(st["loglik"]):
+            raise EstimationError(
+                f"Chain {chains[i]}: the synthetic likelihood is zero at the start {psi}: the simulator "
+                "gives non-finite statistics there, or the observed statistics lie far outside the "
+                "simulated ones; check the model and the statistics at these values."
             )
 
     u = np.array([st["u"] for st in states], dtype=float)
@@ -339,7 +353,7 @@ def run_chains(
             log_u = np.zeros(m)
             log_q = np.zeros(m)  # log q(current) - log q(proposal), for independence proposals
             for i in np.flatnonzero(active):
-                if t >= warmup and independence and rngs[i].uniform() < independence:
+                if t >= warmup and n_adapt[i] >= _MIN_ADAPT and independence and rngs[i].uniform() < independence:
                     # After warm-up, a share of the proposals are independent draws from a
                     # Student t fitted to the warm-up states: near-Gaussian posteriors are then
                     # explored in a few steps instead of a random walk's many.
@@ -349,7 +363,7 @@ def run_chains(
                     log_q[i] = _t_logpdf(u[i], mean[i], roots[i]) - _t_logpdf(proposal[i], mean[i], roots[i])
                 else:
                     proposal[i] = u[i] + math.exp(log_scale[i]) * (roots[i] @ rngs[i].standard_normal(d))
-                log_u[i] = math.log(rngs[i].uniform())
+                log_u[i] = math.log1p(-rngs[i].uniform())  # log of a uniform on (0, 1]
             lp_new = np.where(active, target.log_prior(proposal), -math.inf)
             ll_new = np.full(m, -math.inf)
             simulate = np.isfinite(lp_new)
@@ -372,7 +386,7 @@ def run_chains(
                     delta = u[i] - mean[i]
                     mean[i] += delta / n_adapt[i]
                     m2[i] += np.outer(delta, u[i] - mean[i])
-                    if (n_adapt[i] >= 100 and n_adapt[i] % 50 == 0) or t == warmup - 1:
+                    if (n_adapt[i] >= _MIN_ADAPT and n_adapt[i] % 50 == 0) or t == warmup - 1:
                         roots[i] = _root(base_cov, mean[i], m2[i], n_adapt[i], d)
                 else:
                     accepted[i] += accept[i]
@@ -413,7 +427,7 @@ def run_chains(
 def _root(base_cov: np.ndarray, mean: np.ndarray, m2: np.ndarray, n_adapt: int, d: int) -> np.ndarray:
     """Cholesky factor of the proposal shape: the warm-up covariance once 100 states are in,
     the initial shape before (a small ridge keeps it positive definite)."""
-    cov = m2 / (n_adapt - 1) if n_adapt >= 100 else base_cov
+    cov = m2 / (n_adapt - 1) if n_adapt >= _MIN_ADAPT else base_cov
     scale = np.sqrt(np.maximum(np.diag(cov), 1e-300))
     corr = cov / np.outer(scale, scale)
     try:
