@@ -82,14 +82,6 @@ def _standardised_distance(stats: np.ndarray, observed: np.ndarray, scale: np.nd
     return d
 
 
-def _log_prior_free(priors: Priors, u: np.ndarray) -> np.ndarray:
-    """Log prior density of rows ``u`` (n, n_params) on the unconstrained scale."""
-    params = priors.params
-    with np.errstate(divide="ignore"):
-        jac = np.log(np.abs(params.jacobian_diag(u))).sum(axis=1)
-    return priors.logpdf(params.to_natural(u)) + jac
-
-
 def run_abc_smc(
     simulator: Simulator,
     observed: np.ndarray,
@@ -196,7 +188,7 @@ def run_abc_smc(
         while sum(len(x) for x in kept_u) < n:
             parents = rng.choice(n, size=batch, p=w_prev)
             cand = u_prev[parents] + rng.standard_normal((batch, u_prev.shape[1])) @ root.T
-            lp = _log_prior_free(priors, cand)
+            lp = priors.logpdf_free(cand)
             inside = np.isfinite(lp)
             stats = np.full((batch, observed.size), np.nan)
             if inside.any():
@@ -225,7 +217,7 @@ def run_abc_smc(
         # Every simulated candidate of the generation counts, also those of the last batch
         # beyond the n-th acceptance.
         acceptance = accepted / tried
-        lp = _log_prior_free(priors, u)
+        lp = priors.logpdf_free(u)
         diff = u[:, None, :] - u_prev[None, :, :]
         log_kernel = -0.5 * np.einsum("ijk,kl,ijl->ij", diff, inv, diff)
         log_mix = logsumexp(log_kernel + np.log(w_prev)[None, :], axis=1)

@@ -175,6 +175,17 @@ class Priors:
         out[np.isnan(out)] = -np.inf
         return out if psi.ndim == 2 else float(out[0])
 
+    def logpdf_free(self, u: np.ndarray) -> np.ndarray:
+        """Log prior density of the unconstrained parameters ``u`` (n, n_params), shape (n,):
+        the natural-scale density times the Jacobian ``|d psi / d u|`` of the transforms."""
+        u = np.atleast_2d(np.asarray(u, dtype=float))
+        lp = self.logpdf(self.params.to_natural(u))
+        with np.errstate(divide="ignore"):
+            jac = np.log(np.abs(self.params.jacobian_diag(u))).sum(axis=1)
+        out = lp + jac
+        out[~np.isfinite(lp)] = -np.inf
+        return out
+
     def rvs(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` independent draws, shape (n, n_params), kept strictly inside the bounds."""
         draws = np.column_stack([dist.rvs(size=n, random_state=rng) for dist in self.dists])

@@ -185,12 +185,7 @@ class SyntheticLikelihood:
 
     def log_prior(self, u: np.ndarray) -> np.ndarray:
         """Log prior on the unconstrained scale at rows ``u`` (K, n_params); shape (K,)."""
-        lp = self.priors.logpdf(self.params.to_natural(u))
-        with np.errstate(divide="ignore"):
-            jac = np.log(np.abs(self.params.jacobian_diag(u))).sum(axis=1)
-        out = lp + jac
-        out[~np.isfinite(lp)] = -math.inf
-        return out
+        return self.priors.logpdf_free(u)
 
     def loglik(self, u: np.ndarray, seed: int, first_sim: int) -> np.ndarray:
         """Log synthetic likelihood at rows ``u`` (K, n_params); row ``k`` uses the simulations
