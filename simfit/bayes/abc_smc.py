@@ -14,7 +14,10 @@ Jasra 2012):
    ``min_acceptance``, the tolerance below ``min_tolerance``, or a budget is spent.
 
 Distances are Euclidean on statistics divided by their spread (median absolute deviation) among
-the prior simulations of generation 0. Every generation is checkpointed; a run resumes from the
+the prior simulations of generation 0 (or, with ``adaptive_scale``, among the candidates of the
+previous generation, Prangle 2017). The final particles are corrected by local-linear regression
+on their statistics (Beaumont, Zhang & Balding 2002), which removes most of the blur the last
+tolerance leaves. Every generation is checkpointed; a run resumes from the
 last finished generation and continues exactly as if it had never stopped.
 """
 
@@ -31,7 +34,7 @@ from simfit.engine import Simulator
 from simfit.errors import EstimationError
 from simfit.estimation import derive_seed
 
-__all__ = ["ABCOptions", "run_abc_smc"]
+__all__ = ["ABCOptions", "run_abc_smc", "regression_adjust"]
 
 
 @dataclass(frozen=True)
@@ -47,12 +50,19 @@ class ABCOptions:
     min_acceptance : float
         Stop after a generation whose acceptance rate is below this.
     min_tolerance : float
-        Stop once the tolerance is at or below this (on the standardised scale).
+        Stop once the tolerance is at or below this (on the generation's standardised scale).
     max_generations : int
     max_simulations : int
         Stop once this many panels have been simulated.
     batch : int
         Candidates simulated per engine launch (``n_particles`` by default).
+    adaptive_scale : bool
+        Rescale the statistics in each generation by their spread among the previous
+        generation's candidates (otherwise by their spread among the prior simulations).
+    adjust : bool
+        Correct the final particles by local-linear regression on their statistics
+        (Beaumont, Zhang & Balding 2002): the tolerance's blur of the posterior shrinks to what a
+        linear relation between parameters and statistics cannot explain.
     """
 
     n_particles: int = 1000
@@ -62,6 +72,8 @@ class ABCOptions:
     max_generations: int = 40
     max_simulations: int = 2_000_000
     batch: int | None = None
+    adaptive_scale: bool = False
+    adjust: bool = True
 
     def __post_init__(self) -> None:
         for name in ("n_particles", "max_generations", "max_simulations"):
@@ -74,6 +86,49 @@ class ABCOptions:
             raise EstimationError("quantile must lie in (0, 1), min_acceptance in [0, 1) and min_tolerance be >= 0.")
         if self.batch is not None and (not isinstance(self.batch, (int, np.integer)) or self.batch < 1):
             raise EstimationError(f"batch must be a positive integer, got {self.batch!r}.")
+
+
+def regression_adjust(u: np.ndarray, weights: np.ndarray, deviations: np.ndarray, distances: np.ndarray, tolerance: float):
+    """Local-linear regression adjustment of ABC particles (Beaumont, Zhang & Balding 2002).
+
+    Parameters
+    ----------
+    u : ndarray, shape (n, n_params)
+        Particles on the unconstrained scale.
+    weights : ndarray, shape (n,)
+    deviations : ndarray, shape (n, n_stats)
+        Scaled simulated minus observed statistics of each particle.
+    distances : ndarray, shape (n,)
+    tolerance : float
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        Adjusted particles ``u - (s - s_obs) B`` with ``B`` the weighted least-squares slopes of
+        ``u`` on the statistics, and weights multiplied by the Epanechnikov kernel
+        ``1 - (d / tolerance)^2``. Unchanged when the tolerance is infinite or too few particles
+        carry weight for the regression.
+    """
+    if not math.isfinite(tolerance) or tolerance <= 0:
+        return u, weights
+    kernel = np.clip(1.0 - (distances / tolerance) ** 2, 0.0, None)
+    w = weights * kernel
+    if w.sum() <= 0 or 1.0 / np.sum((w / w.sum()) ** 2) < 5 * (deviations.shape[1] + 1):
+        return u, weights
+    w = w / w.sum()
+    x = np.column_stack([np.ones(u.shape[0]), deviations])
+    root_w = np.sqrt(w)[:, None]
+    coef, *_ = np.linalg.lstsq(root_w * x, root_w * u, rcond=None)
+    return u - deviations @ coef[1:], w
+
+
+def _robust_scale(stats: np.ndarray) -> np.ndarray:
+    """Spread of each statistic: the normal-consistent median absolute deviation, or the sd
+    where that is zero (statistics with many ties)."""
+    if stats.shape[0] < 2:
+        return np.zeros(stats.shape[1])
+    mad = np.median(np.abs(stats - np.median(stats, axis=0)), axis=0) * 1.4826
+    return np.where(mad > 0, mad, stats.std(axis=0))
 
 
 def _standardised_distance(stats: np.ndarray, observed: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -128,11 +183,11 @@ def run_abc_smc(
         out = simulator.statistics_batch(psi, 1, derive_seed(seed, 41, gen), k * batch, failures="nan")
         return out[:, 0, :]
 
-    def record(gen, u, w, dist, eps, acc, sims, scale, stopped):
+    def record(gen, u, w, stats, dist, eps, acc, sims, scale, next_scale, stopped):
         g = {
             "rep": gen, "generation": gen, "particles": u.tolist(), "log_weights": np.log(w).tolist(),
-            "distances": dist.tolist(), "tolerance": eps, "acceptance": acc, "n_simulations": sims,
-            "scale": scale.tolist(), "stopped": stopped,
+            "statistics": stats.tolist(), "distances": dist.tolist(), "tolerance": eps, "acceptance": acc,
+            "n_simulations": sims, "scale": scale.tolist(), "next_scale": next_scale.tolist(), "stopped": stopped,
         }
         if store is not None:
             store.append(g)
@@ -149,25 +204,26 @@ def run_abc_smc(
                 f"The simulator failed (non-finite statistics) at {n - ok.sum()} of {n} prior draws; "
                 "narrow the priors to parameter values the model can simulate."
             )
-        mad = np.median(np.abs(stats[ok] - np.median(stats[ok], axis=0)), axis=0) * 1.4826
-        sd = stats[ok].std(axis=0)
-        scale = np.where(mad > 0, mad, sd)
+        scale = _robust_scale(stats[ok])
         if np.any(scale <= 0):
             raise EstimationError("A statistic does not vary across prior simulations; remove it.")
         dist = _standardised_distance(stats, observed, scale)
         if progress is not None:
             progress(n)
-        record(0, u, np.full(n, 1.0 / n), dist, math.inf, 1.0, n, scale, None)
+        record(0, u, np.full(n, 1.0 / n), stats, dist, math.inf, 1.0, n, scale, scale, None)
 
     last = history[-1]
-    scale = np.asarray(last["scale"])
     sims_total = int(last["n_simulations"])
     while last["stopped"] is None:
         gen = last["generation"] + 1
         u_prev = np.asarray(last["particles"])
         logw_prev = np.asarray(last["log_weights"])
         w_prev = np.exp(logw_prev - logsumexp(logw_prev))
-        d_prev = np.asarray(last["distances"])
+        # The distance of this generation: statistics scaled by their spread among all candidates
+        # of the previous one (or among the prior simulations), so that as the particles close
+        # in, the statistics that still discriminate keep their weight (Prangle 2017).
+        scale = np.asarray(last["next_scale"] if options.adaptive_scale else history[0]["scale"])
+        d_prev = _standardised_distance(np.asarray(last["statistics"]), observed, scale)
         eps = float(np.quantile(d_prev[np.isfinite(d_prev)], options.quantile))
         cov = 2.0 * np.atleast_2d(np.cov(u_prev, rowvar=False, aweights=w_prev))
         # A ridge keeps the kernel proper when the particles have collapsed in some direction.
@@ -181,7 +237,7 @@ def run_abc_smc(
             ) from None
         inv = np.linalg.inv(cov)
         rng = np.random.default_rng(derive_seed(seed, 40, gen))
-        kept_u, kept_d = [], []
+        kept_u, kept_s, kept_d, simulated = [], [], [], []
         tried = 0
         accepted = 0
         k = 0
@@ -196,7 +252,9 @@ def run_abc_smc(
             dist = _standardised_distance(stats, observed, scale)
             ok = inside & (dist <= eps)
             kept_u.append(cand[ok])
+            kept_s.append(stats[ok])
             kept_d.append(dist[ok])
+            simulated.append(stats[inside])
             accepted += int(ok.sum())
             tried += int(inside.sum())
             sims_total += int(inside.sum())
@@ -206,6 +264,7 @@ def run_abc_smc(
             if sims_total >= options.max_simulations and sum(len(x) for x in kept_u) < n:
                 break
         u = np.concatenate(kept_u)[:n]
+        accepted_stats = np.concatenate(kept_s)[:n]
         dist = np.concatenate(kept_d)[:n]
         if u.shape[0] < n:
             # The budget ran out inside this generation: keep the previous, complete one.
@@ -232,13 +291,22 @@ def run_abc_smc(
             stopped = "max_simulations"
         elif gen >= options.max_generations:
             stopped = "max_generations"
-        record(gen, u, w, dist, eps, acceptance, sims_total, scale, stopped)
+        pool = np.concatenate(simulated)
+        next_scale = _robust_scale(pool[np.all(np.isfinite(pool), axis=1)])
+        next_scale = np.where(next_scale > 0, next_scale, scale)
+        record(gen, u, w, accepted_stats, dist, eps, acceptance, sims_total, scale, next_scale, stopped)
         last = history[-1]
     u = np.asarray(last["particles"])
     logw = np.asarray(last["log_weights"])
+    weights = np.exp(logw - logsumexp(logw))
+    if options.adjust:
+        scale = np.asarray(last["scale"])
+        u, weights = regression_adjust(
+            u, weights, (np.asarray(last["statistics"]) - observed) / scale, np.asarray(last["distances"]), last["tolerance"]
+        )
     return {
         "particles": params.to_natural(u),
-        "weights": np.exp(logw - logsumexp(logw)),
+        "weights": weights,
         "distances": np.asarray(last["distances"]),
         "tolerances": [g["tolerance"] for g in history],
         "acceptance": [g["acceptance"] for g in history],
