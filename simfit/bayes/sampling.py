@@ -237,7 +237,7 @@ def _start_points(fit_result, target: SyntheticLikelihood, chains: int, seed: in
     outside = ~np.isfinite(u_hat) | (u_hat < lo) | (u_hat > hi)
     u_hat = np.where(outside, np.clip(np.nan_to_num(u_hat, nan=0.5 * (lo + hi)), lo, hi), u_hat)
     diag = np.diag(cov)
-    vague = outside | ~np.isfinite(diag) | (diag <= 0) | (diag > prior_var)
+    vague = ~np.isfinite(diag) | (diag <= 0) | (diag > prior_var)
     cov[vague, :] = 0.0
     cov[:, vague] = 0.0
     cov[vague, vague] = prior_var[vague]
@@ -264,6 +264,29 @@ def _start_points(fit_result, target: SyntheticLikelihood, chains: int, seed: in
     return u_hat, np.array(starts), cov
 
 
+def _finite_starts(target: SyntheticLikelihood, centre, starts, prop_cov, seed: int, attempts: int = 20):
+    """Starts where the synthetic likelihood, with the very keys the chains will use first, is
+    not zero; a start that fails is redrawn around the centre (finally: the centre itself)."""
+    rng = np.random.default_rng(derive_seed(seed, 53))
+    root = np.linalg.cholesky(prop_cov)
+    sim_seed = derive_seed(seed, 31)  # the chains' keys: see run_chains
+    starts = np.array(starts, dtype=float)
+    used = 0
+    for attempt in range(attempts + 1):
+        ll = target.loglik(starts, sim_seed, 0)
+        used += starts.shape[0] * target.n_sims
+        bad = ~np.isfinite(ll) | ~np.isfinite(target.log_prior(starts))
+        if not bad.any():
+            return starts, used
+        for c in np.flatnonzero(bad):
+            starts[c] = centre if attempt >= attempts - 1 else centre + root @ rng.standard_normal(centre.size)
+    psi = dict(zip(target.params.names, np.round(target.params.to_natural(centre), 6)))
+    raise EstimationError(
+        f"The synthetic likelihood is zero at and around the preliminary estimate {psi}: the observed "
+        "statistics lie outside the simulated ones. Check the model and the statistics, or raise n_sims."
+    )
+
+
 def _sample_bsl(model, data, statistics, simulator, observed, priors, opts: BSLOptions, chains, draws, warmup, seed,
                 fit_options, start, n_jobs, backend, store, records, setup, bar) -> Posterior:
     estimate = None
@@ -279,10 +302,14 @@ def _sample_bsl(model, data, statistics, simulator, observed, priors, opts: BSLO
         centre, starts, prop_cov = _start_points(fit_result, target, chains, seed)
         setup_sims = _fit_simulations(fit_result)
         if opts.n_sims == "auto":
-            n_sims, loglik_sd, used = choose_n_sims(target, centre, derive_seed(seed, 52), opts.target_loglik_sd)
+            points = np.vstack([centre[None], starts])
+            n_sims, loglik_sd, used = choose_n_sims(target, points, derive_seed(seed, 52), opts.target_loglik_sd)
             setup_sims += used
         else:
             n_sims, loglik_sd = int(opts.n_sims), None
+        target.n_sims = n_sims
+        starts, used = _finite_starts(target, centre, starts, prop_cov, seed)
+        setup_sims += used
         setup = {
             "starts": starts.tolist(), "proposal_cov": prop_cov.tolist(), "n_sims": n_sims,
             "loglik_sd": loglik_sd, "estimate": fit_result.params.to_dict(), "n_simulations": setup_sims,

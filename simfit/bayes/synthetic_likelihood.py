@@ -50,8 +50,9 @@ class BSLOptions:
     ----------
     n_sims : int or "auto"
         Panels simulated per proposal. ``"auto"`` picks the smallest of ``n_stats + 6`` times 1,
-        2, 4, ... (at most 640) for which the standard deviation of the log synthetic likelihood at the preliminary estimate
-        is at most ``target_loglik_sd`` (Price et al. 2018 recommend 1 to 2).
+        2, 4, ... (at most 640) for which the standard deviation of the log synthetic likelihood
+        at the preliminary estimate and at the chains' starts is at most ``target_loglik_sd``
+        (Price et al. 2018 recommend 1 to 2; see :func:`choose_n_sims`).
     shrinkage : float
         Shrink the statistics' covariance towards its diagonal,
         ``(1 - shrinkage) * Sigma + shrinkage * diag(Sigma)``; helps when ``S`` is small
@@ -195,18 +196,31 @@ class SyntheticLikelihood:
         return np.atleast_1d(gaussian_loglik(sims, self.observed, self.shrinkage, self.unbiased))
 
 
-def choose_n_sims(target: SyntheticLikelihood, u: np.ndarray, seed: int, sd_target: float, reps: int = 30) -> tuple[int, float, int]:
-    """The smallest ``S`` among ``n_stats + 6`` times 1, 2, 4, ... (at most 640) whose log
-    synthetic likelihood at ``u`` varies across ``reps`` independent key sets by at most
-    ``sd_target``; returns ``(S, sd, panels simulated)``."""
+def choose_n_sims(target: SyntheticLikelihood, points: np.ndarray, seed: int, sd_target: float, reps: int = 20) -> tuple[int, float, int]:
+    """Panels per proposal for the sampler.
+
+    The smallest ``S`` among ``n_stats + 6`` times 1, 2, 4, ... (at most 640) for which the log
+    synthetic likelihood, evaluated ``reps`` times with independent keys at each of ``points``
+    (the centre first, then the chains' starts, about one posterior sd away), varies by at most
+    ``sd_target`` at the centre and at the median point, counting a point where an estimate was
+    zero as infinitely variable: a noisy estimate makes chains stick where it happened to be high.
+
+    Returns
+    -------
+    (int, float, int)
+        ``S``, the median standard deviation over the points, and the panels simulated.
+    """
+    points = np.atleast_2d(np.asarray(points, dtype=float))
     n = target.observed.size + 6
     used = 0
     while True:
         target.n_sims = n
-        values = target.loglik(np.repeat(np.asarray(u, dtype=float)[None], reps, axis=0), seed, 0)
-        used += reps * n
-        sd = float(np.std(values, ddof=1)) if np.all(np.isfinite(values)) else math.inf
-        if sd <= sd_target or n >= 640:
+        values = target.loglik(np.repeat(points, reps, axis=0), seed, 0).reshape(points.shape[0], reps)
+        used += points.shape[0] * reps * n
+        with np.errstate(invalid="ignore"):
+            sds = np.where(np.all(np.isfinite(values), axis=1), np.std(values, axis=1, ddof=1), math.inf)
+        sd = float(np.median(sds))
+        if (sds[0] <= sd_target and sd <= sd_target) or n >= 640:
             return n, sd, used
         n = min(2 * n, 640)
 
