@@ -37,7 +37,7 @@ def main() -> None:
     seed = sc.study.seed if args.seed is None else args.seed
     started = time.perf_counter()
     result = recover(
-        model, sc.design_panel(), stats, sc.truth, prior=sc.prior or None, grid=sc.grid or None,
+        model, sc.design_panel(), stats, sc.truth, prior=sc.truth_spec().prior, grid=sc.grid or None,
         reps=args.reps, seed=seed, alpha=0.05, options=sc.fit, n_jobs=args.jobs, start=sc.start or None,
     )
     wall = time.perf_counter() - started

@@ -77,7 +77,7 @@ def _run_study(scenario, out: Path, reps: int, seed: int, n_jobs: int, backend: 
     started = time.perf_counter()
     result = recover(
         model, design, stats, scenario.truth,
-        prior=scenario.prior or None, grid=scenario.grid or None,
+        prior=scenario.truth_spec().prior, grid=scenario.grid or None,
         reps=reps, seed=seed, alpha=scenario.study.alpha, options=scenario.fit,
         n_jobs=n_jobs, backend=backend, scheduler=scheduler, out=out, progress=progress, manifest=manifest,
         start=scenario.start or None,
@@ -268,10 +268,7 @@ def _cmd_sample(args) -> dict:
         from simfit.engine import simulate
 
         model, _ = scenario.build()
-        if set(scenario.truth) == set(model.param_names):
-            truth = dict(scenario.truth)
-        else:  # some truths are drawn from [prior] or cycled through [grid], as in a study
-            truth = scenario.truth_spec().truth(model, scenario.simulate.seed, 0)
+        truth = scenario.truth_spec().truth(model, scenario.simulate.seed, 0)
         panel = simulate(model, scenario.design_panel(), truth, seed=scenario.simulate.seed).panel(0)
         content = panel.to_frame().to_csv(index=False).encode()
         if not args.json:

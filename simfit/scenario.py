@@ -10,8 +10,8 @@
     tau = 0.5
     sigma = 1.0
 
-    [prior]                          # optional: draw the truth per replication instead
-    tau = { dist = "uniform", low = 0.2, high = 1.0 }
+    [prior]                          # optional: draw the truth of parameters without one
+    tau = { dist = "uniform", low = 0.2, high = 1.0 }   # (and the priors of simfit sample)
 
     [grid]                           # optional: cycle through true values instead
     sigma = [0.5, 1.0, 2.0]
@@ -229,7 +229,11 @@ class Scenario:
         return model, stats
 
     def truth_spec(self) -> TruthSpec:
-        return TruthSpec(dict(self.truth), dict(self.grid) or None, dict(self.prior) or None)
+        """How studies and simulations choose the truth: ``[truth]`` values are fixed; a
+        parameter without one is cycled through its ``[grid]`` or drawn from its ``[prior]``
+        (so a scenario with a complete ``[truth]`` uses ``[prior]`` only for sampling)."""
+        prior = {k: v for k, v in self.prior.items() if k not in self.truth}
+        return TruthSpec(dict(self.truth), dict(self.grid) or None, prior or None)
 
     def design_panel(self) -> Panel:
         """The design: balanced from [design], or read from [design] data."""

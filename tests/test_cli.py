@@ -234,3 +234,10 @@ def test_sample_never_replaces_the_data_of_a_run(tmp_path, capsys):
     assert main(["sample", str(scenario), "--data", str(other), "--out", str(out)]) == 2
     assert "holds a sampling run on other data" in capsys.readouterr().err
     assert (out / "data.csv").read_bytes() == before
+
+
+def test_few_units_scenario_shows_a_mode_at_zero_and_a_mean_away_from_it(tmp_path, capsys):
+    out = tmp_path / "few"
+    assert main(["sample", str(ROOT / "scenarios" / "few_units.toml"), "--out", str(out), "--json", "--no-progress"]) == 0
+    tau = last_json(capsys)["params"]["tau"]
+    assert tau["estimate"] < 0.01 and tau["map"] < 0.1 < tau["mean"]

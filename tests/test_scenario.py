@@ -10,7 +10,7 @@ from simfit.scenario import load_scenario, resolve_model
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("name", ["quickstart", "lognormal", "three_level"])
+@pytest.mark.parametrize("name", ["quickstart", "lognormal", "three_level", "few_units"])
 def test_shipped_scenarios_load(name):
     sc = load_scenario(ROOT / "scenarios" / f"{name}.toml")
     model, stats = sc.build()
@@ -73,6 +73,14 @@ def test_invalid_scenarios(tmp_path, text, message):
 def test_sample_table_keeps_method_options(tmp_path):
     sc = load_scenario(write(tmp_path, GOOD + '[sample]\nmethod = "abc-smc"\nn_particles = 300\nseed = 4\n'))
     assert (sc.sample.method, sc.sample.seed, sc.sample.options) == ("abc-smc", 4, {"n_particles": 300})
+
+
+def test_a_complete_truth_is_fixed_and_the_prior_only_samples(tmp_path):
+    text = GOOD + '[prior]\nmu = { dist = "normal", mean = 0, sd = 5 }\ntau = { dist = "halfnormal", scale = 1 }\n'
+    sc = load_scenario(write(tmp_path, text))
+    assert sc.truth_spec().prior is None and set(sc.prior) == {"mu", "tau"}
+    partial = load_scenario(write(tmp_path, text.replace("tau = 0.5\n", "", 1)))
+    assert set(partial.truth_spec().prior) == {"tau"}
 
 
 def test_missing_file():
