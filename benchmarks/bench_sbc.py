@@ -18,9 +18,9 @@ Statistics: mean and sd across units of the log unit means, with which the Gauss
 likelihood is close to the exact likelihood of this model.
 
 Per data set: 2 chains of ``--draws`` kept draws (warm-up ``draws // 2``) with ``--n-sims``
-panels per proposal (24 by default: with ``"auto"`` the sampler often settles on 8, at which
-the unbiased synthetic likelihood is zero with high probability away from the data and chains
-fail to start or stick; see ``benchmarks/results/sbc.md``). If the smallest effective sample size
+panels per proposal (24 by default; ``"auto"``, the library's default, chooses 8 to 512 per data
+set and gives a similar calibration with a few stuck chains at the smallest S, see
+``benchmarks/results/sbc.md``). If the smallest effective sample size
 (bulk and tail, over the parameters) is below L = 99, the chains are rerun with twice as many
 draws (at most twice). Each chain is thinned by (total draws / ESS) and L draws are taken at equal
 spacing from the thinned draws for the rank statistic (from all draws, and counted, if the ESS
