@@ -39,8 +39,13 @@ def plot_recovery(result, path: str | Path) -> Path:
             continue
         jitter = 0.0 if np.ptp(t) > 0 else 0.02 * (np.ptp(e) or 1.0)
         x = t + jitter * np.linspace(-1, 1, len(t)) if jitter else t
-        ax.errorbar(x, e, yerr=[e - lo, hi - e], fmt="o", ms=3, alpha=0.6, elinewidth=0.6, color="C0")
         span = np.concatenate([t, e])
+        # Intervals of unidentified estimates can be (nearly) infinite: draw them to the edge of
+        # the plot instead of stretching it.
+        reach = 2.0 * (np.nanmax(span) - np.nanmin(span) or 1.0)
+        lo = np.clip(lo, np.nanmin(span) - reach, e)
+        hi = np.clip(hi, e, np.nanmax(span) + reach)
+        ax.errorbar(x, e, yerr=[e - lo, hi - e], fmt="o", ms=3, alpha=0.6, elinewidth=0.6, color="C0")
         if span.size:
             a, b = np.nanmin(span), np.nanmax(span)
             ax.plot([a, b], [a, b], "k--", lw=1, label="identity")
