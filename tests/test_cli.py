@@ -241,3 +241,27 @@ def test_few_units_scenario_shows_a_mode_at_zero_and_a_mean_away_from_it(tmp_pat
     assert main(["sample", str(ROOT / "scenarios" / "few_units.toml"), "--out", str(out), "--json", "--no-progress"]) == 0
     tau = last_json(capsys)["params"]["tau"]
     assert tau["estimate"] < 0.01 and tau["map"] < 0.1 < tau["mean"]
+
+
+def test_killed_sampling_run_resumes_to_the_uninterrupted_draws(tmp_path):
+    scenario = tmp_path / "ln.toml"
+    scenario.write_text(SAMPLE_SCENARIO.replace("draws = 200", "draws = 1500"))
+    killed = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "simfit", "sample", str(scenario), "--no-progress"]
+    proc = subprocess.Popen([*cmd, "--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    records = killed / "replications.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if records.exists() and records.read_bytes().count(b"\n") >= 6:
+            break
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = records.read_bytes().count(b"\n")
+    assert 6 <= done_before < 2 * 45, "the run must be killed part-way (2 chains x 45 blocks)"
+    assert not (killed / "draws.csv").exists()
+    resumed = subprocess.run([sys.executable, "-m", "simfit", "resume", str(killed), "--no-progress", "--json"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    straight = tmp_path / "straight"
+    subprocess.run([*cmd, "--out", str(straight)], check=True, capture_output=True)
+    pd.testing.assert_frame_equal(pd.read_csv(killed / "draws.csv"), pd.read_csv(straight / "draws.csv"))
