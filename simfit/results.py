@@ -102,6 +102,17 @@ class FitResult:
         return pd.Series(self.model.params.to_natural(self.free), index=self.param_names, name="estimate")
 
     @property
+    def at_bound(self) -> list[str]:
+        """Parameters estimated on (within rounding of) a finite bound, e.g. a spread at 0."""
+        out = []
+        for p, v in zip(self.model.params, self.params.to_numpy()):
+            for b in p.bounds:
+                if np.isfinite(b) and abs(v - b) <= 1e-10 * (1.0 + abs(b)):
+                    out.append(p.name)
+                    break
+        return out
+
+    @property
     def converged(self) -> bool:
         return bool(self.steps[-1].result.success)
 
@@ -123,7 +134,8 @@ class FitResult:
         """
         if method == "sandwich":
             d = self.model.params.jacobian_diag(self.free)
-            c = self.cov_free * np.outer(d, d)
+            with np.errstate(invalid="ignore"):  # infinite variance times a zero derivative: NaN
+                c = self.cov_free * np.outer(d, d)
         elif method == "bootstrap":
             c = np.cov(self._bootstrap(), rowvar=False, ddof=1)
         else:
@@ -316,6 +328,11 @@ class FitResult:
         )
         if not self.converged:
             lines.append(f"WARNING: the optimizer did not converge: {self.message}")
+        for name in self.at_bound:
+            lines.append(
+                f"Note: {name} is estimated on its bound; its standard error and interval are not "
+                "meaningful there (a posterior from simfit.sample describes its uncertainty)."
+            )
         lines.append("=" * width)
         lines.extend(self._population_lines())
         lines.append("=" * width)

@@ -45,3 +45,14 @@ def test_tables_and_summary(result):
     json.dumps(data)
     assert data["params"]["tau"] == pytest.approx(result.params["tau"])
     assert result.sensitivity().shape == (len(result.names), 3)
+
+
+def test_a_spread_estimated_on_its_bound_is_flagged():
+    # Eight units whose means vary less than their noise alone would make them: tau's extremum
+    # estimate is 0.
+    model = random_intercept.model()
+    data = simfit.simulate(model, simfit.Panel.balanced(8, 5), {"mu": 1.0, "tau": 0.3, "sigma": 1.0}, seed=17).panel(0)
+    with pytest.warns(simfit.inference.WeakIdentificationWarning):
+        result = fit(model, data, random_intercept.statistics(), n_sims=10, seed=2)
+    assert result.at_bound == ["tau"]
+    assert "tau is estimated on its bound" in result.summary()
