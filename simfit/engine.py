@@ -590,14 +590,9 @@ class Simulator:
         table = np.empty((n_sims, n_units, plan.n_unit_columns))
         status = np.full((n_sims, n_units), _engine.UNFINISHED, dtype=np.int64)
         theta = np.empty((n_sims if keep_params else 0, n_units, int(m.level_dim[0])))
-        if offset:
-            # Shift so that launch simulation 0 maps to the right row: prepend the rows' offset by
-            # repeating row 0 (the driver indexes rows by s // sims_per_psi).
-            rows = np.ascontiguousarray(np.repeat(rows, sims_per_psi, axis=0)[offset:])
-            sims_per_psi = 1
         with _kernel_exceptions_as_status(int(n_sims * self.design.n_obs)):
             _engine.simulate_unit_statistics(
-                np.ascontiguousarray(rows), sims_per_psi, seed, first_sim, n_sims, self._chunk(n_sims * n_units),
+                np.ascontiguousarray(rows), sims_per_psi, offset, seed, first_sim, n_sims, self._chunk(n_sims * n_units),
                 d.nest_flat, d.nest_start, d.lcov_flat, d.lcov_start, d.lcov_ncol, d.x,
                 m.level_addr, m.level_dim, m.level_args, m.level_args_start, m.obs_addr, m.obs_args,
                 self._theta_size, self._theta_start, d.max_obs, self._max_groups, self.model.observations.n_values,

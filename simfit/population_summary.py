@@ -54,6 +54,7 @@ from scipy import stats
 from scipy.ndimage import gaussian_filter1d
 from scipy.special import expit, logit
 
+from simfit.bayes.posterior import systematic_resample, weighted_quantile
 from simfit.data import Panel
 from simfit.errors import ArgumentError
 from simfit.model import Model
@@ -673,8 +674,7 @@ def _posterior(evaluator: _Evaluator, posterior, alpha: float, seed: int, max_si
         if weights is None:
             pick = rng.choice(n, size=min(n, max_simulated), replace=False)
         else:  # systematic resampling: equally weighted draws with the weighted draws' distribution
-            grid = (rng.uniform() + np.arange(max_simulated)) / max_simulated
-            pick = np.minimum(np.searchsorted(np.cumsum(w), grid), n - 1)
+            pick = systematic_resample(w, max_simulated, rng)
         unique, inverse = np.unique(pick, return_inverse=True)
         sub = evaluator.evaluate(rows[unique], ~evaluator.exact).reshape(unique.size, -1)[inverse]
         parts.append((~exact, sub, np.full(pick.size, 1.0 / pick.size)))
@@ -683,23 +683,5 @@ def _posterior(evaluator: _Evaluator, posterior, alpha: float, seed: int, max_si
         mean = wts @ v
         columns["mean"][cols] = mean
         columns["sd"][cols] = np.sqrt(np.maximum(wts @ (v - mean) ** 2, 0.0))
-        lower, upper = _weighted_quantiles(v, wts, probs)
-        columns["lower"][cols] = lower
-        columns["upper"][cols] = upper
+        columns["lower"][cols], columns["upper"][cols] = weighted_quantile(v, probs, wts)
     return columns
-
-
-def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, probs) -> tuple[np.ndarray, ...]:
-    """Quantiles of each column of ``values`` (n, k) under ``weights`` (n,), summing to one.
-
-    The weighted empirical distribution function is interpolated linearly between the midpoints
-    of the draws' weights (Hazen's rule when the weights are equal).
-    """
-    order = np.argsort(values, axis=0)
-    sorted_values = np.take_along_axis(values, order, axis=0)
-    cum = np.cumsum(weights[order], axis=0) - 0.5 * weights[order]
-    out = []
-    for q in probs:
-        out.append(np.array([np.interp(q, cum[:, j], sorted_values[:, j]) for j in range(values.shape[1])]))
-    return tuple(out)
-

@@ -35,7 +35,7 @@ import pandas as pd
 from numba import njit
 
 from simfit.data import Panel
-from simfit.engine import Simulator
+from simfit.engine import Simulator, _check_seed
 from simfit.errors import ArgumentError, DataError, ModelError, StatisticsError
 from simfit.model import Level, Model
 from simfit.results import FitResult
@@ -45,7 +45,6 @@ __all__ = ["predict_units"]
 
 LINKS = {"identity": 0, "log": 1, "logit": 2}
 _MIN_CANDIDATES = 100
-_MAX_SEED = 2**63 - 1
 # Scale of a normal sample from its median absolute deviation.
 _MAD_TO_SD = 1.482602218505602
 # The regression adjustment needs this many effective candidates per regression coefficient;
@@ -237,12 +236,6 @@ def _check_count(n) -> int:
             "weights need many candidates per unit (a few thousand is typical)."
         )
     return int(n)
-
-
-def _check_seed(seed) -> int:
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= _MAX_SEED:
-        raise ArgumentError(f"seed must be an integer in [0, 2**63 - 1], got {seed!r}.")
-    return int(seed)
 
 
 def _is_real(value) -> bool:

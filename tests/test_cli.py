@@ -47,20 +47,25 @@ def test_jobs_and_backends_give_identical_replications(tmp_path, capsys):
     pd.testing.assert_frame_equal(tables[0], tables[2])
 
 
+def _kill_after_records(cmd: list[str], folder: Path, records: int) -> int:
+    """Run ``cmd``, SIGKILL it once ``folder`` holds ``records`` records; return how many it holds."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    path = folder / "replications.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if path.exists() and path.read_bytes().count(b"\n") >= records:
+            break
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return path.read_bytes().count(b"\n")
+
+
 def test_killed_study_resumes_to_the_uninterrupted_result(tmp_path):
     reps = "150"
     killed = tmp_path / "killed"
     cmd = [sys.executable, "-m", "simfit", "run", QUICKSTART, "--reps", reps, "--seed", "9", "--no-progress"]
-    proc = subprocess.Popen([*cmd, "--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    records = killed / "replications.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if records.exists() and records.read_bytes().count(b"\n") >= 5:
-            break
-        time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    done_before = records.read_bytes().count(b"\n")
+    done_before = _kill_after_records([*cmd, "--out", str(killed)], killed, 5)
     assert 5 <= done_before < int(reps), "the study must be killed part-way"
     assert not (killed / "replications.csv").exists()
     resumed = subprocess.run([sys.executable, "-m", "simfit", "resume", str(killed), "--no-progress", "--json"], capture_output=True, text=True)
@@ -248,16 +253,7 @@ def test_killed_sampling_run_resumes_to_the_uninterrupted_draws(tmp_path):
     scenario.write_text(SAMPLE_SCENARIO.replace("draws = 200", "draws = 1500"))
     killed = tmp_path / "killed"
     cmd = [sys.executable, "-m", "simfit", "sample", str(scenario), "--no-progress"]
-    proc = subprocess.Popen([*cmd, "--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    records = killed / "replications.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if records.exists() and records.read_bytes().count(b"\n") >= 6:
-            break
-        time.sleep(0.005)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    done_before = records.read_bytes().count(b"\n")
+    done_before = _kill_after_records([*cmd, "--out", str(killed)], killed, 6)
     assert 6 <= done_before < 2 * 45, "the run must be killed part-way (2 chains x 45 blocks)"
     assert not (killed / "draws.csv").exists()
     resumed = subprocess.run([sys.executable, "-m", "simfit", "resume", str(killed), "--no-progress", "--json"], capture_output=True, text=True)

@@ -237,7 +237,7 @@ def run_abc_smc(
             ) from None
         inv = np.linalg.inv(cov)
         rng = np.random.default_rng(derive_seed(seed, 40, gen))
-        kept_u, kept_s, kept_d, simulated = [], [], [], []
+        kept_u, kept_s, kept_d, simulated = [], [], [], []  # simulated: for adaptive_scale only
         tried = 0
         accepted = 0
         k = 0
@@ -254,7 +254,8 @@ def run_abc_smc(
             kept_u.append(cand[ok])
             kept_s.append(stats[ok])
             kept_d.append(dist[ok])
-            simulated.append(stats[inside])
+            if options.adaptive_scale:
+                simulated.append(stats[inside])
             accepted += int(ok.sum())
             tried += int(inside.sum())
             sims_total += int(inside.sum())
@@ -291,9 +292,11 @@ def run_abc_smc(
             stopped = "max_simulations"
         elif gen >= options.max_generations:
             stopped = "max_generations"
-        pool = np.concatenate(simulated)
-        next_scale = _robust_scale(pool[np.all(np.isfinite(pool), axis=1)])
-        next_scale = np.where(next_scale > 0, next_scale, scale)
+        next_scale = scale
+        if options.adaptive_scale:
+            pool = np.concatenate(simulated)
+            next_scale = _robust_scale(pool[np.all(np.isfinite(pool), axis=1)])
+            next_scale = np.where(next_scale > 0, next_scale, scale)
         record(gen, u, w, accepted_stats, dist, eps, acceptance, sims_total, scale, next_scale, stopped)
         last = history[-1]
     u = np.asarray(last["particles"])

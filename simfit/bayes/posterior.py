@@ -20,7 +20,7 @@ from scipy.special import logsumexp
 from simfit.bayes import diagnostics
 from simfit.errors import ArgumentError
 
-__all__ = ["Posterior", "weighted_quantile"]
+__all__ = ["Posterior", "weighted_quantile", "systematic_resample"]
 
 # Draws used to locate the MAP by a kernel density estimate (the density is evaluated at each).
 _MAP_DRAWS = 2000
@@ -55,6 +55,25 @@ def weighted_quantile(values: np.ndarray, q, weights: np.ndarray | None = None) 
         out[:, j] = np.interp(qs, cdf, v)
     out = out.reshape((qs.size,) + values.shape[1:])
     return out[0] if np.ndim(q) == 0 else out
+
+
+def systematic_resample(weights: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of ``size`` equally weighted draws with the distribution of weighted draws
+    (systematic resampling: one uniform, evenly spaced positions on the cumulative weights).
+
+    Parameters
+    ----------
+    weights : ndarray, shape (n,)
+        Non-negative, summing to one.
+    size : int
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray of int, shape (size,)
+    """
+    positions = (rng.uniform() + np.arange(size)) / size
+    return np.minimum(np.searchsorted(np.cumsum(weights), positions), weights.size - 1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -290,9 +309,7 @@ class Posterior:
         draws = self.draws
         if self.weights is not None:
             flat, w = self._flat()
-            rng = np.random.default_rng(0)
-            positions = (rng.uniform() + np.arange(flat.shape[0])) / flat.shape[0]
-            draws = flat[np.minimum(np.searchsorted(np.cumsum(w), positions), flat.shape[0] - 1)][None]
+            draws = flat[systematic_resample(w, flat.shape[0], np.random.default_rng(0))][None]
         posterior = {name: draws[:, :, j] for j, name in enumerate(self.param_names)}
         stats = {"lp": self.log_posterior} if self.log_posterior is not None and self.weights is None else None
         return az.from_dict(posterior=posterior, sample_stats=stats, attrs={"method": self.method, "n_simulations": int(self.n_simulations)})

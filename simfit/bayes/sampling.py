@@ -250,18 +250,10 @@ def _start_points(fit_result, target: SyntheticLikelihood, chains: int, seed: in
             f"{dict(zip(params.names, np.round(params.to_natural(u_hat), 6)))} even after moving it into the "
             "prior's central range; check the priors."
         )
-    root = np.linalg.cholesky(cov)
+    # Starts outside the prior's support are redrawn by _finite_starts, with the likelihood check.
     rng = np.random.default_rng(derive_seed(seed, 51))
-    starts = []
-    for _ in range(chains):
-        for _attempt in range(50):
-            u = u_hat + root @ rng.standard_normal(u_hat.size)
-            if np.isfinite(target.log_prior(u[None])[0]):
-                break
-        else:
-            u = u_hat
-        starts.append(u)
-    return u_hat, np.array(starts), cov
+    starts = u_hat + rng.standard_normal((chains, u_hat.size)) @ np.linalg.cholesky(cov).T
+    return u_hat, starts, cov
 
 
 def _finite_starts(target: SyntheticLikelihood, centre, starts, prop_cov, seed: int, attempts: int = 20):
