@@ -14,25 +14,36 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy.stats import chi2
 
 from simfit.data import Panel
 from simfit.engine import ParamsLike, Simulator
 from simfit.errors import EstimationError, SimfitError
-from simfit.inference import central_jacobian, identification, j_test, sandwich
+from simfit.bootstrap import BootstrapDraws, gauss_newton_map, kstep_bootstrap
+from simfit.convergence import ConvergenceCheck, check_roughness
+from simfit.inference import central_jacobian, fd_steps, identification, j_test, sandwich
+from simfit.intervals import ProfileCurve, sandwich_concerns
 from simfit.model import Model
-from simfit.optimizers import Optimizer, OptimizerResult, get_optimizer
+from simfit.optimizers import LeastSquares, Optimizer, OptimizerResult, get_optimizer, with_options
 from simfit.parallel import BACKENDS, run_parallel
 from simfit.results import FitResult, StepRecord
+from simfit.seeding import derive_seed
+from simfit.starts import global_candidates, search_box, compare_solutions
 from simfit.statistics.spec import Statistics
 from simfit.weighting import Diagonal, Optimal, Weighting, get_weighting
 
-__all__ = ["FitOptions", "fit", "derive_seed", "MomentProblem"]
+__all__ = ["FitOptions", "fit", "derive_seed", "MomentProblem", "ConvergenceWarning", "profile_at_bound", "relative_steps"]
 
 # Residual returned where the simulator fails, so an optimizer steps back instead of crashing.
 _PENALTY = 1e8
+
+
+AUTO_BOOTSTRAP = 200  # k-step replicates a fit runs where its intervals need the bootstrap
+BOOTSTRAP_METHODS = ("kstep", "full")
 
 
 @dataclass(frozen=True)
@@ -50,22 +61,41 @@ class FitOptions:
     optimizer : str or Optimizer
         ``least_squares``, ``nelder-mead``, ``powell``, ``l-bfgs-b``, ``differential`` or
         ``multistart``.
+    optimizer_options : dict, optional
+        Options of the optimizer by name, e.g. ``{"maxfev": 2000, "xatol": 1e-4}`` for
+        Nelder-Mead (the fields of its class in :mod:`simfit.optimizers`).
     n_cov_sims : int
         Panels simulated to estimate the covariance of the statistics for the optimal weighting
         and for inference (a tenth of them at the start values, for the first step).
-    jacobian_step : float
-        Relative central-difference step on the unconstrained scale, for the inference Jacobian.
-    diff_step : float
-        Relative finite-difference step of gradient-based optimizers. Simulators whose outputs are
-        step functions of the parameters at small scales (a diffusion discretised in time, counts)
-        need steps large enough to change some simulated outcomes, e.g. 0.02.
+    jacobian_step : float, sequence or mapping
+        Relative central-difference step on the unconstrained scale, for the inference Jacobian:
+        one for all parameters, one per parameter, or ``{name: step}`` (others 1e-3).
+    diff_step : float, sequence or mapping
+        Relative finite-difference step of gradient-based optimizers, likewise per parameter
+        (others 1e-4). Simulators whose outputs are step functions of the parameters at small
+        scales (a diffusion discretised in time, counts) need steps large enough to change some
+        simulated outcomes, e.g. 0.02; the convergence check enlarges a step that sees only noise.
     search_width : float
-        Half-width, on the unconstrained scale, of the box around the start searched by global
-        optimizers (clipped to finite bounds).
-    bootstrap : int
-        Parametric bootstrap replications (0: none).
+        Half-width, on the unconstrained scale, of the box around the start (and the model's
+        declared starts) searched by the global phase and global optimizers.
+    global_points : int
+        Quasi-random points of the search box at which the objective is screened, in one engine
+        launch, before the local phase (0: start from ``start`` only).
+    n_starts : int
+        Local optimisations, from the best distinct screened points (the start among them); their
+        solutions are compared (``FitResult.local_solutions``).
+    bootstrap : int or "auto"
+        Parametric-bootstrap replicates; ``"auto"`` runs 200 where the diagnostics say the
+        sandwich intervals cannot be trusted (see :mod:`simfit.intervals`) and none elsewhere.
+    bootstrap_method : {"kstep", "full"}
+        ``kstep``: each replicate takes ``bootstrap_steps`` Gauss-Newton steps from the estimate,
+        batched (:mod:`simfit.bootstrap`); ``full``: each replicate is re-fitted.
+    bootstrap_steps : int
+        ``k`` of the k-step bootstrap.
+    check_convergence : bool
+        Check the solution for roughness, flatness and noise (a few evaluations per parameter).
     n_jobs : int
-        Parallel workers for multistart and bootstrap.
+        Parallel workers for multistart and the full bootstrap.
     backend : str
         joblib backend for them.
     """
@@ -74,37 +104,90 @@ class FitOptions:
     seed: int = 0
     weighting: object = "optimal"
     optimizer: object = "least_squares"
+    optimizer_options: dict | None = None
     n_cov_sims: int = 500
-    jacobian_step: float = 1e-3
-    diff_step: float = 1e-4
+    jacobian_step: object = 1e-3
+    diff_step: object = 1e-4
     search_width: float = 3.0
-    bootstrap: int = 0
+    global_points: int = 64
+    n_starts: int = 3
+    bootstrap: object = "auto"
+    bootstrap_method: str = "kstep"
+    bootstrap_steps: int = 2
+    check_convergence: bool = True
     n_jobs: int = 1
     backend: str = "loky"
 
     def __post_init__(self) -> None:
         for name in ("n_sims", "n_cov_sims"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 2:
+            if not _is_int(v) or v < 2:
                 raise EstimationError(f"{name} must be an integer of at least 2, got {v!r}.")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+        if not _is_int(self.seed) or self.seed < 0:
             raise EstimationError(f"seed must be a non-negative integer, got {self.seed!r}.")
-        if not isinstance(self.bootstrap, (int, np.integer)) or self.bootstrap < 0:
-            raise EstimationError(f"bootstrap must be a non-negative integer, got {self.bootstrap!r}.")
-        if not (0 < self.jacobian_step < 1) or not (0 < self.diff_step < 1) or not self.search_width > 0:
-            raise EstimationError("jacobian_step and diff_step must lie in (0, 1) and search_width be positive.")
+        if not (self.bootstrap == "auto" or (_is_int(self.bootstrap) and self.bootstrap >= 0)):
+            raise EstimationError(f"bootstrap must be a non-negative integer or 'auto', got {self.bootstrap!r}.")
+        if self.bootstrap_method not in BOOTSTRAP_METHODS:
+            raise EstimationError(f"bootstrap_method must be one of {', '.join(BOOTSTRAP_METHODS)}, got {self.bootstrap_method!r}.")
+        for name, low in (("bootstrap_steps", 1), ("global_points", 0), ("n_starts", 1)):
+            v = getattr(self, name)
+            if not _is_int(v) or v < low:
+                raise EstimationError(f"{name} must be an integer of at least {low}, got {v!r}.")
+        for name in ("jacobian_step", "diff_step"):
+            object.__setattr__(self, name, _check_steps(getattr(self, name), name))
+        if not self.search_width > 0:
+            raise EstimationError(f"search_width must be positive, got {self.search_width!r}.")
+        if not isinstance(self.check_convergence, bool):
+            raise EstimationError(f"check_convergence must be true or false, got {self.check_convergence!r}.")
         if self.backend not in BACKENDS:
             raise EstimationError(f"Unknown parallel backend {self.backend!r}; choose one of {', '.join(BACKENDS)}.")
-        if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, (int, np.integer)) or not (self.n_jobs >= 1 or self.n_jobs == -1):
+        if not _is_int(self.n_jobs) or not (self.n_jobs >= 1 or self.n_jobs == -1):
             raise EstimationError(f"n_jobs must be a positive integer or -1 (all cores), got {self.n_jobs!r}.")
         object.__setattr__(self, "weighting", get_weighting(self.weighting))
-        object.__setattr__(self, "optimizer", get_optimizer(self.optimizer))
+        optimizer = get_optimizer(self.optimizer)
+        if self.optimizer_options:
+            optimizer = with_options(optimizer, self.optimizer_options)
+        object.__setattr__(self, "optimizer", optimizer)
+        object.__setattr__(self, "optimizer_options", None)  # now part of the optimizer itself
 
 
-def derive_seed(seed: int, *tags: int) -> int:
-    """A seed for a sub-task, derived deterministically from ``seed`` and integer ``tags``."""
-    state = np.random.SeedSequence(entropy=int(seed), spawn_key=tuple(int(t) for t in tags)).generate_state(2, np.uint32)
-    return int((int(state[0]) << 31) ^ int(state[1]))
+def _is_int(v) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, np.integer))
+
+
+def _check_steps(value, name: str):
+    """A relative step: one float, a tuple of floats or a {parameter: float} mapping, each in (0, 1)."""
+    if isinstance(value, Mapping):
+        items = dict(value)
+        steps = list(items.values())
+    elif isinstance(value, (list, tuple, np.ndarray)):
+        items = tuple(value)
+        steps = list(items)
+    else:
+        items, steps = value, [value]
+    for v in steps:
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) or not 0 < float(v) < 1:
+            raise EstimationError(f"{name} must lie in (0, 1) (one value, one per parameter or {{name: value}}), got {value!r}.")
+    if isinstance(items, dict):
+        return {str(k): float(v) for k, v in items.items()}
+    if isinstance(items, tuple):
+        return tuple(float(v) for v in items)
+    return float(items)
+
+
+def relative_steps(value, params, default: float) -> np.ndarray:
+    """The relative steps of every parameter, shape (n_params,), from a float, sequence or mapping."""
+    n = len(params)
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(params.names))
+        if unknown:
+            raise EstimationError(f"Steps given for unknown parameter(s) {', '.join(unknown)}; the model has {', '.join(params.names)}.")
+        return np.array([value.get(name, default) for name in params.names], dtype=float)
+    if isinstance(value, tuple):
+        if len(value) != n:
+            raise EstimationError(f"{len(value)} steps given for {n} parameters ({', '.join(params.names)}).")
+        return np.array(value, dtype=float)
+    return np.full(n, float(value))
 
 
 class MomentProblem:
@@ -167,12 +250,6 @@ def _as_start(model: Model, start: ParamsLike | None) -> np.ndarray:
         return model.params.as_vector(start)
     except SimfitError as exc:
         raise EstimationError(f"Invalid start values: {exc}") from None
-
-
-def _search_box(u0: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
-    # Global optimizers search u0 +- width on the unconstrained scale (a factor exp(width) for
-    # log-transformed parameters).
-    return u0 - width, u0 + width
 
 
 def _simulated_covariance(sim: Simulator, psi: np.ndarray, n: int, seed: int, names) -> np.ndarray:
@@ -253,8 +330,11 @@ def fit(
     # simulated with simulate(seed=s) are not one of the panels fitted to them with fit(seed=s).
     seed = derive_seed(int(options.seed), 0)
     cov_seed = derive_seed(int(options.seed), 1)
-    u0 = model.params.to_free(psi0)
-    box = _search_box(u0, options.search_width)
+    params = model.params
+    u0 = params.to_free(psi0)
+    box = search_box(params, u0, options.search_width)
+    diff_step = relative_steps(options.diff_step, params, 1e-4)
+    jacobian_step = relative_steps(options.jacobian_step, params, 1e-3)
     weighting: Weighting = options.weighting
     optimizer: Optimizer = _seeded(options.optimizer, derive_seed(int(options.seed), 5))
 
@@ -268,31 +348,58 @@ def fit(
             f"panels at the start values; a constant statistic carries no information, remove it."
         )
 
+    # First step: from the best few points of a global screening (or the start alone).
     steps: list[StepRecord] = []
+    weight = Diagonal().matrix(omega0, n_sims) if isinstance(weighting, Optimal) else weighting.matrix(omega0, n_sims)
+    first_label = "first step (diagonal)" if isinstance(weighting, Optimal) else weighting.name
+    problem0 = MomentProblem(sim, observed, n_sims, seed, weight, box, diff_step)
+    problem0.moments(u0)  # a simulator failing at the start raises here, with its location
+    if options.global_points and not getattr(optimizer, "is_global", False):
+        starts, _ = global_candidates(
+            sim, observed, weight, n_sims, derive_seed(int(options.seed), 6), box, u0, options.global_points, options.n_starts
+        )
+    else:
+        starts = u0[None, :]
+    runs = [_step(sim, observed, n_sims, seed, weight, box, optimizer, start_k, diff_step) for start_k in starts]
+    best = int(np.argmin([r.fun if np.isfinite(r.fun) else np.inf for _, r in runs]))
+    u, res = runs[best]
+    u_first_start = starts[best]
+    label = first_label if len(runs) == 1 else f"{first_label}, best of {len(runs)} starts"
+    steps.append(StepRecord(label, res, params.to_natural(u)))
     if isinstance(weighting, Optimal):
-        weight = Diagonal().matrix(omega0, n_sims)
-        u, res = _step(sim, observed, n_sims, seed, weight, box, optimizer, u0, options.diff_step)
-        steps.append(StepRecord("first step (diagonal)", res, model.params.to_natural(u)))
         for it in range(weighting.iterations):
-            omega = _simulated_covariance(sim, model.params.to_natural(u), options.n_cov_sims, cov_seed, names)
+            omega = _simulated_covariance(sim, params.to_natural(u), options.n_cov_sims, cov_seed, names)
             weight = weighting.matrix(omega, n_sims)
-            u_new, res = _step(sim, observed, n_sims, seed, weight, box, optimizer, u, options.diff_step)
-            steps.append(StepRecord(f"optimal weighting, step {it + 2}", res, model.params.to_natural(u_new)))
+            u_new, res = _step(sim, observed, n_sims, seed, weight, box, optimizer, u, diff_step)
+            steps.append(StepRecord(f"optimal weighting, step {it + 2}", res, params.to_natural(u_new)))
             moved = np.max(np.abs(u_new - u))
             u = u_new
             if moved < weighting.tol:
                 break
-    else:
-        weight = weighting.matrix(omega0, n_sims)
-        u, res = _step(sim, observed, n_sims, seed, weight, box, optimizer, u0, options.diff_step)
-        steps.append(StepRecord(weighting.name, res, model.params.to_natural(u)))
 
-    psi_hat = model.params.to_natural(u)
+    # Convergence: roughness, flatness and noise at the solution; a step too small for the noise
+    # is enlarged and the last step re-run once.
+    problem = MomentProblem(sim, observed, n_sims, seed, weight, box, diff_step)
+    rough = None
+    step_adapted = False
+    if options.check_convergence:
+        moment_sd = np.sqrt((1.0 + 1.0 / n_sims) * np.diag(omega0))
+        rough = check_roughness(problem.moments, u, fd_steps(u, diff_step), moment_sd)
+        wanted = rough.suggested_step > rough.step
+        if wanted.any() and not rough.noisy:
+            diff_step = np.where(wanted, rough.suggested_step / np.maximum(1.0, np.abs(u)), diff_step)
+            jacobian_step = np.maximum(jacobian_step, diff_step)
+            u_new, res = _step(sim, observed, n_sims, seed, weight, box, optimizer, u, diff_step)
+            steps.append(StepRecord("re-run with steps enlarged to the noise", res, params.to_natural(u_new)))
+            u = u_new
+            step_adapted = True
+            problem = MomentProblem(sim, observed, n_sims, seed, weight, box, diff_step)
+
+    psi_hat = params.to_natural(u)
     omega = _simulated_covariance(sim, psi_hat, options.n_cov_sims, derive_seed(int(options.seed), 2), names)
-    problem = MomentProblem(sim, observed, n_sims, seed, weight, box)
     moments = problem.moments(u)
     try:
-        jac = -central_jacobian(problem.moments, u, options.jacobian_step)  # d mean s_sim / du
+        jac = -central_jacobian(problem.moments, u, jacobian_step)  # d mean s_sim / du
     except SimfitError as exc:
         raise EstimationError(f"The Jacobian at the estimate could not be simulated: {exc}") from exc
     if not np.all(np.isfinite(jac)):
@@ -304,10 +411,46 @@ def fit(
     cov_free = sandwich(jac, weight, omega, n_sims)
     jtest = j_test(moments, weight, n_params) if isinstance(weighting, Optimal) else None
     ident = identification(jac, omega, model.param_names)
+    se_free = np.sqrt(np.diag(cov_free))
+    convergence = _convergence(params, steps[-1].result, u, u_first_start, moments, jac, weight, se_free, rough, step_adapted)
+    if not convergence.ok:
+        warnings.warn(
+            "The fit has not converged: " + "; ".join(convergence.reasons),
+            ConvergenceWarning,
+            stacklevel=2,
+        )
 
+    local = None
+    if len(runs) > 1:
+        local = compare_solutions(
+            params, [(st, uk, rk.fun, rk.success) for st, (uk, rk) in zip(starts, runs)], best, se_free,
+            tolerance=float(chi2.ppf(0.95, n_params)),
+        )
+
+    at_bound = params.on_bound(psi_hat)
+    concerns = sandwich_concerns(
+        params, psi_hat, np.sqrt(np.diag(cov_free)) * np.abs(params.jacobian_diag(u)), len(names), data.n_units, n_sims,
+        ident.condition, ident.rank, at_bound,
+    )
+    n_boot = options.bootstrap
+    if n_boot == "auto":
+        needs = bool(concerns.general) or any(n not in at_bound for n in concerns.by_parameter)
+        n_boot = AUTO_BOOTSTRAP if needs else 0
     boot = None
-    if options.bootstrap:
-        boot = _bootstrap(model, data.design(), statistics, psi_hat, options)
+    if n_boot:
+        if options.bootstrap_method == "kstep":
+            active = np.array([p.name not in at_bound for p in params])
+            boot = kstep_bootstrap(
+                sim, u, jac, weight, n_sims, int(n_boot), derive_seed(int(options.seed), 7),
+                steps=options.bootstrap_steps, se_free_hat=se_free, active=active,
+            )
+        else:
+            boot = _bootstrap(model, data.design(), statistics, psi_hat, replace(options, bootstrap=int(n_boot)))
+
+    profiles = {}
+    for name in at_bound:
+        j = params.index(name)
+        profiles[name] = profile_at_bound(sim, observed, n_sims, seed, omega, u, j, box, diff_step)
 
     return FitResult(
         model=model,
@@ -325,11 +468,58 @@ def fit(
         options=options,
         seconds=time.perf_counter() - started,
         compile_seconds=sim.compile_seconds,
-        bootstrap_estimates=boot,
+        bootstrap=boot,
         n_obs=data.n_obs,
         n_units=data.n_units,
         statistics=statistics,
         design=data.design(),
+        convergence=convergence,
+        local_solutions=local,
+        concerns=concerns,
+        profiles=profiles,
+    )
+
+
+class ConvergenceWarning(UserWarning):
+    """A fit whose solution the convergence checks do not confirm."""
+
+
+def _convergence(params, result: OptimizerResult, u, u_start, moments, jac, weight, se_free, rough, step_adapted) -> ConvergenceCheck:
+    """The fit's convergence verdict: the optimizer's criteria, a move from the start (or a start
+    shown to be the optimum), and no flat, rough or noise-dominated direction at the solution."""
+    names = params.names
+    reasons, notes = [], []
+    if not result.success:
+        reasons.append(f"the optimizer's criteria do not hold ({result.message})")
+    moved = bool(np.max(np.abs(u - u_start)) > 1e-6 * max(1.0, float(np.max(np.abs(u_start)))))
+    if not moved:
+        # The start may be the optimum: then a Gauss-Newton step from it is negligible.
+        a = gauss_newton_map(jac, weight, np.ones(len(names), bool))
+        step = a @ moments
+        with np.errstate(invalid="ignore", divide="ignore"):
+            small = np.abs(step) <= 0.01 * se_free
+        if np.all(np.isfinite(step)) and small.all() and (rough is None or not (rough.rough or rough.flat)):
+            moved = True
+            notes.append("the start is the optimum (a Gauss-Newton step from it is negligible)")
+        else:
+            reasons.append("the solution is the start: the optimizer did not move from it")
+    if rough is not None:
+        if rough.flat:
+            reasons.append(f"the objective is flat in {', '.join(names[j] for j in rough.flat)} at the solution")
+        if rough.noisy:
+            worst = max(rough.noisy, key=lambda j: rough.noise[j])
+            reasons.append(
+                f"the objective is noisy along {', '.join(names[j] for j in rough.noisy)}: its noise is "
+                f"{rough.noise[worst]:.2g} sampling standard deviations of the statistics (along {names[worst]}), "
+                "so common random numbers do not make it smooth here (a chaotic simulator, or counts) and the "
+                "optimizer may stop anywhere; use more simulations (n_sims), statistics that average over more "
+                "observations, a larger diff_step, or a posterior from simfit.sample"
+            )
+        if step_adapted:
+            notes.append("finite-difference steps were enlarged to the noise of the objective and the last step re-run")
+    return ConvergenceCheck(
+        optimizer_success=bool(result.success), moved=moved, roughness=rough, step_adapted=step_adapted,
+        reasons=tuple(reasons), notes=tuple(notes),
     )
 
 
@@ -340,6 +530,86 @@ def _step(sim, observed, n_sims, seed, weight, box, optimizer: Optimizer, u0, di
     if problem.failures:
         res = replace(res, message=f"{res.message} ({problem.failures} evaluation(s) failed and were penalised)")
     return np.asarray(res.x, dtype=float), res
+
+
+class _Restricted:
+    """The moment problem with parameter ``j`` held at ``value`` (unconstrained scale)."""
+
+    def __init__(self, problem: MomentProblem, j: int, value: float):
+        self.problem, self.j, self.value = problem, j, value
+        keep = np.ones(problem.params.__len__(), bool)
+        keep[j] = False
+        self.keep = keep
+        self.diff_step = np.asarray(problem.diff_step, dtype=float)[keep] if np.ndim(problem.diff_step) else problem.diff_step
+        self.search_box = (problem.search_box[0][keep], problem.search_box[1][keep])
+
+    def full(self, v: np.ndarray) -> np.ndarray:
+        u = np.empty(self.keep.size)
+        u[self.keep] = v
+        u[self.j] = self.value
+        return u
+
+    def residuals(self, v):
+        return self.problem.residuals(self.full(v))
+
+    def objective(self, v):
+        return self.problem.objective(self.full(v))
+
+
+def profile_at_bound(sim, observed, n_sims, seed, omega, u_hat, j, box, diff_step, max_doublings: int = 24) -> ProfileCurve:
+    """The distance statistic along parameter ``j``, estimated on its bound, moved away from it.
+
+    With the optimal weighting ``((1 + 1/S) Omega)^-1`` at the estimate, the other parameters are
+    re-estimated with parameter ``j`` held at values at growing distances from its bound; the rise
+    of the objective over its minimum is recorded (:class:`~simfit.intervals.ProfileCurve`).
+    """
+    params = sim.model.params
+    p = params[j]
+    weight = Optimal().matrix(omega, n_sims)
+    problem = MomentProblem(sim, observed, n_sims, seed, weight, box, diff_step)
+    local = LeastSquares()
+    if len(params) > 1:
+        q_min = local.minimize(_Restricted(problem, j, u_hat[j]), np.delete(u_hat, j)).fun
+    else:
+        q_min = problem.objective(u_hat)
+    lo, hi = p.bounds
+    bound = lo if abs(params.to_natural(u_hat)[j] - lo) <= abs(params.to_natural(u_hat)[j] - hi) else hi
+    direction = 1.0 if bound == lo else -1.0
+    scale = abs(p.start - bound)
+    target = float(chi2.ppf(0.95, 1))  # covers one-sided levels down to alpha = 0.025
+    values, rises = [], []
+    others = np.delete(u_hat, j)
+
+    def rise_at(distance: float) -> float:
+        nonlocal others
+        x = bound + direction * distance
+        if not p.contains(x):
+            return np.inf
+        u_j = float(p.to_free(x))
+        if len(params) > 1:
+            res = local.minimize(_Restricted(problem, j, u_j), others)
+            if np.isfinite(res.fun) and res.fun < 1e7:
+                others = np.asarray(res.x, dtype=float)
+            q = res.fun
+        else:
+            q = problem.objective(np.array([u_j]))
+        values.append(x)
+        rises.append(q - q_min)
+        return q - q_min
+
+    distance = scale / 16.0
+    first = rise_at(distance)
+    if first >= target:  # already above: come down towards the bound
+        for _ in range(max_doublings):
+            distance /= 2.0
+            if rise_at(distance) < target:
+                break
+    else:
+        for _ in range(max_doublings):
+            distance *= 2.0
+            if rise_at(distance) >= target:
+                break
+    return ProfileCurve(bound=float(bound), values=np.array(values), increase=np.array(rises))
 
 
 def _seeded(optimizer: Optimizer, seed: int) -> Optimizer:
@@ -359,20 +629,26 @@ def sequential(options: FitOptions) -> FitOptions:
 
 def _bootstrap_one(model, design, statistics, psi_hat, options, b):
     data_seed = derive_seed(options.seed, 3, b)
-    boot_options = replace(sequential(options), bootstrap=0, seed=derive_seed(options.seed, 4, b))
+    boot_options = replace(sequential(options), bootstrap=0, global_points=0, seed=derive_seed(options.seed, 4, b))
+    missing = np.full((3, len(model.params)), np.nan)
     try:
         panel = Simulator(model, design).simulate(psi_hat, n_sims=1, seed=data_seed).panel(0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = fit(model, panel, statistics, start=psi_hat, options=boot_options)
         if not res.converged:
-            return np.full(len(model.params), np.nan)
-        return res.params.to_numpy()
+            return missing
+        return np.vstack([res.params.to_numpy(), res.free, np.sqrt(np.diag(res.cov_free))])
     except (SimfitError, np.linalg.LinAlgError):  # a failed draw is recorded as missing
-        return np.full(len(model.params), np.nan)
+        return missing
 
 
-def _bootstrap(model, design, statistics, psi_hat, options) -> np.ndarray:
+def _bootstrap(model, design, statistics, psi_hat, options) -> BootstrapDraws:
+    """The full parametric bootstrap: every replicate re-fitted from the estimate (parallel)."""
+    started = time.perf_counter()
     tasks = [(model, design, statistics, psi_hat, options, b) for b in range(int(options.bootstrap))]
-    return np.array(run_parallel(_bootstrap_one, tasks, n_jobs=options.n_jobs, backend=options.backend))
-
+    out = np.array(run_parallel(_bootstrap_one, tasks, n_jobs=options.n_jobs, backend=options.backend))
+    return BootstrapDraws(
+        natural=out[:, 0], free=out[:, 1], se_free=out[:, 2], method="full", steps=None,
+        seconds=time.perf_counter() - started, n_simulations=0,
+    )

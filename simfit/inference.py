@@ -22,6 +22,7 @@ import numpy as np
 from scipy import stats
 
 __all__ = [
+    "fd_steps",
     "central_jacobian",
     "forward_jacobian",
     "sandwich",
@@ -37,15 +38,27 @@ class WeakIdentificationWarning(UserWarning):
     """The statistics barely move some parameter (combination): its estimate is unreliable."""
 
 
-def central_jacobian(func: Callable[[np.ndarray], np.ndarray], u: np.ndarray, step: float) -> np.ndarray:
-    """Central-difference Jacobian of ``func`` at ``u``, shape (len(func(u)), len(u)).
+def fd_steps(u: np.ndarray, step) -> np.ndarray:
+    """Absolute finite-difference steps ``step_j * max(1, |u_j|)``, shape (len(u),).
 
-    The step of coordinate ``j`` is ``step * max(1, |u_j|)``.
+    ``step`` is one relative step for every coordinate or one per coordinate.
     """
     u = np.asarray(u, dtype=float)
+    rel = np.broadcast_to(np.asarray(step, dtype=float), u.shape)
+    return rel * np.maximum(1.0, np.abs(u))
+
+
+def central_jacobian(func: Callable[[np.ndarray], np.ndarray], u: np.ndarray, step) -> np.ndarray:
+    """Central-difference Jacobian of ``func`` at ``u``, shape (len(func(u)), len(u)).
+
+    The step of coordinate ``j`` is ``step_j * max(1, |u_j|)`` (``step``: a float or one per
+    coordinate).
+    """
+    u = np.asarray(u, dtype=float)
+    steps = fd_steps(u, step)
     cols = []
     for j in range(u.size):
-        h = step * max(1.0, abs(u[j]))
+        h = steps[j]
         e = np.zeros_like(u)
         e[j] = h
         cols.append((func(u + e) - func(u - e)) / (2.0 * h))
@@ -53,15 +66,16 @@ def central_jacobian(func: Callable[[np.ndarray], np.ndarray], u: np.ndarray, st
 
 
 def forward_jacobian(
-    func: Callable[[np.ndarray], np.ndarray], u: np.ndarray, step: float, f0: np.ndarray | None = None
+    func: Callable[[np.ndarray], np.ndarray], u: np.ndarray, step, f0: np.ndarray | None = None
 ) -> np.ndarray:
-    """Forward-difference Jacobian of ``func`` at ``u`` (steps ``step * max(1, |u_j|)``), reusing
+    """Forward-difference Jacobian of ``func`` at ``u`` (steps ``step_j * max(1, |u_j|)``), reusing
     ``f0 = func(u)`` when given."""
     u = np.asarray(u, dtype=float)
     f0 = func(u) if f0 is None else f0
+    steps = fd_steps(u, step)
     cols = []
     for j in range(u.size):
-        h = step * max(1.0, abs(u[j]))
+        h = steps[j]
         e = np.zeros_like(u)
         e[j] = h
         cols.append((func(u + e) - f0) / h)
@@ -108,6 +122,8 @@ class JTest:
     pvalue: float
 
     def __str__(self) -> str:
+        if self.df <= 0:
+            return f"J = {self.statistic:.4g} on 0 df: the model is exactly identified, nothing to test"
         return f"J = {self.statistic:.4g} on {self.df} df, p = {self.pvalue:.4g}"
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "DifferentialEvolution",
     "Multistart",
     "get_optimizer",
+    "with_options",
 ]
 
 
@@ -79,6 +80,7 @@ class Optimizer:
     """Base class of the optimizers."""
 
     name = "optimizer"
+    is_global = False  # searches problem.search_box itself (no global phase before it)
 
     def minimize(self, problem, x0: np.ndarray) -> OptimizerResult:
         raise NotImplementedError
@@ -197,6 +199,7 @@ class DifferentialEvolution(Optimizer):
     tol: float = 1e-8
     seed: int = 0
     name = "differential"
+    is_global = True
 
     def minimize(self, problem, x0):
         t = time.perf_counter()
@@ -235,6 +238,7 @@ class Multistart(Optimizer):
     backend: str = "loky"
     seed: int = 0
     name = "multistart"
+    is_global = True
 
     def minimize(self, problem, x0):
         from simfit.parallel import run_parallel
@@ -280,3 +284,42 @@ def get_optimizer(spec) -> Optimizer:
     if isinstance(spec, str) and spec.lower() in _BY_NAME:
         return _BY_NAME[spec.lower()]()
     raise EstimationError(f"Unknown optimizer {spec!r}; choose one of {', '.join(_BY_NAME)}.")
+
+
+def with_options(optimizer: Optimizer, options: dict) -> Optimizer:
+    """``optimizer`` with some of its settings replaced by name (``{"maxfev": 2000}``).
+
+    Raises
+    ------
+    EstimationError
+        A name that is not a setting of this optimizer, or a value of the wrong kind.
+    """
+    from dataclasses import fields, replace
+
+    allowed = {f.name: f for f in fields(optimizer) if f.name not in ("seed",)}
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise EstimationError(
+            f"Unknown option(s) {', '.join(unknown)} for optimizer {optimizer.name!r}; its options are "
+            f"{', '.join(allowed) or 'none'}."
+        )
+    checked = {}
+    for name, value in options.items():
+        current = getattr(optimizer, name)
+        if name == "local":
+            checked[name] = get_optimizer(value)
+        elif isinstance(current, bool) or isinstance(value, bool):
+            if not isinstance(value, bool) or not isinstance(current, bool):
+                raise EstimationError(f"Optimizer option {name} = {value!r}: expected {type(current).__name__}.")
+            checked[name] = value
+        elif isinstance(current, int) and not isinstance(current, bool):
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise EstimationError(f"Optimizer option {name} = {value!r}: expected a positive integer.")
+            checked[name] = int(value)
+        elif isinstance(current, float):
+            if not isinstance(value, (int, float, np.floating, np.integer)) or not float(value) > 0:
+                raise EstimationError(f"Optimizer option {name} = {value!r}: expected a positive number.")
+            checked[name] = float(value)
+        else:
+            checked[name] = value
+    return replace(optimizer, **checked)

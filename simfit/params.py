@@ -229,6 +229,17 @@ class ParamSet:
         u = self._as_matrix(free)
         return np.stack([p.dnatural_dfree(u[..., j]) for j, p in enumerate(self.params)], axis=-1)
 
+    def on_bound(self, values: np.ndarray) -> list[str]:
+        """Names of the parameters whose ``values`` lie on (within rounding of) a finite bound, e.g.
+        a spread estimated at 0."""
+        out = []
+        for p, v in zip(self.params, np.asarray(values, dtype=float)):
+            lo, hi = p.bounds
+            span = hi - lo if math.isfinite(hi - lo) else 1.0
+            if any(math.isfinite(b) and abs(v - b) <= 1e-10 * max(1.0, abs(b), span) for b in p.bounds):
+                out.append(p.name)
+        return out
+
     def as_vector(self, values: Sequence[float] | dict | np.ndarray) -> np.ndarray:
         """Natural-scale vector from a sequence in model order or a ``{name: value}`` mapping,
         checked to lie inside the bounds."""

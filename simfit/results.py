@@ -9,17 +9,35 @@ method or level needs no refit. ``summary()`` prints a statsmodels-style table; 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from simfit import intervals
+from simfit.bootstrap import BootstrapDraws
+from simfit.convergence import ConvergenceCheck
 from simfit.inference import Identification, JTest
+from simfit.intervals import SandwichConcerns
 from simfit.model import Model
 from simfit.optimizers import OptimizerResult
 
-__all__ = ["FitResult", "StepRecord"]
+__all__ = ["FitResult", "StepRecord", "format_number"]
+
+
+def format_number(value: float, width: int, decimals: int = 4) -> str:
+    """``value`` right-aligned in ``width`` characters: fixed-point where that reads well, else
+    scientific with ``decimals`` significant digits; never more than ``width`` characters for any
+    finite value (a bound of 1.8e308 prints as ``1.798e+308``), ``inf``/``-inf``/``nan`` as such."""
+    v = float(value)
+    if not np.isfinite(v):
+        text = "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf")
+    elif v == 0 or 1e-4 <= abs(v) < 10 ** (width - decimals - 3):
+        text = f"{v:.{decimals}f}"
+    else:
+        text = f"{v:.{max(decimals - 1, 1)}e}"
+    return f"{text:>{width}}"
 
 
 @dataclass(frozen=True)
@@ -59,14 +77,24 @@ class FitResult:
     options : FitOptions
     seconds : float
         Wall time of the fit (including compilation, reported apart in ``compile_seconds``).
-    bootstrap_estimates : ndarray, shape (n_boot, n_params), or None
-        Parametric-bootstrap estimates (natural scale).
+    bootstrap : BootstrapDraws or None
+        Parametric-bootstrap replicates (k-step or full), when the fit ran them.
     n_obs, n_units : int
         Size of the fitted panel.
     statistics : Statistics
         The auxiliary statistics that were matched.
     design : Panel
         The design of the fitted panel (without values), for simulations at the estimate.
+    convergence : ConvergenceCheck or None
+        The convergence verdict and its reasons (see :mod:`simfit.convergence`).
+    local_solutions : DataFrame or None
+        One row per local optimisation of the first step (from the global phase's best points):
+        solution, objective, distance to the estimate in standard errors, whether it agrees.
+    concerns : SandwichConcerns or None
+        Why the sandwich intervals may be optimistic (see :mod:`simfit.intervals`).
+    profiles : dict of str to ProfileCurve
+        For parameters estimated on a bound: the distance statistic away from it (one-sided
+        intervals).
     """
 
     model: Model
@@ -84,11 +112,15 @@ class FitResult:
     options: object
     seconds: float
     compile_seconds: float = 0.0
-    bootstrap_estimates: np.ndarray | None = None
+    bootstrap: BootstrapDraws | None = None
     n_obs: int = 0
     n_units: int = 0
     statistics: object = None
     design: object = None
+    convergence: ConvergenceCheck | None = None
+    local_solutions: pd.DataFrame | None = None
+    concerns: SandwichConcerns | None = None
+    profiles: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------------ estimates
 
@@ -104,17 +136,20 @@ class FitResult:
     @property
     def at_bound(self) -> list[str]:
         """Parameters estimated on (within rounding of) a finite bound, e.g. a spread at 0."""
-        out = []
-        for p, v in zip(self.model.params, self.params.to_numpy()):
-            for b in p.bounds:
-                if np.isfinite(b) and abs(v - b) <= 1e-10 * (1.0 + abs(b)):
-                    out.append(p.name)
-                    break
-        return out
+        return self.model.params.on_bound(self.params.to_numpy())
+
+    @property
+    def bootstrap_estimates(self) -> np.ndarray | None:
+        """Parametric-bootstrap estimates on the natural scale, shape (n_boot, n_params), or None."""
+        return None if self.bootstrap is None else self.bootstrap.natural
 
     @property
     def converged(self) -> bool:
-        return bool(self.steps[-1].result.success)
+        """The optimizer's criteria hold, the solution moved from the start (or the start is the
+        optimum) and the objective is neither flat nor noise at it (``convergence.reasons``)."""
+        if self.convergence is None:
+            return bool(self.steps[-1].result.success)
+        return self.convergence.ok
 
     @property
     def message(self) -> str:
@@ -130,7 +165,7 @@ class FitResult:
         """Covariance of the estimates on the natural scale.
 
         ``"sandwich"``: delta method through the transforms; ``"bootstrap"``: covariance of the
-        parametric-bootstrap estimates (needs ``bootstrap > 0`` when fitting).
+        parametric-bootstrap estimates.
         """
         if method == "sandwich":
             d = self.model.params.jacobian_diag(self.free)
@@ -143,51 +178,117 @@ class FitResult:
         return pd.DataFrame(np.atleast_2d(c), index=self.param_names, columns=self.param_names)
 
     def se(self, method: str = "sandwich") -> pd.Series:
-        """Standard errors on the natural scale (``"sandwich"`` or ``"bootstrap"``)."""
-        return pd.Series(np.sqrt(np.diag(self.cov(method).to_numpy())), index=self.param_names, name="se")
+        """Standard errors on the natural scale (``"sandwich"`` or ``"bootstrap"``).
+
+        NaN for an estimate on a bound, where no standard error describes its uncertainty (its
+        interval is one-sided, see :meth:`conf_int`).
+        """
+        se = np.sqrt(np.diag(self.cov(method).to_numpy()))
+        for name in self.at_bound:
+            se[self.param_names.index(name)] = np.nan
+        return pd.Series(se, index=self.param_names, name="se")
 
     @property
     def bse(self) -> pd.Series:
         """Sandwich standard errors (statsmodels' name)."""
         return self.se()
 
-    def conf_int(self, alpha: float = 0.05, method: str = "transform") -> pd.DataFrame:
-        """Confidence intervals with coverage ``1 - alpha``.
+    def interval_methods(self, method: str = "auto") -> pd.Series:
+        """The interval method each parameter gets from ``conf_int(method=method)``.
 
-        Methods: ``"transform"`` (default) a Wald interval on the unconstrained scale mapped back,
-        which respects the bounds; ``"delta"`` the symmetric interval ``estimate +- z * se``;
-        ``"bootstrap"`` percentile intervals of the parametric bootstrap.
+        ``auto``: ``one-sided`` for an estimate on a bound, the bootstrap (``bootstrap-t`` where
+        the replicates have their own standard errors, else ``percentile``) where
+        :attr:`concerns` name a reason, ``wald`` elsewhere (and where the fit ran no bootstrap).
+        """
+        method = intervals.canonical_method(method)
+        at_bound = set(self.at_bound)
+        out = []
+        for name in self.param_names:
+            if method != "auto":
+                out.append("one-sided" if method == "one-sided" and name in at_bound else method)
+                continue
+            if name in at_bound and name in self.profiles:
+                out.append("one-sided")
+            elif self.concerns is not None and self.concerns.for_parameter(name) and self._has_bootstrap(name):
+                has_se = self.bootstrap.se_free is not None and np.isfinite(self.bootstrap.se_free[:, self.param_names.index(name)]).sum() >= 2
+                out.append("bootstrap-t" if has_se else "percentile")
+            else:
+                out.append("wald")
+        return pd.Series(out, index=self.param_names, name="method")
+
+    def _has_bootstrap(self, name: str) -> bool:
+        if self.bootstrap is None:
+            return False
+        return int(np.isfinite(self.bootstrap.natural[:, self.param_names.index(name)]).sum()) >= 20
+
+    def conf_int(self, alpha: float = 0.05, method: str = "auto") -> pd.DataFrame:
+        """Confidence intervals with coverage ``1 - alpha``, natural scale.
+
+        Parameters
+        ----------
+        alpha : float
+        method : str
+            ``"auto"`` (default): the sandwich where it can be trusted, the bootstrap where the
+            fit's diagnostics say it cannot, a one-sided interval for an estimate on a bound;
+            ``"wald"`` (alias ``"transform"``): the sandwich on the unconstrained scale mapped
+            back; ``"delta"``: symmetric ``estimate +- z se``; ``"percentile"`` (alias
+            ``"bootstrap"``) and ``"bootstrap-t"``: from the parametric bootstrap;
+            ``"one-sided"``: ``[bound, upper]`` for estimates on a bound (others: ``wald``). See
+            :mod:`simfit.intervals`.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``lower``, ``upper`` and ``method`` (the method each row used), one row per
+            parameter.
         """
         if not 0 < alpha < 1:
             raise ValueError(f"alpha must lie in (0, 1), got {alpha}.")
-        z = stats.norm.ppf(1 - alpha / 2)
-        if method == "transform":
-            half = z * np.sqrt(np.diag(self.cov_free))
-            lo = self.model.params.to_natural(self.free - half)
-            hi = self.model.params.to_natural(self.free + half)
-            lower, upper = np.minimum(lo, hi), np.maximum(lo, hi)
-        elif method == "delta":
-            se = self.se().to_numpy()
-            lower, upper = self.params.to_numpy() - z * se, self.params.to_numpy() + z * se
-        elif method == "bootstrap":
-            draws = self._bootstrap()
-            lower, upper = np.nanquantile(draws, alpha / 2, axis=0), np.nanquantile(draws, 1 - alpha / 2, axis=0)
-        else:
-            raise ValueError(f"Unknown method {method!r}; use 'transform', 'delta' or 'bootstrap'.")
-        return pd.DataFrame({"lower": lower, "upper": upper}, index=self.param_names)
+        methods = self.interval_methods(method)
+        params = self.model.params
+        se_free = np.sqrt(np.diag(self.cov_free))
+        lower = np.full(len(params), np.nan)
+        upper = np.full(len(params), np.nan)
+        cache = {}
+        for j, (name, m) in enumerate(methods.items()):
+            if m == "one-sided" and name in self.profiles:
+                curve = self.profiles[name]
+                far = curve.limit(alpha)
+                lower[j], upper[j] = min(curve.bound, far), max(curve.bound, far)
+                continue
+            if m == "one-sided":
+                m = "wald"
+            if m not in cache:
+                if m == "wald":
+                    cache[m] = intervals.wald(params, self.free, se_free, alpha)
+                elif m == "delta":
+                    cache[m] = intervals.delta(self.params.to_numpy(), self.se().to_numpy(), alpha)
+                elif m == "percentile":
+                    cache[m] = intervals.percentile(self._bootstrap_draws().natural, alpha)
+                elif m == "bootstrap-t":
+                    draws = self._bootstrap_draws()
+                    if draws.se_free is None:
+                        raise ValueError("These bootstrap replicates have no standard errors of their own (n_sims >= 2 is needed).")
+                    cache[m] = intervals.bootstrap_t(params, self.free, se_free, draws.free, draws.se_free, alpha)
+            lower[j], upper[j] = cache[m][0][j], cache[m][1][j]
+        return pd.DataFrame({"lower": lower, "upper": upper, "method": methods.to_numpy()}, index=self.param_names)
 
     @property
     def bootstrap_failures(self) -> int:
-        """Bootstrap draws whose fit failed or did not converge (left out of bootstrap results)."""
-        if self.bootstrap_estimates is None:
-            return 0
-        return int(np.sum(~np.all(np.isfinite(self.bootstrap_estimates), axis=1)))
+        """Bootstrap replicates that failed or did not converge (left out of bootstrap results)."""
+        return 0 if self.bootstrap is None else self.bootstrap.failures
+
+    def _bootstrap_draws(self) -> BootstrapDraws:
+        if self.bootstrap is None:
+            raise ValueError(
+                "No bootstrap replicates: fit again with bootstrap=B (e.g. 200); the k-step bootstrap "
+                "(bootstrap_method='kstep', the default) costs a few fits."
+            )
+        return self.bootstrap
 
     def _bootstrap(self) -> np.ndarray:
-        if self.bootstrap_estimates is None:
-            raise ValueError("No bootstrap estimates: fit again with bootstrap=B (e.g. 200).")
-        draws = self.bootstrap_estimates
-        return draws[np.all(np.isfinite(draws), axis=1)]
+        draws = self._bootstrap_draws()
+        return draws.natural[draws.ok]
 
     # ------------------------------------------------------------------ statistics
 
@@ -247,12 +348,13 @@ class FitResult:
 
     # ------------------------------------------------------------------ views
 
-    def to_frame(self, alpha: float = 0.05) -> pd.DataFrame:
-        """One row per parameter: estimate, se, z, p-value, interval."""
+    def to_frame(self, alpha: float = 0.05, method: str = "auto") -> pd.DataFrame:
+        """One row per parameter: estimate, se, z, p-value, interval and the interval's method."""
         est = self.params
         se = self.se()
-        ci = self.conf_int(alpha)
-        zval = est / se
+        ci = self.conf_int(alpha, method)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            zval = est / se
         return pd.DataFrame(
             {
                 "estimate": est,
@@ -261,17 +363,21 @@ class FitResult:
                 "p_value": 2 * stats.norm.sf(np.abs(zval)),
                 f"ci_lower_{1 - alpha:g}": ci["lower"],
                 f"ci_upper_{1 - alpha:g}": ci["upper"],
+                "ci_method": ci["method"],
             }
         )
 
     def to_dict(self) -> dict:
         """Plain-data summary (JSON-serialisable)."""
+        ci = self.conf_int()
         out = {
             "model": self.model.name,
             "params": self.params.to_dict(),
             "se": self.se().to_dict(),
-            "conf_int_95": {k: [float(v["lower"]), float(v["upper"])] for k, v in self.conf_int().iterrows()},
+            "conf_int_95": {k: [float(v["lower"]), float(v["upper"])] for k, v in ci.iterrows()},
+            "conf_int_method": ci["method"].to_dict(),
             "converged": self.converged,
+            "convergence_reasons": [] if self.convergence is None else list(self.convergence.reasons),
             "message": self.message,
             "nfev": self.nfev,
             "seconds": self.seconds,
@@ -281,16 +387,18 @@ class FitResult:
             "optimizer": self.options.optimizer.name,
             "jtest": None if self.jtest is None else {"statistic": self.jtest.statistic, "df": self.jtest.df, "pvalue": self.jtest.pvalue},
             "condition_number": self.identification.condition,
+            "at_bound": self.at_bound,
         }
-        if self.bootstrap_estimates is not None:
+        if self.bootstrap is not None:
             out["se_bootstrap"] = self.se("bootstrap").to_dict()
+            out["bootstrap"] = {"method": self.bootstrap.method, "replicates": self.bootstrap.n_boot, "failures": self.bootstrap_failures}
             out["bootstrap_failures"] = self.bootstrap_failures
         return out
 
-    def summary(self, alpha: float = 0.05) -> str:
-        """A readable text table in the manner of statsmodels."""
-        frame = self.to_frame(alpha)
-        width = 78
+    def summary(self, alpha: float = 0.05, method: str = "auto") -> str:
+        """A readable text table in the manner of statsmodels; intervals by ``method``."""
+        frame = self.to_frame(alpha, method)
+        width = 86
         lines = ["=" * width, f"{'Indirect inference results':^{width}}", "=" * width]
         left = [
             ("Model:", self.model.name),
@@ -307,17 +415,23 @@ class FitResult:
             ("Time (s):", f"{self.seconds:.3f}"),
         ]
         for (a, b), (c, d) in zip(left, right):
-            lines.append(f"{a:<16}{b:>20}   {c:<16}{d:>22}")
+            lines.append(f"{a:<16}{b:>24}   {c:<16}{d:>27}")
         lines.append("-" * width)
-        lo_name, hi_name = frame.columns[-2], frame.columns[-1]
-        header = f"{'':<14}{'estimate':>11}{'se':>11}{'z':>9}{'P>|z|':>9}{'[' + format(alpha / 2, 'g'):>12}{format(1 - alpha / 2, 'g') + ']':>12}"
+        lo_name, hi_name = frame.columns[-3], frame.columns[-2]
+        header = (
+            f"{'':<14}{'estimate':>11}{'se':>11}{'z':>9}{'P>|z|':>9}"
+            f"{'[' + format(alpha / 2, 'g'):>12}{format(1 - alpha / 2, 'g') + ']':>12}{'interval':>8}"
+        )
         lines.append(header)
+        short = {"wald": "wald", "delta": "delta", "percentile": "pctl", "bootstrap-t": "boot-t", "one-sided": "1-sided"}
         for name, row in frame.iterrows():
             lines.append(
-                f"{name:<14}{row['estimate']:>11.4f}{row['se']:>11.4f}{row['z']:>9.2f}{row['p_value']:>9.3f}"
-                f"{row[lo_name]:>12.4f}{row[hi_name]:>12.4f}"
+                f"{name[:13]:<14}{format_number(row['estimate'], 11)}{format_number(row['se'], 11)}"
+                f"{format_number(row['z'], 9, 2)}{format_number(row['p_value'], 9, 3)}"
+                f"{format_number(row[lo_name], 12)}{format_number(row[hi_name], 12)}{short[row['ci_method']]:>8}"
             )
         lines.append("-" * width)
+        lines.extend(self._interval_lines(alpha, frame["ci_method"]))
         if self.jtest is not None:
             lines.append(f"J test of over-identifying restrictions: {self.jtest}")
         else:
@@ -327,12 +441,16 @@ class FitResult:
             f"condition number {self.identification.condition:.3g}"
         )
         if not self.converged:
-            lines.append(f"WARNING: the optimizer did not converge: {self.message}")
-        for name in self.at_bound:
-            lines.append(
-                f"Note: {name} is estimated on its bound; its standard error and interval are not "
-                "meaningful there (a posterior from simfit.sample describes its uncertainty)."
-            )
+            reasons = self.convergence.reasons if self.convergence is not None else (self.message,)
+            for reason in reasons:
+                lines.append(f"WARNING: not converged: {reason}.")
+        if self.convergence is not None:
+            for note in self.convergence.notes:
+                lines.append(f"Note: {note}.")
+        if self.local_solutions is not None:
+            n_runs = len(self.local_solutions)
+            n_agree = int(self.local_solutions["agrees"].sum())
+            lines.append(f"Local optimisations: {n_runs}, {n_agree} agree with the estimate (result.local_solutions).")
         lines.append("=" * width)
         lines.extend(self._population_lines())
         lines.append("=" * width)
@@ -345,6 +463,36 @@ class FitResult:
             )
         lines.append("=" * width)
         return "\n".join(lines)
+
+    def _interval_lines(self, alpha: float, methods: pd.Series) -> list[str]:
+        """What the summary says about its intervals: which method, and why."""
+        used = set(methods)
+        lines = []
+        if "wald" in used:
+            lines.append("Intervals wald: sandwich on the unconstrained scale, mapped back.")
+        if used & {"percentile", "bootstrap-t"}:
+            b = self.bootstrap
+            kind = f"{b.steps}-step" if b.method == "kstep" else "re-fitted"
+            which = "studentised" if "bootstrap-t" in used else "percentile"
+            lines.append(f"Intervals boot-t/pctl: {which} parametric bootstrap, {b.n_boot - b.failures} {kind} replicates.")
+            if self.concerns is not None and self.concerns.general:
+                lines.append("  Bootstrap used because of: " + "; ".join(self.concerns.general) + ".")
+        elif self.concerns is not None and self.concerns.any and self.bootstrap is None:
+            lines.append(
+                "Note: the sandwich may be optimistic here (" + "; ".join(self.concerns.general + tuple(
+                    f"{k}: {', '.join(v)}" for k, v in self.concerns.by_parameter.items())) + "); fit with bootstrap='auto' or bootstrap=200."
+            )
+        for name, m in methods.items():
+            if m == "one-sided":
+                lines.append(
+                    f"Note: {name} is estimated on its bound; its interval is one-sided ({1 - alpha:g}), from the "
+                    "distance statistic (a posterior from simfit.sample describes its uncertainty too)."
+                )
+            elif name in self.at_bound:
+                lines.append(f"Note: {name} is estimated on its bound; its standard error and interval are not meaningful there.")
+            elif self.concerns is not None and "near a bound" in self.concerns.by_parameter.get(name, ()):
+                lines.append(f"Note: {name} is near a bound.")
+        return lines
 
     def __repr__(self) -> str:
         est = ", ".join(f"{k}={v:.4g}" for k, v in self.params.items())

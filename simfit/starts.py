@@ -1,0 +1,155 @@
+"""The global phase of a fit: where to start the local optimisations.
+
+A local optimizer from a poor start can stop at another local optimum and report success. Before
+the local phase, a fit evaluates the first-step objective at a scrambled Sobol sample of the
+search box, all in one engine launch (``Simulator.statistics_batch``), and starts local
+optimisations from the best few distinct points (the user's start among the candidates). Their
+solutions are compared afterwards (:func:`compare_solutions`): where two differ by more than their
+standard errors with objectives that do not tell them apart, the fit warns.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy.stats import qmc
+
+from simfit.engine import Simulator
+from simfit.errors import SimfitError
+from simfit.params import ParamSet
+
+__all__ = ["search_box", "global_candidates", "compare_solutions", "LocalSolutionsWarning"]
+
+_LOGIT_LIMIT = 8.0  # a logit-transformed parameter is searched within expit(+-8) of its range
+
+
+class LocalSolutionsWarning(UserWarning):
+    """Local optimisations from different starts ended at different solutions."""
+
+
+def search_box(params: ParamSet, u_start: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
+    """Box on the unconstrained scale searched by global methods, shape (n_params,) each.
+
+    ``width`` on either side of both the model's declared starts and the given start (a factor
+    ``exp(width)`` for log-transformed parameters), within ``+-8`` for logit-transformed ones.
+    """
+    u_default = params.to_free(params.start)
+    lower = np.minimum(u_default, u_start) - width
+    upper = np.maximum(u_default, u_start) + width
+    logit = np.array([p.transform == "logit" for p in params])
+    lower[logit] = np.maximum(lower[logit], -_LOGIT_LIMIT)
+    upper[logit] = np.minimum(upper[logit], _LOGIT_LIMIT)
+    return lower, upper
+
+
+def global_candidates(
+    simulator: Simulator,
+    observed: np.ndarray,
+    weight: np.ndarray,
+    n_sims: int,
+    seed: int,
+    box: tuple[np.ndarray, np.ndarray],
+    u_start: np.ndarray,
+    n_points: int,
+    n_best: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Starting points for the local phase: the best ``n_best`` distinct points of a Sobol sample.
+
+    Parameters
+    ----------
+    simulator, observed, weight, n_sims
+        The first-step objective ``g' W g`` with ``S = n_sims`` panels per point.
+    seed : int
+        Scrambles the Sobol sample and keys the panels (each point gets its own keys).
+    box : (ndarray, ndarray)
+        Search box on the unconstrained scale.
+    u_start : ndarray, shape (n_params,)
+        The user's start (a candidate like the others).
+    n_points, n_best : int
+
+    Returns
+    -------
+    starts : ndarray, shape (k, n_params), k <= n_best
+        Best first.
+    values : ndarray, shape (k,)
+        Their screening objectives.
+    """
+    params: ParamSet = simulator.model.params
+    lower, upper = box
+    sobol = qmc.Sobol(d=len(params), scramble=True, seed=np.random.default_rng(seed))
+    points = np.vstack([u_start, qmc.scale(sobol.random(n_points), lower, upper)])
+    natural = params.to_natural(points)
+    try:
+        sims = simulator.statistics_batch(natural, n_sims=n_sims, seed=seed, failures="nan")
+        g = observed[None, :] - sims.mean(axis=1)
+        q = np.einsum("bi,ij,bj->b", g, weight, g)
+    except SimfitError:  # a kernel raising somewhere in the box: fall back to the start alone
+        return u_start[None, :], np.array([np.nan])
+    q = np.where(np.isfinite(q), q, np.inf)
+    order = np.argsort(q, kind="stable")
+    span = np.where(upper > lower, upper - lower, 1.0)
+    chosen: list[int] = []
+    for k in order:
+        if not np.isfinite(q[k]) and chosen:
+            break
+        if all(np.max(np.abs(points[k] - points[c]) / span) > 0.05 for c in chosen):
+            chosen.append(int(k))
+        if len(chosen) == n_best:
+            break
+    return points[chosen], q[chosen]
+
+
+def compare_solutions(
+    params: ParamSet,
+    solutions: list[tuple[np.ndarray, np.ndarray, float, bool]],
+    best: int,
+    se_free: np.ndarray,
+    tolerance: float,
+) -> pd.DataFrame:
+    """Table of local solutions and whether they agree with the chosen one; warns where not.
+
+    Parameters
+    ----------
+    solutions : list of (start, solution, objective, converged)
+        Unconstrained-scale start and solution of each local run, its objective and success.
+    best : int
+        Index of the chosen solution.
+    se_free : ndarray, shape (n_params,)
+        Standard errors (unconstrained scale) at the chosen solution.
+    tolerance : float
+        Objective difference below which two solutions are not told apart by the data.
+
+    Returns
+    -------
+    DataFrame
+        One row per local run: the solution (natural scale), objective, its excess over the best,
+        the largest distance to the chosen solution in standard errors, converged, agrees.
+    """
+    ref = solutions[best][1]
+    rows = []
+    competing = []
+    for k, (_start, sol, q, ok) in enumerate(solutions):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dist = np.abs(sol - ref) / se_free
+        dist = np.where(np.isfinite(dist), dist, np.where(np.abs(sol - ref) > 1e-8, np.inf, 0.0))
+        far = float(np.max(dist)) if dist.size else 0.0
+        excess = float(q - solutions[best][2])
+        agrees = far <= 1.0
+        rows.append({**dict(zip(params.names, params.to_natural(sol))), "objective": q, "excess": excess,
+                     "distance_se": far, "converged": bool(ok), "agrees": agrees})
+        if not agrees and excess <= tolerance:
+            competing.append(k)
+    frame = pd.DataFrame(rows)
+    frame.index.name = "start"
+    if competing:
+        warnings.warn(
+            f"Local optimisations from {len(solutions)} starts ended at {len(competing) + 1} solutions "
+            "that differ by more than their standard errors with objectives the data do not tell apart; "
+            "the estimate is the best of them. See result.local_solutions, add statistics that separate "
+            "them, or raise n_sims.",
+            LocalSolutionsWarning,
+            stacklevel=3,
+        )
+    return frame
