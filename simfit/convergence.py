@@ -47,8 +47,9 @@ def ecnoise(values: np.ndarray) -> float:
     Returns
     -------
     float
-        Estimated standard deviation of the noise (the root sum over components); NaN where no
-        order of differences gives a consistent estimate; 0 for values exactly on a polynomial.
+        Estimated standard deviation of the noise (the root sum over components); where no order
+        of differences gives a consistent estimate, the smallest level of order 2 and up (rounding
+        level for values on a low-degree polynomial).
     """
     f = np.asarray(values, dtype=float)
     if f.ndim == 1:
@@ -74,8 +75,9 @@ def ecnoise(values: np.ndarray) -> float:
                 out[c] = lv[k]
                 break
         else:
-            # No consistent order: the noise dominates every difference (use the first level).
-            out[c] = lv[0] if signs[0, c] else np.nan
+            # No consistent order (e.g. a polynomial up to rounding): the smallest level of the
+            # differences of order 2 and up bounds the noise.
+            out[c] = lv[1:].min()
     if np.all(np.isnan(out)):
         return float("nan")
     return float(np.sqrt(np.nansum(out**2)))

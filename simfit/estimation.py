@@ -83,7 +83,8 @@ class FitOptions:
         launch, before the local phase (0: start from ``start`` only).
     n_starts : int
         Local optimisations, from the best distinct screened points (the start among them); their
-        solutions are compared (``FitResult.local_solutions``).
+        solutions are compared (``FitResult.local_solutions``), and the distinct ones start the
+        optimally weighted step too, which keeps the best.
     bootstrap : int or "auto"
         Parametric-bootstrap replicates; ``"auto"`` runs 200 where the diagnostics say the
         sandwich intervals cannot be trusted (see :mod:`simfit.intervals`) and none elsewhere.
@@ -355,8 +356,9 @@ def fit(
     problem0 = MomentProblem(sim, observed, n_sims, seed, weight, box, diff_step)
     problem0.moments(u0)  # a simulator failing at the start raises here, with its location
     if options.global_points and not getattr(optimizer, "is_global", False):
+        screen_box = search_box(params, None, options.search_width)
         starts, _ = global_candidates(
-            sim, observed, weight, n_sims, derive_seed(int(options.seed), 6), box, u0, options.global_points, options.n_starts
+            sim, observed, weight, n_sims, derive_seed(int(options.seed), 6), screen_box, u0, options.global_points, options.n_starts
         )
     else:
         starts = u0[None, :]
@@ -366,11 +368,16 @@ def fit(
     u_first_start = starts[best]
     label = first_label if len(runs) == 1 else f"{first_label}, best of {len(runs)} starts"
     steps.append(StepRecord(label, res, params.to_natural(u)))
+    # Other first-step solutions are kept as starts of the next step: under the optimal weighting
+    # a different local optimum may be the better one.
+    others = _distinct([uk for k, (uk, rk) in enumerate(runs) if k != best and np.isfinite(rk.fun)], u)
     if isinstance(weighting, Optimal):
         for it in range(weighting.iterations):
             omega = _simulated_covariance(sim, params.to_natural(u), options.n_cov_sims, cov_seed, names)
             weight = weighting.matrix(omega, n_sims)
-            u_new, res = _step(sim, observed, n_sims, seed, weight, box, optimizer, u, diff_step)
+            candidates = [_step(sim, observed, n_sims, seed, weight, box, optimizer, v, diff_step) for v in [u, *others]]
+            others = []
+            u_new, res = min(candidates, key=lambda c: c[1].fun if np.isfinite(c[1].fun) else np.inf)
             steps.append(StepRecord(f"optimal weighting, step {it + 2}", res, params.to_natural(u_new)))
             moved = np.max(np.abs(u_new - u))
             u = u_new
@@ -504,8 +511,10 @@ def _convergence(params, result: OptimizerResult, u, u_start, moments, jac, weig
         else:
             reasons.append("the solution is the start: the optimizer did not move from it")
     if rough is not None:
-        if rough.flat:
-            reasons.append(f"the objective is flat in {', '.join(names[j] for j in rough.flat)} at the solution")
+        on_bound = set(params.on_bound(params.to_natural(u)))
+        flat = [names[j] for j in rough.flat if names[j] not in on_bound]
+        if flat:
+            reasons.append(f"the objective is flat in {', '.join(flat)} at the solution")
         if rough.noisy:
             worst = max(rough.noisy, key=lambda j: rough.noise[j])
             reasons.append(
@@ -521,6 +530,15 @@ def _convergence(params, result: OptimizerResult, u, u_start, moments, jac, weig
         optimizer_success=bool(result.success), moved=moved, roughness=rough, step_adapted=step_adapted,
         reasons=tuple(reasons), notes=tuple(notes),
     )
+
+
+def _distinct(points: list[np.ndarray], u: np.ndarray, tol: float = 1e-3) -> list[np.ndarray]:
+    """The points that differ from ``u`` and from each other (max-norm above ``tol``)."""
+    out: list[np.ndarray] = []
+    for p in points:
+        if np.max(np.abs(p - u)) > tol and all(np.max(np.abs(p - q)) > tol for q in out):
+            out.append(p)
+    return out
 
 
 def _step(sim, observed, n_sims, seed, weight, box, optimizer: Optimizer, u0, diff_step) -> tuple[np.ndarray, OptimizerResult]:
@@ -556,7 +574,7 @@ class _Restricted:
         return self.problem.objective(self.full(v))
 
 
-def profile_at_bound(sim, observed, n_sims, seed, omega, u_hat, j, box, diff_step, max_doublings: int = 24) -> ProfileCurve:
+def profile_at_bound(sim, observed, n_sims, seed, omega, u_hat, j, box, diff_step, max_doublings: int = 24, refine: int = 3) -> ProfileCurve:
     """The distance statistic along parameter ``j``, estimated on its bound, moved away from it.
 
     With the optimal weighting ``((1 + 1/S) Omega)^-1`` at the estimate, the other parameters are
@@ -609,6 +627,19 @@ def profile_at_bound(sim, observed, n_sims, seed, omega, u_hat, j, box, diff_ste
             distance *= 2.0
             if rise_at(distance) >= target:
                 break
+    # Refine where the rise crosses the 95% one-sided level (chi-square(1) 0.90 quantile).
+    level = float(chi2.ppf(0.90, 1))
+    for _ in range(refine):
+        d = np.abs(np.array(values) - bound)
+        r = np.array(rises)
+        below, above = d[r < level], d[r >= level]
+        if not below.size or not above.size:
+            break
+        lo_d = below.max()
+        beyond = above[above > lo_d]
+        if not beyond.size:
+            break
+        rise_at(float(np.sqrt(lo_d * beyond.min())))
     return ProfileCurve(bound=float(bound), values=np.array(values), increase=np.array(rises))
 
 

@@ -608,12 +608,24 @@ def _fit(evaluator: _Evaluator, result, alpha: float, interval: str, n_draws: in
 
     # Directions with a non-finite covariance are unidentified: summaries moving along them have
     # no finite standard error; the others use the finite block only.
-    bad = ~np.all(np.isfinite(cov), axis=1)
+    bad = ~np.isfinite(np.diag(cov))  # their rows and columns are NaN in a sandwich covariance
     good = ~bad
     cov_good = cov[np.ix_(good, good)]
     g = grad[:, good]
     se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", g, cov_good, g), 0.0))
     involved = (grad[:, bad] != 0.0) | ~np.isfinite(grad[:, bad])
+    # A parameter on its bound (a spread at 0) has a vanishing derivative on the unconstrained
+    # scale; what depends on it is seen by moving it a little into the interior.
+    psi = params.to_natural(u)
+    for k, j in enumerate(np.flatnonzero(bad)):
+        if params[int(j)].name in params.on_bound(psi):
+            moved = psi.copy()
+            p_j = params[int(j)]
+            lo, hi = p_j.bounds
+            step = 1e-4 * max(1.0, abs(p_j.start))
+            moved[j] = lo + step if abs(psi[j] - lo) <= abs(psi[j] - hi) else hi - step
+            shifted = evaluator.evaluate(moved[None])[0].reshape(-1)
+            involved[:, k] |= ~np.isclose(shifted, estimate, rtol=1e-9, atol=1e-12)
     nan_cov = np.isnan(cov[bad]).any(axis=1)
     se = np.where(involved.any(axis=1), np.inf, se)
     se = np.where((involved & nan_cov[None, :]).any(axis=1), np.nan, se)

@@ -33,7 +33,7 @@ def format_number(value: float, width: int, decimals: int = 4) -> str:
     v = float(value)
     if not np.isfinite(v):
         text = "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf")
-    elif v == 0 or 1e-4 <= abs(v) < 10 ** (width - decimals - 3):
+    elif v == 0 or 1e-4 <= abs(v) < min(1e6, 10 ** (width - decimals - 3)):
         text = f"{v:.{decimals}f}"
     else:
         text = f"{v:.{max(decimals - 1, 1)}e}"

@@ -34,6 +34,9 @@
     n_sims = 10
     weighting = "optimal"
     optimizer = "least_squares"
+    optimizer_options = { max_nfev = 500 }    # the optimizer's own settings, by name
+    diff_step = { tau = 0.01 }                 # per parameter (others: the default)
+    bootstrap = "auto"                         # or a number of replicates; 0: none
 
     [study]                          # simfit run
     reps = 100
@@ -189,11 +192,17 @@ _FIT_TYPES = {
     "seed": int,
     "weighting": str,
     "optimizer": str,
+    "optimizer_options": dict,
     "n_cov_sims": int,
-    "jacobian_step": float,
-    "diff_step": float,
+    "jacobian_step": "steps",
+    "diff_step": "steps",
     "search_width": float,
-    "bootstrap": int,
+    "global_points": int,
+    "n_starts": int,
+    "bootstrap": "count_or_auto",
+    "bootstrap_method": str,
+    "bootstrap_steps": int,
+    "check_convergence": bool,
     "n_jobs": int,
     "backend": str,
 }
@@ -269,6 +278,24 @@ def _check_type(value: Any, expected, where: str) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ScenarioError(f"{where}: expected a list of strings, got {value!r}.")
         return list(value)
+    if expected is bool:
+        if not isinstance(value, bool):
+            raise ScenarioError(f"{where}: expected true or false, got {type(value).__name__} {value!r}.")
+        return value
+    if expected is dict:
+        if not isinstance(value, dict):
+            raise ScenarioError(f"{where}: expected a table such as {{ maxfev = 2000 }}, got {value!r}.")
+        return dict(value)
+    if expected == "steps":  # one step, or a table of steps by parameter name
+        if isinstance(value, dict):
+            return {k: _check_type(v, float, f"{where}.{k}") for k, v in value.items()}
+        return _check_type(value, float, where)
+    if expected == "count_or_auto":
+        if value == "auto":
+            return value
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ScenarioError(f"{where}: expected a number of replicates or \"auto\", got {value!r}.")
+        return value
     raise AssertionError(expected)
 
 

@@ -29,13 +29,15 @@ class LocalSolutionsWarning(UserWarning):
     """Local optimisations from different starts ended at different solutions."""
 
 
-def search_box(params: ParamSet, u_start: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
+def search_box(params: ParamSet, u_start: np.ndarray | None, width: float) -> tuple[np.ndarray, np.ndarray]:
     """Box on the unconstrained scale searched by global methods, shape (n_params,) each.
 
-    ``width`` on either side of both the model's declared starts and the given start (a factor
-    ``exp(width)`` for log-transformed parameters), within ``+-8`` for logit-transformed ones.
+    ``width`` on either side of the model's declared starts and, when given, of ``u_start`` (a
+    factor ``exp(width)`` for log-transformed parameters), within ``+-8`` for logit-transformed
+    ones.
     """
     u_default = params.to_free(params.start)
+    u_start = u_default if u_start is None else u_start
     lower = np.minimum(u_default, u_start) - width
     upper = np.maximum(u_default, u_start) + width
     logit = np.array([p.transform == "logit" for p in params])
@@ -64,7 +66,9 @@ def global_candidates(
     seed : int
         Scrambles the Sobol sample and keys the panels (each point gets its own keys).
     box : (ndarray, ndarray)
-        Search box on the unconstrained scale.
+        Box on the unconstrained scale for the Sobol sample. A fit uses the box around the
+        model's declared starts, so that the sample does not depend on the user's start and fits
+        from different starts screen the same points.
     u_start : ndarray, shape (n_params,)
         The user's start (a candidate like the others).
     n_points, n_best : int

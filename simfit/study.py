@@ -105,9 +105,10 @@ def _replicate(model, design, statistics, options: FitOptions, spec: TruthSpec, 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = fit(model, panel, statistics, start=start, options=replace(sequential(options), seed=derive_seed(seed, 12, rep)))
-        ci = res.conf_int(alpha)
+        ci = res.conf_int(alpha)  # the default ("auto") intervals
         record.update(
             estimate=res.params.to_dict(),
+            interval=ci["method"].to_dict(),
             se=res.se().to_dict(),
             lower=ci["lower"].to_dict(),
             upper=ci["upper"].to_dict(),
@@ -289,8 +290,9 @@ class RecoveryResult:
 
     @property
     def replications(self) -> pd.DataFrame:
-        """One row per replication: truth, estimate, se, interval per parameter; convergence,
-        J statistic and time."""
+        """One row per replication: truth, estimate, se, interval and its method (``auto``, see
+        :meth:`simfit.results.FitResult.conf_int`) per parameter; convergence, J statistic and
+        time."""
         rows = []
         for rec in self.records:
             row = {"rep": rec["rep"], "converged": bool(rec["converged"]), "seconds": rec["seconds"], "jtest": rec["jtest"], "jtest_p": rec["jtest_p"]}
@@ -300,6 +302,7 @@ class RecoveryResult:
                 row[f"se_{n}"] = rec["se"][n]
                 row[f"lower_{n}"] = rec["lower"][n]
                 row[f"upper_{n}"] = rec["upper"][n]
+                row[f"interval_{n}"] = rec.get("interval", {}).get(n, "")
             row["message"] = rec["message"]
             rows.append(row)
         return pd.DataFrame(rows).astype({"jtest": float, "jtest_p": float})

@@ -112,3 +112,82 @@ def test_derive_seed_is_deterministic_and_distinct():
     assert derive_seed(1, 2, 3) == derive_seed(1, 2, 3)
     assert len({derive_seed(1, 2, b) for b in range(100)}) == 100
     assert 0 <= derive_seed(2**62, 5) < 2**63
+
+
+# ---------------------------------------------------------------- options, bounds, intervals
+
+
+def test_optimizer_options_by_name(ri_data):
+    model, stats = random_intercept.model(), random_intercept.statistics()
+    res = fit(model, ri_data, stats, seed=3, optimizer="nelder-mead", optimizer_options={"maxfev": 40, "xatol": 1e-3},
+              global_points=0, bootstrap=0, weighting="diagonal")
+    assert res.options.optimizer.maxfev == 40 and res.steps[0].result.nfev <= 45
+    with pytest.raises(EstimationError, match="Unknown option.*maxiter.*nelder-mead.*maxfev"):
+        FitOptions(optimizer="nelder-mead", optimizer_options={"maxiter": 10})
+    with pytest.raises(EstimationError, match="expected a positive integer"):
+        FitOptions(optimizer="nelder-mead", optimizer_options={"maxfev": -1})
+
+
+def test_per_parameter_steps(ri_data):
+    model, stats = random_intercept.model(), random_intercept.statistics()
+    res = fit(model, ri_data, stats, seed=3, diff_step={"tau": 0.01}, jacobian_step=(1e-3, 2e-3, 1e-3), bootstrap=0)
+    assert res.converged
+    with pytest.raises(EstimationError, match="unknown parameter.*nope"):
+        fit(model, ri_data, stats, diff_step={"nope": 0.01})
+    with pytest.raises(EstimationError, match="2 steps given for 3 parameters"):
+        fit(model, ri_data, stats, diff_step=(0.01, 0.01))
+    with pytest.raises(EstimationError, match=r"diff_step must lie in \(0, 1\)"):
+        FitOptions(diff_step={"tau": 2.0})
+
+
+@pytest.fixture(scope="module")
+def spread_on_bound():
+    # 8 units of 5 observations: the spread of the intercepts is estimated at 0 for this seed.
+    model, stats = random_intercept.model(), random_intercept.statistics()
+    data = simfit.Simulator(model, simfit.Panel.balanced(8, 5)).simulate({"mu": 1.0, "tau": 0.3, "sigma": 1.0}, seed=32).panel(0)
+    return fit(model, data, stats, seed=1, n_sims=50)
+
+
+def test_spread_on_its_bound_gets_a_one_sided_interval(spread_on_bound):
+    res = spread_on_bound
+    assert res.at_bound == ["tau"] and res.converged
+    ci = res.conf_int()
+    assert ci.loc["tau", "method"] == "one-sided" and ci.loc["tau", "lower"] == 0.0
+    assert 0.05 < ci.loc["tau", "upper"] < 5.0
+    assert ci.loc["tau", "upper"] < res.conf_int(0.01).loc["tau", "upper"]
+    assert np.isnan(res.se()["tau"])
+    text = res.summary()
+    assert "1-sided" in text and "one-sided" in text
+    numbers = [tok for tok in text.replace("(", " ").replace(")", " ").split() if _is_number(tok)]
+    assert numbers and max(len(tok) for tok in numbers) <= 12  # no 300-digit numbers anywhere
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def test_auto_intervals_say_which_method_and_why(ri_fit):
+    methods = ri_fit.interval_methods()
+    assert set(methods) == {"bootstrap-t"}  # S = 10: the simulation share of the variance is 9%
+    assert "S = 10" in ri_fit.summary() and "boot-t" in ri_fit.summary()
+    wald = ri_fit.conf_int(method="wald")
+    assert set(wald["method"]) == {"wald"}
+    assert ri_fit.to_dict()["conf_int_method"] == methods.to_dict()
+
+
+def test_no_bootstrap_where_the_sandwich_is_trusted(ri_data):
+    model, stats = random_intercept.model(), random_intercept.statistics()
+    res = fit(model, ri_data, stats, seed=3, n_sims=40)
+    assert res.bootstrap is None and set(res.interval_methods()) == {"wald"}
+    with pytest.raises(ValueError, match="bootstrap=B"):
+        res.conf_int(method="percentile")
+
+
+def test_exactly_identified_j_test_says_so():
+    from simfit.inference import j_test
+
+    assert "exactly identified" in str(j_test(np.zeros(2), np.eye(2), 2))

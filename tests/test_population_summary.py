@@ -333,3 +333,24 @@ def test_fit_summary_section(ln_fit):
     opaque = dataclasses.replace(ln_fit, model=user_kernel_model(), design=None)
     line = next(line for line in opaque.summary().splitlines() if line.startswith("Population distribution"))
     assert "not available" in line and "design=" in line
+
+
+def test_spread_on_its_bound_leaves_other_summaries_their_standard_errors():
+    import warnings
+
+    import simfit
+    from simfit.estimation import fit
+    from simfit.models import random_intercept
+
+    model = random_intercept.model()
+    data = simfit.Simulator(model, simfit.Panel.balanced(8, 5)).simulate({"mu": 1.0, "tau": 0.3, "sigma": 1.0}, seed=32).panel(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = fit(model, data, random_intercept.statistics(), seed=1, n_sims=50, bootstrap=0)
+    assert res.at_bound == ["tau"]
+    frame = res.population_summary(interval="delta").loc["unit.a"]
+    # The mean, median and mode of a normal margin are mu: their se is mu's.
+    for name in ("mean", "median", "mode"):
+        assert frame.loc[name, "se"] == pytest.approx(res.se()["mu"], rel=1e-6)
+    # The sd and the quantiles move with the spread, whose uncertainty is one-sided: no se.
+    assert frame[["se"]].loc[["sd", "q05", "q95"]].isna().all().all()

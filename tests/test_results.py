@@ -1,5 +1,6 @@
 """FitResult views: tables, intervals, summary, plain data."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -27,8 +28,11 @@ def test_intervals(result):
     delta = result.conf_int(0.05, method="delta")
     z = stats.norm.ppf(0.975)
     assert np.allclose(delta["upper"] - result.params, z * result.se())
+    assert set(ci["method"]) == {"bootstrap-t"}  # S = 10 simulated panels: the default asks for it
+    without = dataclasses.replace(result, bootstrap=None)
+    assert set(without.conf_int()["method"]) == {"wald"}
     with pytest.raises(ValueError, match="bootstrap"):
-        result.conf_int(method="bootstrap")
+        without.conf_int(method="bootstrap")
 
 
 def test_tables_and_summary(result):

@@ -98,3 +98,33 @@ def test_design_from_a_data_file(tmp_path):
     path = write(tmp_path, GOOD.replace("units = 10\nobservations = 5", 'data = "d.csv"') + '[data]\nunit = "id"\n')
     design = load_scenario(path).design_panel()
     assert design.n_units == 2 and design.n_obs == 3 and not design.has_values
+
+
+def test_fit_table_takes_optimizer_options_steps_and_bootstrap(tmp_path):
+    text = GOOD + '''
+[fit]
+optimizer = "nelder-mead"
+optimizer_options = { maxfev = 300, xatol = 1e-4 }
+diff_step = { tau = 0.01 }
+bootstrap = "auto"
+bootstrap_steps = 3
+check_convergence = true
+'''
+    sc = load_scenario(write(tmp_path, text))
+    assert sc.fit.optimizer.maxfev == 300 and sc.fit.optimizer.xatol == 1e-4
+    assert sc.fit.diff_step == {"tau": 0.01} and sc.fit.bootstrap == "auto" and sc.fit.bootstrap_steps == 3
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ('optimizer_options = { maxiter = 3 }', "Unknown option"),
+        ('optimizer_options = 3', "expected a table"),
+        ('bootstrap = "sometimes"', "number of replicates or \\\"auto\\\""),
+        ('check_convergence = 1', "expected true or false"),
+        ('bootstrap_method = "jackknife"', "bootstrap_method must be one of"),
+    ],
+)
+def test_bad_fit_options_name_the_key(tmp_path, line, message):
+    with pytest.raises(ScenarioError, match=message):
+        load_scenario(write(tmp_path, GOOD + "\n[fit]\n" + line + "\n"))

@@ -13,13 +13,14 @@ from simfit.models import (
     dynamic_panel,
     gandk,
     growth,
+    logistic_map,
     lognormal_exponential,
     pk,
     random_intercept,
     three_level,
 )
 
-__all__ = ["random_intercept", "lognormal_exponential", "three_level", "ddm", "dynamic_panel", "gandk", "pk", "growth", "BUILTIN"]
+__all__ = ["random_intercept", "lognormal_exponential", "three_level", "ddm", "dynamic_panel", "gandk", "pk", "growth", "logistic_map", "BUILTIN"]
 
 #: Built-in model modules by name (used by scenario files).
 BUILTIN = {
@@ -31,4 +32,5 @@ BUILTIN = {
     "gandk": gandk,
     "pk": pk,
     "growth": growth,
+    "logistic_map": logistic_map,
 }

@@ -1,0 +1,71 @@
+"""Global phase: the search box, screening in one launch, recovery from a poor start, and the
+warning when local solutions disagree."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import simfit
+from simfit.estimation import fit
+from simfit.models import pk, random_intercept
+from simfit.params import Param, ParamSet
+from simfit.starts import LocalSolutionsWarning, compare_solutions, global_candidates, search_box
+
+RI_TRUTH = {"mu": 1.0, "tau": 0.5, "sigma": 1.0}
+
+
+def test_search_box_covers_start_and_declared_starts():
+    params = ParamSet((Param("a", start=0.0), Param("s", bounds=(0, math.inf), start=1.0), Param("p", bounds=(0, 1), start=0.5)))
+    start = np.array([10.0, 2.0, 0.0])
+    lo, hi = search_box(params, start, 3.0)
+    default = params.to_free(params.start)
+    assert np.all(lo <= np.minimum(start, default)) and np.all(np.maximum(start, default) <= hi)
+    assert lo[0] == pytest.approx(-3.0) and hi[0] == pytest.approx(13.0)
+    assert lo[2] >= -8 and hi[2] <= 8
+
+
+def test_screening_ranks_points_by_objective():
+    model, stats = random_intercept.model(), random_intercept.statistics()
+    sim = simfit.Simulator(model, simfit.Panel.balanced(50, 10), stats)
+    observed = sim.statistics(RI_TRUTH, n_sims=1, seed=3)[0]
+    weight = np.diag(1 / np.var(sim.statistics(RI_TRUTH, n_sims=50, seed=4), axis=0))
+    poor = model.params.to_free(model.params.as_vector({"mu": 8.0, "tau": 5.0, "sigma": 0.1}))
+    box = search_box(model.params, poor, 3.0)
+    starts, values = global_candidates(sim, observed, weight, 10, 9, box, poor, 64, 3)
+    assert starts.shape == (3, 3) and np.all(np.diff(values) >= 0)
+    g = observed - sim.statistics(model.params.to_natural(poor), n_sims=10, seed=9).mean(axis=0)
+    assert values[0] < g @ weight @ g  # a better point than the poor start was found
+    again, _ = global_candidates(sim, observed, weight, 10, 9, box, poor, 64, 3)
+    assert np.array_equal(starts, again)
+
+
+def test_poor_start_reaches_the_good_solution():
+    model, stats = pk.model(), pk.statistics()
+    truth = {"log_ka": 0.405, "ka_sd": 0.3, "log_cl": 1.099, "cl_sd": 0.3, "log_v": 3.401, "v_sd": 0.2, "rho": 0.5, "sigma_prop": 0.1}
+    design = pk.design()
+    data = simfit.Simulator(model, design).simulate(truth, seed=5).panel(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        good = fit(model, data, stats, start=truth, seed=1, bootstrap=0)
+        poor = fit(model, data, stats, start={**truth, "log_ka": 2.5, "log_cl": -1.0, "log_v": 5.5, "ka_sd": 2.0}, seed=1, bootstrap=0)
+    se = np.sqrt(np.diag(good.cov_free))
+    # The same optimum up to the dependence of the two-step weighting on the first step.
+    assert np.all(np.abs(poor.free - good.free) <= se), (poor.params, good.params)
+    assert poor.converged and poor.local_solutions is not None and len(poor.local_solutions) == 3
+    local = fit(model, data, stats, start={**truth, "log_ka": 2.5, "log_cl": -1.0, "log_v": 5.5, "ka_sd": 2.0},
+                seed=1, bootstrap=0, global_points=0)
+    assert local.local_solutions is None
+
+
+def test_disagreeing_solutions_warn():
+    params = ParamSet((Param("a"), Param("b")))
+    runs = [(np.zeros(2), np.array([0.0, 0.0]), 1.0, True), (np.ones(2), np.array([3.0, 0.0]), 1.2, True),
+            (np.ones(2), np.array([0.01, 0.0]), 1.0, True)]
+    with pytest.warns(LocalSolutionsWarning, match="3 starts ended at 2 solutions"):
+        table = compare_solutions(params, runs, 0, np.array([0.5, 0.5]), tolerance=3.0)
+    assert table["agrees"].tolist() == [True, False, True]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compare_solutions(params, runs, 0, np.array([0.5, 0.5]), tolerance=0.1)  # clearly worse: no warning
