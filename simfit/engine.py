@@ -231,6 +231,7 @@ class Simulator:
             if not isinstance(statistics, Statistics):
                 raise ModelError(f"statistics must be a Statistics object, got {type(statistics).__name__}.")
             self._plan = statistics.plan(self.layout, self._d.max_obs)
+        self.panels_simulated = 0  # panels whose statistics this simulator computed (a cost count)
         self._probe()
         self.compile_seconds = time.perf_counter() - started
 
@@ -410,6 +411,7 @@ class Simulator:
         if n_psi == 0:
             return out
         flat = out.reshape(total, plan.n_stats)
+        self.panels_simulated += total
         per_sim = self.design.n_units * max(plan.n_unit_columns, 1) * 8
         block = max(1, min(total, _TABLE_BYTES // per_sim))
         for lo in range(0, total, block):

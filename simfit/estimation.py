@@ -349,28 +349,39 @@ def fit(
             f"panels at the start values; a constant statistic carries no information, remove it."
         )
 
-    # First step: from the best few points of a global screening (or the start alone).
+    # First step: from the best few points of a global screening (or the start alone). The
+    # covariance behind the first-step weighting is simulated at the best point of the sample
+    # (which does not depend on the start), so that fits from different starts weigh the
+    # statistics alike.
     steps: list[StepRecord] = []
-    weight = Diagonal().matrix(omega0, n_sims) if isinstance(weighting, Optimal) else weighting.matrix(omega0, n_sims)
     first_label = "first step (diagonal)" if isinstance(weighting, Optimal) else weighting.name
-    problem0 = MomentProblem(sim, observed, n_sims, seed, weight, box, diff_step)
-    problem0.moments(u0)  # a simulator failing at the start raises here, with its location
+    MomentProblem(sim, observed, n_sims, seed, np.eye(len(names)), box, diff_step).moments(u0)  # a simulator failing at the start raises here
+    omega_first = omega0
     if options.global_points and not getattr(optimizer, "is_global", False):
         screen_box = search_box(params, None, options.search_width)
-        starts, _ = global_candidates(
-            sim, observed, weight, n_sims, derive_seed(int(options.seed), 6), screen_box, u0, options.global_points, options.n_starts
+        starts, _, sample_best = global_candidates(
+            sim, observed, n_sims, derive_seed(int(options.seed), 6), screen_box, u0, options.global_points, options.n_starts
         )
+        if np.any(sample_best != u0):
+            try:
+                omega_first = _simulated_covariance(sim, params.to_natural(sample_best), max(50, options.n_cov_sims // 10), cov_seed, names)
+            except SimfitError:
+                omega_first = omega0
+            if np.any(np.diag(omega_first) <= 1e-14 * np.maximum(1.0, np.abs(observed)) ** 2):
+                omega_first = omega0  # a statistic constant there: weigh as at the start
     else:
         starts = u0[None, :]
+    weight = Diagonal().matrix(omega_first, n_sims) if isinstance(weighting, Optimal) else weighting.matrix(omega_first, n_sims)
     runs = [_step(sim, observed, n_sims, seed, weight, box, optimizer, start_k, diff_step) for start_k in starts]
     best = int(np.argmin([r.fun if np.isfinite(r.fun) else np.inf for _, r in runs]))
     u, res = runs[best]
     u_first_start = starts[best]
     label = first_label if len(runs) == 1 else f"{first_label}, best of {len(runs)} starts"
     steps.append(StepRecord(label, res, params.to_natural(u)))
-    # Other first-step solutions are kept as starts of the next step: under the optimal weighting
-    # a different local optimum may be the better one.
-    others = _distinct([uk for k, (uk, rk) in enumerate(runs) if k != best and np.isfinite(rk.fun)], u)
+    # Other first-step solutions that the first-step objective cannot tell from the best start the
+    # next step too: under the optimal weighting one of them may be the better optimum.
+    competitive = float(chi2.ppf(0.95, n_params))  # first-step objectives the data cannot tell apart
+    others = _distinct([uk for k, (uk, rk) in enumerate(runs) if k != best and rk.fun <= res.fun + competitive], u)
     if isinstance(weighting, Optimal):
         for it in range(weighting.iterations):
             omega = _simulated_covariance(sim, params.to_natural(u), options.n_cov_sims, cov_seed, names)
@@ -480,6 +491,7 @@ def fit(
         n_units=data.n_units,
         statistics=statistics,
         design=data.design(),
+        n_simulations=sim.panels_simulated,
         convergence=convergence,
         local_solutions=local,
         concerns=concerns,

@@ -85,6 +85,9 @@ class FitResult:
         The auxiliary statistics that were matched.
     design : Panel
         The design of the fitted panel (without values), for simulations at the estimate.
+    n_simulations : int
+        Panels simulated by the fit in all (global phase, optimisation, covariances, checks,
+        k-step bootstrap; a full bootstrap's re-fits are not counted).
     convergence : ConvergenceCheck or None
         The convergence verdict and its reasons (see :mod:`simfit.convergence`).
     local_solutions : DataFrame or None
@@ -117,6 +120,7 @@ class FitResult:
     n_units: int = 0
     statistics: object = None
     design: object = None
+    n_simulations: int = 0
     convergence: ConvergenceCheck | None = None
     local_solutions: pd.DataFrame | None = None
     concerns: SandwichConcerns | None = None

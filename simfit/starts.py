@@ -49,20 +49,24 @@ def search_box(params: ParamSet, u_start: np.ndarray | None, width: float) -> tu
 def global_candidates(
     simulator: Simulator,
     observed: np.ndarray,
-    weight: np.ndarray,
     n_sims: int,
     seed: int,
     box: tuple[np.ndarray, np.ndarray],
     u_start: np.ndarray,
     n_points: int,
     n_best: int,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Starting points for the local phase: the best ``n_best`` distinct points of a Sobol sample.
+
+    The points are ranked by ``g' W g`` with ``S = n_sims`` panels per point and a diagonal ``W``
+    from the variance of the statistics pooled over the sample (the median over points of each
+    statistic's variance across its panels): a scale that depends neither on the start nor on any
+    one point, so fits from different starts rank the sample alike.
 
     Parameters
     ----------
-    simulator, observed, weight, n_sims
-        The first-step objective ``g' W g`` with ``S = n_sims`` panels per point.
+    simulator, observed, n_sims
+        The statistics and ``S``.
     seed : int
         Scrambles the Sobol sample and keys the panels (each point gets its own keys).
     box : (ndarray, ndarray)
@@ -79,6 +83,9 @@ def global_candidates(
         Best first.
     values : ndarray, shape (k,)
         Their screening objectives.
+    sample_best : ndarray, shape (n_params,)
+        The best point of the Sobol sample alone (without the start): where a fit simulates the
+        covariance behind its first-step weighting, the same whatever the start.
     """
     params: ParamSet = simulator.model.params
     lower, upper = box
@@ -87,10 +94,14 @@ def global_candidates(
     natural = params.to_natural(points)
     try:
         sims = simulator.statistics_batch(natural, n_sims=n_sims, seed=seed, failures="nan")
-        g = observed[None, :] - sims.mean(axis=1)
-        q = np.einsum("bi,ij,bj->b", g, weight, g)
     except SimfitError:  # a kernel raising somewhere in the box: fall back to the start alone
-        return u_start[None, :], np.array([np.nan])
+        return u_start[None, :], np.array([np.nan]), u_start
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN points and statistics
+        scale = np.nanmedian(np.var(sims, axis=1, ddof=1), axis=0)
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, np.nanmax(np.abs(observed)) ** 2 + 1.0)
+    g = observed[None, :] - sims.mean(axis=1)
+    q = np.sum(g**2 / scale, axis=1)
     q = np.where(np.isfinite(q), q, np.inf)
     order = np.argsort(q, kind="stable")
     span = np.where(upper > lower, upper - lower, 1.0)
@@ -102,7 +113,8 @@ def global_candidates(
             chosen.append(int(k))
         if len(chosen) == n_best:
             break
-    return points[chosen], q[chosen]
+    sample_best = points[1 + int(np.argmin(q[1:]))] if np.isfinite(q[1:]).any() else u_start
+    return points[chosen], q[chosen], sample_best
 
 
 def compare_solutions(

@@ -62,7 +62,7 @@ def _kill_after_records(cmd: list[str], folder: Path, records: int) -> int:
 
 
 def test_killed_study_resumes_to_the_uninterrupted_result(tmp_path):
-    reps = "150"
+    reps = "60"
     killed = tmp_path / "killed"
     cmd = [sys.executable, "-m", "simfit", "run", QUICKSTART, "--reps", reps, "--seed", "9", "--no-progress"]
     done_before = _kill_after_records([*cmd, "--out", str(killed)], killed, 5)

@@ -30,15 +30,16 @@ def test_screening_ranks_points_by_objective():
     model, stats = random_intercept.model(), random_intercept.statistics()
     sim = simfit.Simulator(model, simfit.Panel.balanced(50, 10), stats)
     observed = sim.statistics(RI_TRUTH, n_sims=1, seed=3)[0]
-    weight = np.diag(1 / np.var(sim.statistics(RI_TRUTH, n_sims=50, seed=4), axis=0))
     poor = model.params.to_free(model.params.as_vector({"mu": 8.0, "tau": 5.0, "sigma": 0.1}))
     box = search_box(model.params, poor, 3.0)
-    starts, values = global_candidates(sim, observed, weight, 10, 9, box, poor, 64, 3)
+    starts, values, _ = global_candidates(sim, observed, 10, 9, box, poor, 64, 3)
     assert starts.shape == (3, 3) and np.all(np.diff(values) >= 0)
-    g = observed - sim.statistics(model.params.to_natural(poor), n_sims=10, seed=9).mean(axis=0)
-    assert values[0] < g @ weight @ g  # a better point than the poor start was found
-    again, _ = global_candidates(sim, observed, weight, 10, 9, box, poor, 64, 3)
+
+    assert not any(np.array_equal(s, poor) for s in starts)  # the poor start is not among the best
+    again, _, _ = global_candidates(sim, observed, 10, 9, box, poor, 64, 3)
     assert np.array_equal(starts, again)
+    other_start, _, _ = global_candidates(sim, observed, 10, 9, box, poor + 0.5, 64, 3)
+    assert np.array_equal(starts, other_start)  # the start does not change the ranking of the sample
 
 
 def test_poor_start_reaches_the_good_solution():
@@ -51,8 +52,7 @@ def test_poor_start_reaches_the_good_solution():
         good = fit(model, data, stats, start=truth, seed=1, bootstrap=0)
         poor = fit(model, data, stats, start={**truth, "log_ka": 2.5, "log_cl": -1.0, "log_v": 5.5, "ka_sd": 2.0}, seed=1, bootstrap=0)
     se = np.sqrt(np.diag(good.cov_free))
-    # The same optimum up to the dependence of the two-step weighting on the first step.
-    assert np.all(np.abs(poor.free - good.free) <= se), (poor.params, good.params)
+    assert np.all(np.abs(poor.free - good.free) <= 0.1 * se), (poor.params, good.params)
     assert poor.converged and poor.local_solutions is not None and len(poor.local_solutions) == 3
     local = fit(model, data, stats, start={**truth, "log_ka": 2.5, "log_cl": -1.0, "log_v": 5.5, "ka_sd": 2.0},
                 seed=1, bootstrap=0, global_points=0)

@@ -287,7 +287,8 @@ def _sample_bsl(model, data, statistics, simulator, observed, priors, opts: BSLO
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                fit_result = fit(model, data, statistics, start=start, options=fit_options)
+                # Only its estimate and sandwich covariance are used: no bootstrap.
+                fit_result = fit(model, data, statistics, start=start, options=replace(fit_options, bootstrap=0))
             except SimfitError as exc:
                 raise EstimationError(f"The preliminary fit that starts and scales the sampler failed: {exc}") from exc
         target = SyntheticLikelihood(simulator, observed, priors, 10, opts.shrinkage, opts.unbiased)
@@ -354,9 +355,8 @@ def _sample_bsl(model, data, statistics, simulator, observed, priors, opts: BSLO
 
 
 def _fit_simulations(fit_result) -> int:
-    """Panels a fit simulated: S per objective evaluation plus the covariance simulations."""
-    opts = fit_result.options
-    return int(fit_result.nfev * opts.n_sims + opts.n_cov_sims * (1 + len(fit_result.steps)))
+    """Panels a fit simulated."""
+    return int(fit_result.n_simulations)
 
 
 def _sample_abc(model, simulator, observed, priors, opts: ABCOptions, seed, store, records, bar) -> Posterior:
