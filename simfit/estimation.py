@@ -5,9 +5,19 @@ statistics minus the mean of ``S`` simulated panels' statistics. The simulated p
 random keys at every ``psi`` (common random numbers), so ``Q`` is smooth wherever the simulator
 is, and the optimizer works on the unconstrained scale of the parameter transforms.
 
-One call runs the whole procedure (first step, optimal weighting, inference, optionally a
-parametric bootstrap) and returns a :class:`~simfit.results.FitResult` whose uncertainty methods
-(``se``, ``conf_int``, ...) take options without refitting.
+One call runs the whole procedure and returns a :class:`~simfit.results.FitResult` whose
+uncertainty methods (``se``, ``conf_int``, ...) take options without refitting:
+
+1. a global phase: the objective at a Sobol sample of the search box in one engine launch, and
+   local optimisations from the best few points (:mod:`simfit.starts`);
+2. the optimally weighted step from the best first-step solution (and from any other the data
+   cannot tell from it);
+3. convergence checks at the solution: flat, rough or noisy directions, a solution that never
+   left its start (:mod:`simfit.convergence`); a finite-difference step too small for the noise
+   is enlarged and the last step re-run;
+4. inference: Jacobian, sandwich, J test, identification; a k-step parametric bootstrap where the
+   diagnostics say the sandwich cannot be trusted (:mod:`simfit.bootstrap`,
+   :mod:`simfit.intervals`); one-sided intervals for estimates on a bound.
 """
 
 from __future__ import annotations
@@ -297,6 +307,16 @@ def fit(
     EstimationError
         Fewer statistics than parameters, a start outside the bounds, statistics that are NaN on
         the observed data or constant in simulations: raised before optimizing.
+
+    Warns
+    -----
+    ConvergenceWarning
+        The convergence checks do not confirm the solution (``result.convergence.reasons``).
+    LocalSolutionsWarning
+        Local optimisations ended at solutions the data cannot tell apart
+        (``result.local_solutions``).
+    WeakIdentificationWarning
+        The statistics barely move some parameter combination.
     """
     started = time.perf_counter()
     options = options or FitOptions()

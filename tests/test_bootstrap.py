@@ -24,6 +24,7 @@ def test_kstep_spread_matches_sandwich(ri_fit):
     # B = 400) and the sandwich's covariance simulation about as much again.
     draws = ri_fit.bootstrap
     assert draws.method == "kstep" and draws.steps == 2 and draws.failures == 0
+    assert ri_fit.n_simulations > draws.n_simulations > 3 * draws.n_boot * 10
     sd = np.std(draws.free, axis=0, ddof=1)
     se = np.sqrt(np.diag(ri_fit.cov_free))
     tolerance = 4 * np.sqrt(2) / np.sqrt(2 * (draws.n_boot - 1))

@@ -61,7 +61,8 @@ def test_fused_statistics_equal_materialised():
 def test_recovered_within_4_standard_errors():
     model = ddm.model()
     data = simfit.Simulator(model, ddm.design(40, 100)).simulate(TRUTH, seed=3).panel(0)
-    res = simfit.fit(model, data, ddm.statistics(), seed=1, n_cov_sims=300, **ddm.FIT_OPTIONS)
+    # From the truth: the local phase alone (the global phase is tested on faster models).
+    res = simfit.fit(model, data, ddm.statistics(), seed=1, n_cov_sims=300, global_points=0, bootstrap=0, **ddm.FIT_OPTIONS)
     assert res.converged
     for name, value in TRUTH.items():
         assert abs(res.params[name] - value) < 4 * res.se()[name], name
