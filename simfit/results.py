@@ -200,9 +200,9 @@ class FitResult:
     def interval_methods(self, method: str = "auto") -> pd.Series:
         """The interval method each parameter gets from ``conf_int(method=method)``.
 
-        ``auto``: ``one-sided`` for an estimate on a bound, the bootstrap (``bootstrap-t`` where
-        the replicates have their own standard errors, else ``percentile``) where
-        :attr:`concerns` name a reason, ``wald`` elsewhere (and where the fit ran no bootstrap).
+        ``auto``: ``one-sided`` for an estimate on a bound, ``union`` (of the ``wald`` and the
+        bootstrap intervals) where :attr:`concerns` name a reason, ``wald`` elsewhere (and where
+        the fit ran no bootstrap).
         """
         method = intervals.canonical_method(method)
         at_bound = set(self.at_bound)
@@ -214,8 +214,7 @@ class FitResult:
             if name in at_bound and name in self.profiles:
                 out.append("one-sided")
             elif self.concerns is not None and self.concerns.for_parameter(name) and self._has_bootstrap(name):
-                has_se = self.bootstrap.se_free is not None and np.isfinite(self.bootstrap.se_free[:, self.param_names.index(name)]).sum() >= 2
-                out.append("bootstrap-t" if has_se else "percentile")
+                out.append("union")
             else:
                 out.append("wald")
         return pd.Series(out, index=self.param_names, name="method")
@@ -274,6 +273,14 @@ class FitResult:
                     if draws.se_free is None:
                         raise ValueError("These bootstrap replicates have no standard errors of their own (n_sims >= 2 is needed).")
                     cache[m] = intervals.bootstrap_t(params, self.free, se_free, draws.free, draws.se_free, alpha)
+                elif m == "union":
+                    draws = self._bootstrap_draws()
+                    if draws.se_free is not None:
+                        boot = intervals.bootstrap_t(params, self.free, se_free, draws.free, draws.se_free, alpha)
+                    else:
+                        boot = intervals.percentile(draws.natural, alpha)
+                    lo_w, hi_w = intervals.wald(params, self.free, se_free, alpha)
+                    cache[m] = (np.fmin(lo_w, boot[0]), np.fmax(hi_w, boot[1]))
             lower[j], upper[j] = cache[m][0][j], cache[m][1][j]
         return pd.DataFrame({"lower": lower, "upper": upper, "method": methods.to_numpy()}, index=self.param_names)
 
@@ -427,7 +434,7 @@ class FitResult:
             f"{'[' + format(alpha / 2, 'g'):>12}{format(1 - alpha / 2, 'g') + ']':>12}{'interval':>8}"
         )
         lines.append(header)
-        short = {"wald": "wald", "delta": "delta", "percentile": "pctl", "bootstrap-t": "boot-t", "one-sided": "1-sided"}
+        short = {"wald": "wald", "delta": "delta", "percentile": "pctl", "bootstrap-t": "boot-t", "union": "union", "one-sided": "1-sided"}
         for name, row in frame.iterrows():
             lines.append(
                 f"{name[:13]:<14}{format_number(row['estimate'], 11)}{format_number(row['se'], 11)}"
@@ -474,13 +481,17 @@ class FitResult:
         lines = []
         if "wald" in used:
             lines.append("Intervals wald: sandwich on the unconstrained scale, mapped back.")
-        if used & {"percentile", "bootstrap-t"}:
+        if used & {"percentile", "bootstrap-t", "union"}:
             b = self.bootstrap
             kind = f"{b.steps}-step" if b.method == "kstep" else "re-fitted"
-            which = "studentised" if "bootstrap-t" in used else "percentile"
-            lines.append(f"Intervals boot-t/pctl: {which} parametric bootstrap, {b.n_boot - b.failures} {kind} replicates.")
-            if self.concerns is not None and self.concerns.general:
-                lines.append("  Bootstrap used because of: " + "; ".join(self.concerns.general) + ".")
+            lines.append(f"Bootstrap: {b.n_boot - b.failures} {kind} parametric replicates"
+                         + (" (studentised: boot-t)." if b.se_free is not None else " (percentile: pctl)."))
+            if "union" in used:
+                lines.append("Intervals union: the smallest interval holding both the wald and the bootstrap one, because")
+                reasons = self.concerns.general if self.concerns is not None else ()
+                near = [n for n, m in methods.items() if m == "union" and self.concerns is not None and self.concerns.by_parameter.get(n)]
+                lines.append("  the sandwich may be optimistic here: " + "; ".join(
+                    list(reasons) + [f"{n} near a bound" for n in near]) + ".")
         elif self.concerns is not None and self.concerns.any and self.bootstrap is None:
             lines.append(
                 "Note: the sandwich may be optimistic here (" + "; ".join(self.concerns.general + tuple(

@@ -172,8 +172,8 @@ def _is_number(token: str) -> bool:
 
 def test_auto_intervals_say_which_method_and_why(ri_fit):
     methods = ri_fit.interval_methods()
-    assert set(methods) == {"bootstrap-t"}  # S = 10: the simulation share of the variance is 9%
-    assert "S = 10" in ri_fit.summary() and "boot-t" in ri_fit.summary()
+    assert set(methods) == {"union"}  # S = 10: the simulation share of the variance is 9%
+    assert "S = 10" in ri_fit.summary() and "union" in ri_fit.summary()
     wald = ri_fit.conf_int(method="wald")
     assert set(wald["method"]) == {"wald"}
     assert ri_fit.to_dict()["conf_int_method"] == methods.to_dict()

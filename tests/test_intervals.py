@@ -99,3 +99,17 @@ def test_numbers_print_within_their_width(value, width, decimals):
     text = format_number(value, width, decimals)
     assert len(text) == width or len(text.strip()) <= 12
     assert len(text.strip()) <= 12
+
+
+def test_union_holds_both_intervals():
+    import simfit
+    from simfit.estimation import fit
+    from simfit.models import random_intercept
+
+    model = random_intercept.model()
+    data = simfit.Simulator(model, simfit.Panel.balanced(40, 8)).simulate({"mu": 1, "tau": 0.5, "sigma": 1}, seed=6).panel(0)
+    res = fit(model, data, random_intercept.statistics(), seed=2, n_sims=10)
+    union, wald_ci, boot = (res.conf_int(method=m) for m in ("auto", "wald", "bootstrap-t"))
+    assert set(union["method"]) == {"union"}
+    assert np.allclose(union["lower"], np.fmin(wald_ci["lower"], boot["lower"]))
+    assert np.allclose(union["upper"], np.fmax(wald_ci["upper"], boot["upper"]))

@@ -28,7 +28,7 @@ def test_intervals(result):
     delta = result.conf_int(0.05, method="delta")
     z = stats.norm.ppf(0.975)
     assert np.allclose(delta["upper"] - result.params, z * result.se())
-    assert set(ci["method"]) == {"bootstrap-t"}  # S = 10 simulated panels: the default asks for it
+    assert set(ci["method"]) == {"union"}  # S = 10 simulated panels: the default asks for the bootstrap
     without = dataclasses.replace(result, bootstrap=None)
     assert set(without.conf_int()["method"]) == {"wald"}
     with pytest.raises(ValueError, match="bootstrap"):

@@ -13,6 +13,11 @@ log of the dose-normalised area under the observed curve; their means and spread
 subjects and the correlations that carry the CL-V correlation. The area is computed over the
 subject's rows in order, so a subject's rows must be sorted by time (``Panel.from_frame`` keeps
 the file's order within a subject).
+
+Flip-flop: swapping ``ka`` and ``ke`` (with ``V`` scaled by ``ke / ka``) gives the same mean curve,
+so the objective has a second optimum that only the random effects tell apart. Fits of oral
+absorption data usually take ``ka > ke``; the scenario searches a box around the starts narrow
+enough (``search_width = 1``) to stay on that side.
 """
 
 from __future__ import annotations
