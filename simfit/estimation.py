@@ -488,7 +488,9 @@ def fit(
     profiles = {}
     for name in at_bound:
         j = params.index(name)
-        profiles[name] = profile_at_bound(sim, observed, n_sims, seed, omega, u, j, box, diff_step)
+        # The fit's own optimal weighting, which the estimate minimises (else the optimal one at it).
+        profile_weight = weight if isinstance(weighting, Optimal) else None
+        profiles[name] = profile_at_bound(sim, observed, n_sims, seed, omega, u, j, box, diff_step, weight=profile_weight)
 
     return FitResult(
         model=model,
@@ -606,22 +608,24 @@ class _Restricted:
         return self.problem.objective(self.full(v))
 
 
-def profile_at_bound(sim, observed, n_sims, seed, omega, u_hat, j, box, diff_step, max_doublings: int = 24, refine: int = 3) -> ProfileCurve:
+def profile_at_bound(
+    sim, observed, n_sims, seed, omega, u_hat, j, box, diff_step, weight=None, max_doublings: int = 24, refine: int = 3
+) -> ProfileCurve:
     """The distance statistic along parameter ``j``, estimated on its bound, moved away from it.
 
-    With the optimal weighting ``((1 + 1/S) Omega)^-1`` at the estimate, the other parameters are
-    re-estimated with parameter ``j`` held at values at growing distances from its bound; the rise
-    of the objective over its minimum is recorded (:class:`~simfit.intervals.ProfileCurve`).
+    With an optimal weighting (``weight``, the fit's own, or ``((1 + 1/S) Omega)^-1`` at the
+    estimate), the other parameters are re-estimated with parameter ``j`` held at values at growing
+    distances from its bound; the rise of the objective over its smallest value seen is recorded
+    (:class:`~simfit.intervals.ProfileCurve`).
     """
     params = sim.model.params
     p = params[j]
-    weight = Optimal().matrix(omega, n_sims)
+    weight = Optimal().matrix(omega, n_sims) if weight is None else weight
     problem = MomentProblem(sim, observed, n_sims, seed, weight, box, diff_step)
     local = LeastSquares()
+    q_min = problem.objective(u_hat)
     if len(params) > 1:
-        q_min = local.minimize(_Restricted(problem, j, u_hat[j]), np.delete(u_hat, j)).fun
-    else:
-        q_min = problem.objective(u_hat)
+        q_min = min(q_min, local.minimize(_Restricted(problem, j, u_hat[j]), np.delete(u_hat, j)).fun)
     lo, hi = p.bounds
     bound = lo if abs(params.to_natural(u_hat)[j] - lo) <= abs(params.to_natural(u_hat)[j] - hi) else hi
     direction = 1.0 if bound == lo else -1.0
@@ -672,7 +676,10 @@ def profile_at_bound(sim, observed, n_sims, seed, omega, u_hat, j, box, diff_ste
         if not beyond.size:
             break
         rise_at(float(np.sqrt(lo_d * beyond.min())))
-    return ProfileCurve(bound=float(bound), values=np.array(values), increase=np.array(rises))
+    # An optimum away from the bound that the estimate missed lowers the baseline.
+    rises = np.array(rises) - min(0.0, float(np.min(rises))) if rises else np.array(rises)
+    far = hi if bound == lo else lo
+    return ProfileCurve(bound=float(bound), values=np.array(values), increase=rises, far_bound=float(far))
 
 
 def _seeded(optimizer: Optimizer, seed: int) -> Optimizer:

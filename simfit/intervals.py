@@ -130,15 +130,16 @@ def bootstrap_t(
 class ProfileCurve:
     """The distance statistic along one parameter held away from its bound.
 
-    ``values`` (natural scale, increasing distance from ``bound``) and ``increase``: the rise of
-    the optimally weighted objective when the parameter is held at each value and the others are
+    ``values`` (natural scale) and ``increase``: the rise of the optimally weighted objective when the parameter is held at each value and the others are
     re-estimated. Under the boundary null it is a 50:50 mixture of 0 and chi-square(1), so the
-    one-sided ``1 - alpha`` limit is where it reaches the chi-square(1) ``1 - 2 alpha`` quantile.
+    one-sided ``1 - alpha`` limit is where it reaches the chi-square(1) ``1 - 2 alpha`` quantile
+    (``far_bound``, the parameter's other bound, where it never does).
     """
 
     bound: float
     values: np.ndarray
     increase: np.ndarray
+    far_bound: float = float("nan")
 
     def limit(self, alpha: float) -> float:
         """The far limit of the one-sided ``1 - alpha`` interval (inf where never reached)."""
@@ -147,7 +148,9 @@ class ProfileCurve:
         dist = np.abs(self.values[order] - self.bound)
         rise = np.maximum.accumulate(np.maximum(self.increase[order], 0.0))
         above = np.flatnonzero(rise >= target)
-        if above.size == 0:
+        if above.size == 0:  # never reached: the interval runs to the parameter's other bound
+            if np.isfinite(self.far_bound) or np.isinf(self.far_bound):
+                return float(self.far_bound)
             return float(np.inf * np.sign(self.values[order][-1] - self.bound)) if dist.size else float("nan")
         k = int(above[0])
         if k == 0:
