@@ -64,7 +64,11 @@ def _kill_after_records(cmd: list[str], folder: Path, records: int) -> int:
 def test_killed_study_resumes_to_the_uninterrupted_result(tmp_path):
     reps = "60"
     killed = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "simfit", "run", QUICKSTART, "--reps", reps, "--seed", "9", "--no-progress"]
+    # The quickstart scenario without the global phase and the bootstrap: resuming is what is tested.
+    scenario = tmp_path / "quick.toml"
+    scenario.write_text(Path(QUICKSTART).read_text().replace("[fit]\n", "[fit]\nglobal_points = 0\nbootstrap = 0\n"))
+    assert "bootstrap = 0" in scenario.read_text()
+    cmd = [sys.executable, "-m", "simfit", "run", str(scenario), "--reps", reps, "--seed", "9", "--no-progress"]
     done_before = _kill_after_records([*cmd, "--out", str(killed)], killed, 5)
     assert 5 <= done_before < int(reps), "the study must be killed part-way"
     assert not (killed / "replications.csv").exists()
