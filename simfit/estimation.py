@@ -467,7 +467,7 @@ def fit(
 
     at_bound = params.on_bound(psi_hat)
     concerns = sandwich_concerns(
-        params, psi_hat, np.sqrt(np.diag(cov_free)) * np.abs(params.jacobian_diag(u)), len(names), data.n_units, n_sims,
+        params, psi_hat, se_free * np.abs(params.jacobian_diag(u)), len(names), data.n_units, n_sims,
         ident.condition, ident.rank, at_bound,
     )
     n_boot = options.bootstrap
@@ -589,7 +589,7 @@ class _Restricted:
 
     def __init__(self, problem: MomentProblem, j: int, value: float):
         self.problem, self.j, self.value = problem, j, value
-        keep = np.ones(problem.params.__len__(), bool)
+        keep = np.ones(len(problem.params), bool)
         keep[j] = False
         self.keep = keep
         self.diff_step = np.asarray(problem.diff_step, dtype=float)[keep] if np.ndim(problem.diff_step) else problem.diff_step
