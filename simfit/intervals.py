@@ -206,6 +206,12 @@ def sandwich_concerns(
         general.append(f"simulation share of the variance 1/(S+1) = {1 / (n_sims + 1):.2f} (S = {n_sims})")
     if rank < len(params) or not condition <= MAX_CONDITION_FOR_SANDWICH:
         general.append(f"weak identification (condition number {condition:.3g})")
+    if at_bound and len(at_bound) < len(params):
+        # The other parameters' standard errors hold these at their bounds, as if known: where the
+        # data cannot rule out an interior value (a spread slightly above 0), they are too short
+        # for the parameters correlated with them.
+        general.append(f"{', '.join(at_bound)} on {'its bound' if len(at_bound) == 1 else 'their bounds'}, "
+                       "held fixed in the other parameters' standard errors")
     by_parameter = {}
     z = _z(alpha)
     for p, est, s in zip(params, estimate, se):

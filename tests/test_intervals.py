@@ -91,6 +91,8 @@ def test_concerns_name_their_reasons():
     assert c.by_parameter == {"tau": ("near a bound",), "rho": ("near a bound",)}
     calm = sandwich_concerns(PARAMS, np.array([0.0, 1.0, 0.0]), se, 4, 400, 50, 3.0, 3, [])
     assert not calm.any
+    bound = sandwich_concerns(PARAMS, np.array([0.0, 0.0, 0.0]), se, 4, 400, 50, 3.0, 3, ["tau"])
+    assert any("tau on its bound, held fixed" in r for r in bound.general)
 
 
 @settings(max_examples=200, deadline=None)
