@@ -224,7 +224,7 @@ class Simulator:
         self._theta_start = np.concatenate([[0], np.cumsum(self._d.max_entities * dims)[:-1]]).astype(np.int64)
         self._theta_size = int(max(1, (self._d.max_entities * dims).sum()))
         self._max_groups = int(self._d.max_entities[-1])
-        self.layout = Layout(model.value_names, design.covariate_names)
+        self.layout = Layout.of(design, model.value_names)
         self.statistics_spec = statistics
         self._plan = None
         if statistics is not None:
@@ -317,6 +317,11 @@ class Simulator:
                 f"The observation kernel left y[{k}, {j}] ({obs.values[j]!r}) unset (or NaN) at the "
                 f"start values {self._psi_text(psi)}; it must write every declared value column of "
                 "every observation."
+            )
+        if self._plan is not None:
+            self._plan.check_outputs(
+                np.array(y), d.x[:n], np.array([0, n], dtype=np.int64), self.design.n_units,
+                "the first unit simulated at the start values",
             )
 
     @staticmethod
@@ -769,18 +774,32 @@ def _observed_table(spec: Statistics, plan: StatisticsPlan, layout: Layout, pane
     return table
 
 
+def _check_plan_outputs(plan: StatisticsPlan, panel: Panel) -> None:
+    """Probe the statistics' kernels on the panel's first unit (see ``StatisticsPlan.check_outputs``)."""
+    if not isinstance(panel, Panel) or not panel.has_values:
+        raise DataError("Statistics of observed data need a Panel with values.")
+    arrays = _DesignArrays.from_panel(panel)
+    a, b = panel.unit_offsets[0], panel.unit_offsets[1]
+    inner = panel.nesting[-1]
+    lo, hi = arrays.entity_start[-1, 0], arrays.entity_start[-1, 1]
+    groups = np.asarray(inner[lo : hi + 1] - a, dtype=np.int64)
+    plan.check_outputs(panel.values[a:b], arrays.x[a:b], groups, panel.n_units, "the first unit of the panel")
+
+
 def panel_statistics(statistics: Statistics, panel: Panel) -> pd.Series:
     """Auxiliary statistics of a panel with values, as a labelled series (no model needed)."""
-    layout = Layout(panel.value_names, panel.covariate_names)
+    layout = Layout.of(panel)
     plan = statistics.plan(layout, int(panel.obs_per_unit.max()))
+    _check_plan_outputs(plan, panel)
     table = _observed_table(statistics, plan, layout, panel)
     return pd.Series(_aggregate(plan, table[None], np.empty((1, plan.n_stats)))[0], index=list(plan.names))
 
 
 def panel_unit_statistics(statistics: Statistics, panel: Panel) -> pd.DataFrame:
     """Unit statistics of a panel with values: one row per unit, one column per unit statistic."""
-    layout = Layout(panel.value_names, panel.covariate_names)
+    layout = Layout.of(panel)
     plan = statistics.plan(layout, int(panel.obs_per_unit.max()))
+    _check_plan_outputs(plan, panel)
     return pd.DataFrame(_observed_table(statistics, plan, layout, panel), columns=list(plan.unit_names))
 
 

@@ -24,6 +24,7 @@ from simfit.statistics.aggregate import (
     skewness_of,
 )
 from simfit.statistics.pooled import pooled_moments, pooled_proportions
+from simfit.statistics.values import values
 from simfit.statistics.spec import (
     Across,
     Aggregate,
@@ -56,5 +57,5 @@ __all__ = [
     "autocorr", "ols", "ar", "proportions", "group_variances",
     "across_mean", "across_sd", "across_quantiles", "mean_of", "sd_of", "skewness_of", "kurtosis_of",
     "quantiles_of", "corr",
-    "pooled_moments", "pooled_proportions",
+    "pooled_moments", "pooled_proportions", "values",
 ]

@@ -29,10 +29,40 @@ ColumnRef = str | int
 
 @dataclass(frozen=True)
 class Layout:
-    """Column names of a panel, used to resolve statistics' column references."""
+    """Column names and shape of a panel, used to resolve statistics' column references (and,
+    for statistics with one output per unit, their number and names).
+
+    Attributes
+    ----------
+    value_names, covariate_names : tuple of str
+    n_units : int
+        Units of the panel (0 where unknown).
+    min_obs, max_obs : int
+        Fewest and most observations of a unit (0 where unknown).
+    unit_ids : tuple
+        Unit labels (empty where the panel has none).
+    """
 
     value_names: tuple[str, ...]
     covariate_names: tuple[str, ...] = ()
+    n_units: int = 0
+    min_obs: int = 0
+    max_obs: int = 0
+    unit_ids: tuple = ()
+
+    @classmethod
+    def of(cls, panel, value_names: Sequence[str] | None = None) -> Layout:
+        """The layout of a :class:`~simfit.data.Panel` (``value_names`` for a design without values)."""
+        counts = np.asarray(panel.obs_per_unit)
+        ids = () if panel.unit_ids is None else tuple(np.asarray(panel.unit_ids).tolist())
+        return cls(
+            tuple(panel.value_names if value_names is None else value_names),
+            tuple(panel.covariate_names),
+            n_units=int(panel.n_units),
+            min_obs=int(counts.min()) if counts.size else 0,
+            max_obs=int(counts.max()) if counts.size else 0,
+            unit_ids=ids,
+        )
 
     def value(self, ref: ColumnRef) -> int:
         return _column(ref, self.value_names, "value")
@@ -82,13 +112,15 @@ class UnitStatistic:
     """
 
     kernel: Callable
-    labels: tuple[str, ...]
+    labels: tuple[str, ...] | Callable[[Layout], Sequence[str]]
     value: ColumnRef = 0
     args: ArgsSpec = ()
     work: Callable[[int], int] | int = 0
     hidden: bool = False
 
     def __post_init__(self) -> None:
+        if callable(self.labels):
+            return
         labels = (self.labels,) if isinstance(self.labels, str) else tuple(self.labels)
         if not labels:
             raise StatisticsError("A unit statistic needs at least one output label.")
@@ -96,7 +128,10 @@ class UnitStatistic:
 
     def names(self, layout: Layout) -> tuple[str, ...]:
         prefix = layout.value_names[layout.value(self.value)]
-        return tuple(f"{prefix}.{label}" for label in self.labels)
+        labels = tuple(self.labels(layout)) if callable(self.labels) else self.labels
+        if not labels:
+            raise StatisticsError("A unit statistic needs at least one output label.")
+        return tuple(f"{prefix}.{label}" for label in labels)
 
     def resolve_args(self, layout: Layout) -> np.ndarray:
         raw = self.args(layout) if callable(self.args) else self.args
@@ -116,21 +151,30 @@ class Aggregate:
         ``kernel(unit_stats, columns, args, work, out)``.
     inputs : sequence of str
         Names of the unit statistics it reads, in the order of ``columns``.
-    names : sequence of str
-        Names of its outputs (final auxiliary statistics).
+    names : sequence of str, or callable
+        Names of its outputs (final auxiliary statistics), exactly one per value the kernel
+        writes; or a function of the panel :class:`Layout` returning them (for one output per
+        unit).
     args : sequence of float
     """
 
     kernel: Callable
     inputs: tuple[str, ...]
-    names: tuple[str, ...]
+    names: tuple[str, ...] | Callable[[Layout], Sequence[str]]
     args: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", tuple(self.inputs))
-        object.__setattr__(self, "names", tuple(self.names))
-        if not self.names:
+        if not callable(self.names):
+            object.__setattr__(self, "names", (self.names,) if isinstance(self.names, str) else tuple(self.names))
+            if not self.names:
+                raise StatisticsError("An aggregate needs at least one output name.")
+
+    def output_names(self, layout: Layout) -> tuple[str, ...]:
+        names = tuple(self.names(layout)) if callable(self.names) else self.names
+        if not names:
             raise StatisticsError("An aggregate needs at least one output name.")
+        return names
 
 
 @dataclass(frozen=True, eq=False)
@@ -191,9 +235,79 @@ class StatisticsPlan:
     def n_stats(self) -> int:
         return len(self.names)
 
+    def check_outputs(self, y: np.ndarray, x: np.ndarray, groups: np.ndarray, n_units: int, where: str) -> None:
+        """Run every kernel once from Python on one unit, with its outputs in guarded buffers.
+
+        A kernel writing more values than its declared names (a wrong label list, fewer names
+        than an aggregate writes) is reported here, at set-up, instead of corrupting memory in
+        the compiled engine.
+
+        Parameters
+        ----------
+        y : ndarray, shape (n, n_values)
+        x : ndarray, shape (n, n_covariates)
+        groups : ndarray of int64
+            Group offsets of the unit, ``[0, n]`` without groups.
+        n_units : int
+            Rows of the table the aggregates are probed on (the unit's row repeated).
+        where : str
+            What the unit is, for messages (e.g. ``"the first unit simulated at the start values"``).
+        """
+        guard = 8
+        work = np.zeros(max(self.unit_work, 4 * y.shape[0] + 64) + guard)
+        row = np.full(self.n_unit_columns, np.nan)
+        for k, kernel in enumerate(self.unit_kernels):
+            lo, hi = int(self.unit_out_offsets[k]), int(self.unit_out_offsets[k + 1])
+            args = self.unit_args[self.unit_args_offsets[k] : self.unit_args_offsets[k + 1]]
+            buf = np.full(hi - lo + 2 * guard, _SENTINEL)
+            try:
+                kernel(np.ascontiguousarray(y), np.ascontiguousarray(x), groups, args, work[: work.size - guard], buf[guard : guard + hi - lo])
+            except Exception as exc:
+                raise StatisticsError(
+                    f"Unit statistic {', '.join(self.unit_names[lo:hi])} raised {type(exc).__name__}: {exc} on "
+                    f"{where}; make the kernel return NaN where it is undefined instead of raising."
+                ) from exc
+            _check_guard(buf, guard, hi - lo, self.unit_names[lo:hi], "unit statistic", "labels")
+            row[lo:hi] = buf[guard : guard + hi - lo]
+        table = np.ascontiguousarray(np.repeat(row[None], max(int(n_units), 2), axis=0))
+        agg_work = np.zeros(max(table.shape[0], table.shape[1]) + 16)
+        for k, kernel in enumerate(self.agg_kernels):
+            lo, hi = int(self.agg_out_offsets[k]), int(self.agg_out_offsets[k + 1])
+            buf = np.full(hi - lo + 2 * guard, _SENTINEL)
+            try:
+                kernel(
+                    table,
+                    self.agg_columns[self.agg_columns_offsets[k] : self.agg_columns_offsets[k + 1]],
+                    self.agg_args[self.agg_args_offsets[k] : self.agg_args_offsets[k + 1]],
+                    agg_work,
+                    buf[guard : guard + hi - lo],
+                )
+            except Exception as exc:
+                raise StatisticsError(
+                    f"Aggregate {', '.join(self.names[lo:hi])} raised {type(exc).__name__}: {exc} on {where}."
+                ) from exc
+            _check_guard(buf, guard, hi - lo, self.names[lo:hi], "aggregate", "names")
+
+
     @property
     def n_unit_columns(self) -> int:
         return len(self.unit_names)
+
+
+# Fills the guard cells around probed outputs: a value no kernel computes by accident (NaN would
+# not do, kernels write NaN for undefined statistics).
+_SENTINEL = -7.346913579135791e307
+
+
+def _check_guard(buf: np.ndarray, guard: int, n: int, names: Sequence[str], role: str, what: str) -> None:
+    if (buf[:guard] != _SENTINEL).any() or (buf[guard + n :] != _SENTINEL).any():
+        after = buf[guard + n :]
+        extra = int(np.flatnonzero(after != _SENTINEL).max()) + 1 if (after != _SENTINEL).any() else 0
+        raise StatisticsError(
+            f"The {role} {', '.join(names)} writes "
+            + (f"at least {n + extra} values but declares {n} {what}" if extra else "before its first output")
+            + f"; give exactly one {what[:-1]} per value the kernel writes (and write out[0..{n - 1}] only)."
+        )
 
 
 def _offsets(sizes: Sequence[int]) -> np.ndarray:
@@ -241,6 +355,10 @@ class Statistics:
         across = (across,) if isinstance(across, (str, Across)) else across
         extra = (extra,) if isinstance(extra, Aggregate) else extra
         pooled = (pooled,) if isinstance(pooled, Pooled) else pooled
+        unit = (unit,) if isinstance(unit, Pooled) else unit
+        # Statistics with their own aggregation (st.values()) may be listed with the unit ones.
+        pooled = tuple(pooled) + tuple(u for u in unit if isinstance(u, Pooled))
+        unit = tuple(u for u in unit if not isinstance(u, Pooled))
         self.unit = tuple(unit)
         resolved_across = []
         for a in across:
@@ -284,10 +402,10 @@ class Statistics:
         work = 0
         for k, u in enumerate(unit_stats):
             names = u.names(layout)
-            if u.hidden:
+            if k >= len(self.unit):
                 names = tuple(f"_pooled{k - len(self.unit)}.{n}" for n in names)
                 pooled_inputs.append(names)
-            else:
+            elif not u.hidden:
                 visible.extend(names)
             unit_names.extend(names)
             unit_sizes.append(len(names))
@@ -311,19 +429,21 @@ class Statistics:
         for a in aggregates:
             missing = [n for n in a.inputs if n not in index]
             if missing:
+                label = a.names[0] if not callable(a.names) else getattr(a.kernel, "__name__", "aggregate")
                 raise StatisticsError(
-                    f"Aggregate {a.names[0]!r} reads unknown unit statistic(s) {', '.join(missing)}; "
+                    f"Aggregate {label!r} reads unknown unit statistic(s) {', '.join(missing)}; "
                     f"unit statistics are {', '.join(visible)}."
                 )
             if not a.inputs:
                 continue
+            out_names = a.output_names(layout)
             agg_cols.append(np.array([index[n] for n in a.inputs], dtype=np.int64))
             agg_args.append(np.asarray(a.args, dtype=np.float64))
             disp, addr = self._compile(a.kernel, AGGREGATE_SIGNATURE, "aggregate")
             agg_kernels.append(disp)
             agg_addresses.append(addr)
-            agg_sizes.append(len(a.names))
-            names.extend(a.names)
+            agg_sizes.append(len(out_names))
+            names.extend(out_names)
         _no_duplicates(names, "statistic")
         return StatisticsPlan(
             names=tuple(names),
@@ -351,7 +471,7 @@ class Statistics:
 
     def names(self, layout: Layout) -> tuple[str, ...]:
         """Final statistic names for a layout."""
-        return self.plan(layout, max_obs=1).names
+        return self.plan(layout, max_obs=max(layout.max_obs, 1)).names
 
     def __repr__(self) -> str:
         return (
