@@ -346,6 +346,7 @@ def fit(
             f"Statistic(s) {', '.join(np.asarray(names)[bad])} are NaN or infinite on the observed "
             "data (e.g. a variance of units with one observation); drop them or change the design."
         )
+    unit_fit_failures = _unit_fit_failures(sim, data)
     n_sims = int(options.n_sims)
     # Keys of the simulated panels are derived from the seed, never the seed itself, so that data
     # simulated with simulate(seed=s) are not one of the panels fitted to them with fit(seed=s).
@@ -393,6 +394,19 @@ def fit(
         starts = u0[None, :]
     weight = Diagonal().matrix(omega_first, n_sims) if isinstance(weighting, Optimal) else weighting.matrix(omega_first, n_sims)
     runs = [_step(sim, observed, n_sims, seed, weight, box, optimizer, start_k, diff_step) for start_k in starts]
+    # A spread driven to its bound leaves the optimizer on a plateau (on the log scale the objective
+    # flattens as the spread goes to 0): such solutions are re-started with those parameters back
+    # at their starts, and the better of the two is kept.
+    escapes = []
+    for uk, _ in runs:
+        stalled = [j for j, name in enumerate(params.names) if name in params.on_bound(params.to_natural(uk))]
+        if stalled and not params.on_bound(psi0):
+            restart = uk.copy()
+            restart[stalled] = u0[stalled]
+            escapes.append(restart)
+    for restart in _distinct(escapes, np.full(len(u0), np.inf)):
+        runs.append(_step(sim, observed, n_sims, seed, weight, box, optimizer, restart, diff_step))
+        starts = np.vstack([starts, restart])
     best = int(np.argmin([r.fun if np.isfinite(r.fun) else np.inf for _, r in runs]))
     u, res = runs[best]
     u_first_start = starts[best]
@@ -518,7 +532,32 @@ def fit(
         local_solutions=local,
         concerns=concerns,
         profiles=profiles,
+        unit_fit_failures=unit_fit_failures,
     )
+
+
+class UnitFitWarning(UserWarning):
+    """Auxiliary-model statistics whose per-unit fit failed on some observed units."""
+
+
+def _unit_fit_failures(sim: Simulator, data: Panel) -> dict[str, int]:
+    """Observed units whose auxiliary-model fit did not converge, by flag; warns when any did."""
+    flags = sim._require_plan().flag_names
+    if not flags:
+        return {}
+    table = sim.observed_unit_statistics(data)
+    columns = [sim.unit_names.index(f) for f in flags]
+    counts = {f: int(np.sum(table[:, c] != 1.0)) for f, c in zip(flags, columns)}
+    failed = {f: c for f, c in counts.items() if c}
+    if failed:
+        warnings.warn(
+            "Auxiliary-model statistics did not converge on some observed units ("
+            + ", ".join(f"{f}: {c} of {data.n_units}" for f, c in failed.items())
+            + "); those units are left out of the aggregates. Check the curve's start values and bounds.",
+            UnitFitWarning,
+            stacklevel=3,
+        )
+    return counts
 
 
 class ConvergenceWarning(UserWarning):

@@ -23,6 +23,9 @@ Signatures (all arrays C-contiguous, float64 unless stated):
 ``aggregate(unit_stats, columns, args, work, out) -> None``
     ``unit_stats`` (n_units, n_unit_columns) of one simulated panel, ``columns`` int64 indices of
     the unit-statistic columns it reads, ``work`` scratch of at least n_units; writes ``out``.
+``curve(beta, x, args, out) -> None``
+    Mean curve of an auxiliary model (:func:`simfit.statistics.nls`): ``beta`` (p,) its
+    parameters, ``x`` (n, n_cov) the unit's observation covariates; writes ``out`` (n,).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ __all__ = [
     "SIMULATE_SIGNATURE",
     "UNIT_STATISTIC_SIGNATURE",
     "AGGREGATE_SIGNATURE",
+    "CURVE_SIGNATURE",
     "compile_kernel",
     "borrow",
 ]
@@ -58,6 +62,7 @@ DRAW_SIGNATURE = types.void(_vec, _vec, _vec, _vec, _rng, _vec)
 SIMULATE_SIGNATURE = types.void(_vec, _vec, _mat, _vec, _rng, _mat)
 UNIT_STATISTIC_SIGNATURE = types.void(_mat, _mat, _ivec, _vec, _vec, _vec)
 AGGREGATE_SIGNATURE = types.void(_mat, _ivec, _vec, _vec, _vec)
+CURVE_SIGNATURE = types.void(_vec, _mat, _vec, _vec)
 
 _DESCRIPTIONS = {
     DRAW_SIGNATURE: "draw(psi, parent, covariates, args, rng, theta) with 1-D float64 arrays, a "
@@ -70,6 +75,8 @@ _DESCRIPTIONS = {
     AGGREGATE_SIGNATURE: "aggregate(unit_stats, columns, args, work, out) with unit_stats 2-D "
     "float64, columns 1-D int64, args, work and out 1-D float64, writing out in place and "
     "returning nothing",
+    CURVE_SIGNATURE: "curve(beta, x, args, out) with beta, args and out 1-D float64, x 2-D float64 "
+    "(rows = observations), writing out (one value per observation) in place and returning nothing",
 }
 
 
@@ -149,6 +156,7 @@ draw_function = _function_from_address(DRAW_SIGNATURE)
 simulate_function = _function_from_address(SIMULATE_SIGNATURE)
 unit_statistic_function = _function_from_address(UNIT_STATISTIC_SIGNATURE)
 aggregate_function = _function_from_address(AGGREGATE_SIGNATURE)
+curve_function = _function_from_address(CURVE_SIGNATURE)
 
 
 @intrinsic

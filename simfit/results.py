@@ -98,6 +98,10 @@ class FitResult:
     profiles : dict of str to ProfileCurve
         For parameters estimated on a bound: the distance statistic away from it (one-sided
         intervals).
+    unit_fit_failures : dict of str to int
+        For auxiliary-model statistics (``st.nls``, ``st.glm``): observed units whose fit did not
+        converge, by flag name (e.g. ``{"conc.nls.converged": 2}``); they are left out of the
+        aggregates, on observed and simulated panels alike.
     """
 
     model: Model
@@ -125,6 +129,7 @@ class FitResult:
     local_solutions: pd.DataFrame | None = None
     concerns: SandwichConcerns | None = None
     profiles: dict = field(default_factory=dict)
+    unit_fit_failures: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------------ estimates
 
@@ -399,6 +404,7 @@ class FitResult:
             "jtest": None if self.jtest is None else {"statistic": self.jtest.statistic, "df": self.jtest.df, "pvalue": self.jtest.pvalue},
             "condition_number": self.identification.condition,
             "at_bound": self.at_bound,
+            "unit_fit_failures": dict(self.unit_fit_failures),
         }
         if self.bootstrap is not None:
             out["se_bootstrap"] = self.se("bootstrap").to_dict()
@@ -458,6 +464,12 @@ class FitResult:
         if self.convergence is not None:
             for note in self.convergence.notes:
                 lines.append(f"Note: {note}.")
+        for flag, count in self.unit_fit_failures.items():
+            if count:
+                lines.append(
+                    f"Note: the auxiliary model {flag.rsplit('.', 1)[0]} did not converge on {count} of {self.n_units} "
+                    "observed units; they are left out of its aggregates."
+                )
         if self.local_solutions is not None:
             n_runs = len(self.local_solutions)
             n_agree = int(self.local_solutions["agrees"].sum())

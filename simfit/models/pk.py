@@ -144,13 +144,67 @@ def curve_summary(value="concentration", time="time", dose="dose") -> st.UnitSta
     )
 
 
-def statistics() -> st.Statistics:
-    """Means and sds across subjects of the curve summaries, and correlations between them."""
-    return st.Statistics(
-        unit=[curve_summary()],
-        across=["mean", "sd"],
-        extra=[st.corr(*[(f"concentration.{a}", f"concentration.{b}") for a, b in (("log_auc", "b_t"), ("log_auc", "b0"), ("b0", "b_t"))])],
+@njit(cache=True, error_model="numpy")
+def mean_curve(beta, x, args, out):
+    """The model's mean concentration at ``beta = (ka, CL, V)``, ``x[:, 0]`` times and ``x[:, 1]``
+    doses: the structural curve, for per-subject nonlinear least squares (:func:`statistics`)."""
+    ka = beta[0]
+    v = beta[2]
+    ke = beta[1] / v
+    for j in range(out.shape[0]):
+        t = x[j, 0]
+        if abs(ka - ke) > 1e-9:
+            out[j] = x[j, 1] * ka / (v * (ka - ke)) * (math.exp(-ke * t) - math.exp(-ka * t))
+        else:
+            out[j] = x[j, 1] * ka / v * t * math.exp(-ke * t)
+
+
+@njit(cache=True, error_model="numpy")
+def absorption_first_curve(beta, x, args, out):
+    """:func:`mean_curve` parameterised by ``beta = (ka - ke, CL, V)``: a positive first
+    parameter keeps absorption faster than elimination, the side of the flip-flop pair the
+    model's fits take, so a subject's fit cannot jump between the two."""
+    v = beta[2]
+    ke = beta[1] / v
+    ka = beta[0] + ke
+    for j in range(out.shape[0]):
+        t = x[j, 0]
+        out[j] = x[j, 1] * ka / (v * beta[0]) * (math.exp(-ke * t) - math.exp(-ka * t))
+
+
+def subject_fit(value="concentration", start=(1.0, 3.0, 30.0), prior_sd: float | None = 1.0) -> st.UnitStatistic:
+    """Per-subject nonlinear least squares of the model's own curve on the log scale, absorption
+    faster than elimination (:func:`absorption_first_curve`), from ``start`` = (ka - ke, CL, V).
+    Labels ``nls.log_kd`` (log(ka - ke)), ``nls.log_cl``, ``nls.log_v``, ``nls.log_sd``."""
+    positive = (0.0, math.inf)
+    return st.nls(
+        absorption_first_curve, dict(zip(("kd", "cl", "v"), start)), bounds=[positive] * 3, value=value, residuals="log",
+        prior_sd=prior_sd,
     )
+
+
+def statistics(kind: str = "auxiliary") -> st.Statistics:
+    """Statistics of the PK model.
+
+    Parameters
+    ----------
+    kind : {"auxiliary", "hand"}
+        ``"auxiliary"`` (default): each subject's nonlinear least-squares estimates of log ka,
+        log CL and log V and its log residual sd (:func:`subject_fit`), their means and sds
+        across subjects and the correlations between the three estimates. ``"hand"``: means and
+        sds of a linear curve summary (:func:`curve_summary`) and three correlations between them.
+    """
+    if kind == "hand":
+        return st.Statistics(
+            unit=[curve_summary()],
+            across=["mean", "sd"],
+            extra=[st.corr(*[(f"concentration.{a}", f"concentration.{b}") for a, b in (("log_auc", "b_t"), ("log_auc", "b0"), ("b0", "b_t"))])],
+        )
+    if kind != "auxiliary":
+        raise ValueError(f"kind must be 'auxiliary' or 'hand', got {kind!r}.")
+    fit_names = ("nls.log_kd", "nls.log_cl", "nls.log_v")
+    pairs = [(f"concentration.{a}", f"concentration.{b}") for i, a in enumerate(fit_names) for b in fit_names[i + 1 :]]
+    return st.Statistics(unit=[subject_fit()], across=["mean", "sd"], extra=[st.corr(*pairs)])
 
 
 #: Nominal sampling times (h); each subject's times are jittered around them.

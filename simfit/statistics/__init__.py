@@ -23,6 +23,7 @@ from simfit.statistics.aggregate import (
     sd_of,
     skewness_of,
 )
+from simfit.statistics.auxiliary import glm, nls
 from simfit.statistics.pooled import pooled_moments, pooled_proportions
 from simfit.statistics.values import values
 from simfit.statistics.spec import (
@@ -57,5 +58,5 @@ __all__ = [
     "autocorr", "ols", "ar", "proportions", "group_variances",
     "across_mean", "across_sd", "across_quantiles", "mean_of", "sd_of", "skewness_of", "kurtosis_of",
     "quantiles_of", "corr",
-    "pooled_moments", "pooled_proportions", "values",
+    "pooled_moments", "pooled_proportions", "values", "nls", "glm",
 ]

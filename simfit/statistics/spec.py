@@ -109,6 +109,9 @@ class UnitStatistic:
         Scratch space needed, as a function of the largest number of observations of a unit.
     hidden : bool
         Hidden outputs feed aggregates (e.g. pooled moments) but are not aggregated by ``across``.
+    flags : sequence of str
+        Labels of outputs that flag the unit's own fit (1 converged, 0 not; auxiliary models):
+        not aggregated, counted and reported by fits (:func:`convergence_flags`).
     """
 
     kernel: Callable
@@ -117,8 +120,10 @@ class UnitStatistic:
     args: ArgsSpec = ()
     work: Callable[[int], int] | int = 0
     hidden: bool = False
+    flags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "flags", tuple(self.flags))
         if callable(self.labels):
             return
         labels = (self.labels,) if isinstance(self.labels, str) else tuple(self.labels)
@@ -230,6 +235,7 @@ class StatisticsPlan:
     agg_out_offsets: np.ndarray
     unit_kernels: tuple = field(repr=False, default=())
     agg_kernels: tuple = field(repr=False, default=())
+    flag_names: tuple[str, ...] = ()
 
     @property
     def n_stats(self) -> int:
@@ -398,6 +404,7 @@ class Statistics:
         unit_names: list[str] = []
         visible: list[str] = []
         pooled_inputs: list[tuple[str, ...]] = []
+        flag_names: list[str] = []
         unit_sizes, unit_args, unit_addresses, unit_kernels = [], [], [], []
         work = 0
         for k, u in enumerate(unit_stats):
@@ -406,7 +413,9 @@ class Statistics:
                 names = tuple(f"_pooled{k - len(self.unit)}.{n}" for n in names)
                 pooled_inputs.append(names)
             elif not u.hidden:
-                visible.extend(names)
+                flagged = {f"{layout.value_names[layout.value(u.value)]}.{f}" for f in u.flags}
+                visible.extend(n for n in names if n not in flagged)
+                flag_names.extend(n for n in names if n in flagged)
             unit_names.extend(names)
             unit_sizes.append(len(names))
             unit_args.append(u.resolve_args(layout))
@@ -461,6 +470,7 @@ class Statistics:
             agg_out_offsets=_offsets(agg_sizes),
             unit_kernels=tuple(unit_kernels),
             agg_kernels=tuple(agg_kernels),
+            flag_names=tuple(flag_names),
         )
 
     def _compile(self, kernel, signature, role):

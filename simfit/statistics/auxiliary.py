@@ -1,0 +1,514 @@
+"""Auxiliary models fitted to each unit: their estimates are the unit statistics.
+
+Classical indirect inference (Gourieroux, Monfort and Renault 1993) matches the estimates of an
+auxiliary model fitted to observed and to simulated data. Per unit, that is a small fit: a
+nonlinear least-squares fit of a mean curve (:func:`nls`), a logistic or Poisson regression by
+iteratively reweighted least squares (:func:`glm`), or an autoregression (:func:`simfit.statistics.ar`).
+The fitting code is compiled once with simfit (and cached on disk); a user's mean curve is a small
+``@njit`` function called through its address, so a new curve costs its own compilation only.
+
+Every auxiliary model also writes a convergence flag (1 converged, 0 not). A unit whose fit does
+not converge gives NaN estimates, which aggregates skip; the flags are not statistics, but fits
+count them on the observed data and report them (``FitResult.unit_fit_failures``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+from numba import njit
+
+from simfit.errors import StatisticsError
+from simfit.kernels import CURVE_SIGNATURE, compile_kernel, curve_function
+from simfit.statistics._numeric import solve_normal_equations
+from simfit.statistics.spec import ColumnRef, Layout, UnitStatistic
+
+__all__ = ["nls", "glm", "MAX_NLS_PARAMS"]
+
+#: Most parameters of a per-unit mean curve: units rarely carry information for more.
+MAX_NLS_PARAMS = 10
+
+_FREE, _LOWER, _BOTH, _UPPER = 0, 1, 2, 3
+_NLS_HEADER = 7  # column, log residuals, p, curve addresses (2), max_iter, natural scale
+
+
+@njit(cache=True, inline="always")
+def _natural(z, kind, lo, hi):
+    if kind == 1:
+        return lo + math.exp(z)
+    if kind == 2:
+        return lo + (hi - lo) / (1.0 + math.exp(-z))
+    if kind == 3:
+        return hi - math.exp(z)
+    return z
+
+
+@njit(cache=True)
+def _sum_of_squares(curve, z, args, p, y, col, x, log_residuals, beta, f, r):
+    """Residuals ``r`` (n data rows, then p penalty rows) of the unit at unconstrained parameters
+    ``z``; returns their sum of squares (inf where the curve is not finite). With log residuals,
+    observations <= 0 get residual 0."""
+    base = _NLS_HEADER
+    for j in range(p):
+        beta[j] = _natural(z[j], int(args[base + j]), args[base + p + j], args[base + 2 * p + j])
+    curve(beta, x, args[base + 5 * p :], f)
+    n = y.shape[0]
+    ssr = 0.0
+    for j in range(p):  # penalty rows: (z - start) / prior sd, 0 without a prior
+        d = (z[j] - args[base + 3 * p + j]) * args[base + 4 * p + j]
+        r[n + j] = d
+        ssr += d * d
+    for k in range(n):
+        v = y[k, col]
+        if log_residuals:
+            if v <= 0.0:
+                r[k] = 0.0
+                continue
+            if not f[k] > 0.0:
+                return np.inf
+            d = math.log(v) - math.log(f[k])
+        else:
+            d = v - f[k]
+        if not math.isfinite(d):
+            return np.inf
+        r[k] = d
+        ssr += d * d
+    return ssr
+
+
+@njit(cache=True)
+def nls_kernel(y, x, groups, args, work, out):
+    """Levenberg-Marquardt fit of a mean curve to one unit (see :func:`nls` for ``args``)."""
+    col = int(args[0])
+    log_residuals = args[1] == 1.0
+    p = int(args[2])
+    curve = curve_function(np.int64(args[3]), np.int64(args[4]))
+    max_iter = int(args[5])
+    natural_out = args[6] == 1.0
+    n = y.shape[0]
+    for j in range(out.shape[0]):
+        out[j] = np.nan
+    out[p + 1] = 0.0
+    used = 0
+    for k in range(n):
+        if not log_residuals or y[k, col] > 0.0:
+            used += 1
+    if used < p:
+        return
+    m = n + p  # residual rows: data, then penalties
+    r = work[:m]
+    rt = work[m : 2 * m]
+    f = work[2 * m : 2 * m + n]
+    jac = work[2 * m + n : 2 * m + n + m * p]
+    o = 2 * m + n + m * p
+    z = work[o : o + p]
+    zt = work[o + p : o + 2 * p]
+    beta = work[o + 2 * p : o + 3 * p]
+    g = work[o + 3 * p : o + 4 * p]
+    step = work[o + 4 * p : o + 5 * p]
+    jtj = work[o + 5 * p : o + 5 * p + p * p]
+    a = work[o + 5 * p + p * p : o + 5 * p + 2 * p * p]
+    for j in range(p):
+        z[j] = args[_NLS_HEADER + 3 * p + j]
+    ssr = _sum_of_squares(curve, z, args, p, y, col, x, log_residuals, beta, f, r)
+    if not math.isfinite(ssr):
+        return
+    lam = 1e-3
+    converged = False
+    for _ in range(max_iter):
+        # Jacobian of the residuals by forward differences on the unconstrained scale.
+        for j in range(p):
+            for i in range(p):
+                zt[i] = z[i]
+            h = 1e-7 * max(1.0, abs(z[j]))
+            zt[j] = z[j] + h
+            s_h = _sum_of_squares(curve, zt, args, p, y, col, x, log_residuals, beta, f, rt)
+            if not math.isfinite(s_h):
+                h = -h
+                zt[j] = z[j] + h
+                s_h = _sum_of_squares(curve, zt, args, p, y, col, x, log_residuals, beta, f, rt)
+                if not math.isfinite(s_h):
+                    return
+            for k in range(m):
+                jac[k * p + j] = (rt[k] - r[k]) / h
+        for i in range(p):
+            g[i] = 0.0
+            for j in range(p):
+                jtj[i * p + j] = 0.0
+        for k in range(m):
+            for i in range(p):
+                ji = jac[k * p + i]
+                g[i] += ji * r[k]
+                for j in range(i + 1):
+                    jtj[i * p + j] += ji * jac[k * p + j]
+        for i in range(p):
+            for j in range(i):
+                jtj[j * p + i] = jtj[i * p + j]
+        # Gradient orthogonal to the residuals (MINPACK's gtol): at a minimum, or an exact fit.
+        cosine = 0.0
+        for i in range(p):
+            d = math.sqrt(jtj[i * p + i] * ssr)
+            if d > 0.0:
+                cosine = max(cosine, abs(g[i]) / d)
+        if ssr == 0.0 or cosine <= 1e-10:
+            converged = True
+            break
+        accepted = False
+        while lam < 1e16:
+            for i in range(p * p):
+                a[i] = jtj[i]
+            for i in range(p):
+                a[i * p + i] += lam * max(jtj[i * p + i], 1e-12)
+                step[i] = -g[i]
+            if solve_normal_equations(a, step, p):
+                for i in range(p):
+                    zt[i] = z[i] + step[i]
+                s_new = _sum_of_squares(curve, zt, args, p, y, col, x, log_residuals, beta, f, rt)
+                if s_new < ssr:
+                    small = True
+                    for i in range(p):
+                        if abs(step[i]) > 1e-9 * (1.0 + abs(z[i])):
+                            small = False
+                    gain = (ssr - s_new) / ssr
+                    for i in range(p):
+                        z[i] = zt[i]
+                    for k in range(m):
+                        r[k] = rt[k]
+                    ssr = s_new
+                    lam = max(lam / 3.0, 1e-12)
+                    accepted = True
+                    if small or gain < 1e-14:
+                        converged = True
+                    break
+            lam *= 4.0
+        if converged:
+            break
+        if not accepted:
+            # No decrease at any damping: a minimum to the precision of the differences, if the
+            # gradient is nearly orthogonal to the residuals.
+            converged = cosine <= 1e-6
+            break
+    if not converged:
+        return
+    for j in range(p):
+        out[j] = _natural(z[j], int(args[_NLS_HEADER + j]), args[_NLS_HEADER + p + j], args[_NLS_HEADER + 2 * p + j]) if natural_out else z[j]
+    rss = 0.0
+    for k in range(n):
+        rss += r[k] * r[k]
+    if used > p and rss > 0.0:
+        out[p] = 0.5 * math.log(rss / (used - p))
+    out[p + 1] = 1.0
+
+
+def _kind(lo: float, hi: float) -> int:
+    if np.isfinite(lo) and np.isfinite(hi):
+        return _BOTH
+    if np.isfinite(lo):
+        return _LOWER
+    if np.isfinite(hi):
+        return _UPPER
+    return _FREE
+
+
+def _unconstrained(value: float, kind: int, lo: float, hi: float) -> float:
+    if kind == _LOWER:
+        return math.log(value - lo)
+    if kind == _BOTH:
+        u = (value - lo) / (hi - lo)
+        return math.log(u / (1.0 - u))
+    if kind == _UPPER:
+        return math.log(hi - value)
+    return value
+
+
+_PREFIX = {_FREE: "", _LOWER: "log_", _BOTH: "logit_", _UPPER: "logneg_"}
+
+
+def nls(
+    curve: Callable,
+    start: Mapping[str, float] | Sequence[float],
+    bounds: Mapping[str, tuple[float, float]] | Sequence[tuple[float, float]] | None = None,
+    value: ColumnRef = 0,
+    residuals: str = "identity",
+    scale: str = "unconstrained",
+    curve_args: Sequence[float] = (),
+    prior_sd: Mapping[str, float] | Sequence[float] | float | None = None,
+    max_iter: int = 200,
+) -> UnitStatistic:
+    """Per-unit nonlinear least squares of a mean curve: its estimates as unit statistics.
+
+    Each unit's observations ``y`` are fitted by ``curve(beta, x)`` (Levenberg-Marquardt, every
+    unit from ``start``); the statistics are the estimates, the log residual standard deviation
+    and a convergence flag.
+
+    Parameters
+    ----------
+    curve : njit function
+        ``curve(beta, x, args, out)``: ``beta`` (p,) on the natural scale, ``x`` (n, n_cov) the
+        unit's observation covariates (in the panel's covariate order), ``args`` the
+        ``curve_args``; writes the mean of each observation into ``out`` (n,).
+    start : mapping of name to value, or sequence
+        Starting values, the same for every unit; names label the outputs (``b0``, ``b1``, ...
+        for a sequence). At most ``MAX_NLS_PARAMS`` parameters.
+    bounds : mapping or sequence of (lower, upper), optional
+        Parameters are fitted on the unconstrained scale of their bounds (log for a lower bound,
+        logit for two), so estimates never leave them. Default: unbounded.
+    value : str or int
+        The value column fitted.
+    residuals : {"identity", "log"}
+        ``y - curve`` or ``log y - log curve`` (for positive data with multiplicative error;
+        observations <= 0 are left out of the fit).
+    scale : {"unconstrained", "natural"}
+        Scale of the reported estimates. Unconstrained (labels ``nls.log_ka``, ``nls.logit_p``)
+        is closer to normal across units, which the weighting matrix and synthetic likelihoods
+        assume.
+    curve_args : sequence of float
+    prior_sd : float, mapping or sequence, optional
+        Penalise each parameter's distance from its start on the unconstrained scale, as a
+        normal prior with this sd would (a maximum a posteriori fit). Where a unit's data barely
+        determine a parameter (an absorption phase with one sample), the plain fit wanders or
+        has several optima, and its estimate jumps as the data change; a weak penalty keeps
+        the statistic a smooth function of the data. Default: no penalty.
+    max_iter : int
+
+    Returns
+    -------
+    UnitStatistic
+        Labels ``nls.<estimate>`` per parameter, ``nls.log_sd`` (log of the residual standard
+        deviation with n - p degrees of freedom) and the flag ``nls.converged``. A unit with
+        fewer usable observations than parameters, or whose fit does not converge, gives NaN.
+
+    Examples
+    --------
+    >>> from numba import njit
+    >>> @njit
+    ... def decay(beta, x, args, out):
+    ...     for k in range(out.shape[0]):
+    ...         out[k] = beta[0] * np.exp(-beta[1] * x[k, 0])
+    >>> stat = nls(decay, {"c0": 10.0, "k": 0.3}, bounds={"c0": (0, np.inf), "k": (0, np.inf)}, residuals="log")
+    """
+    if isinstance(start, Mapping):
+        names = tuple(str(k) for k in start)
+        start_values = np.array([float(v) for v in start.values()])
+    else:
+        start_values = np.asarray(start, dtype=np.float64).reshape(-1)
+        names = tuple(f"b{j}" for j in range(start_values.size))
+    p = start_values.size
+    if not 1 <= p <= MAX_NLS_PARAMS:
+        raise StatisticsError(f"nls: give between 1 and {MAX_NLS_PARAMS} starting values, got {p}.")
+    if not np.isfinite(start_values).all():
+        raise StatisticsError(f"nls: starting values must be finite, got {dict(zip(names, start_values))}.")
+    if bounds is None:
+        box = [(-math.inf, math.inf)] * p
+    elif isinstance(bounds, Mapping):
+        unknown = sorted(set(bounds) - set(names))
+        if unknown:
+            raise StatisticsError(f"nls: bounds for unknown parameter(s) {', '.join(unknown)}; the parameters are {', '.join(names)}.")
+        box = [tuple(bounds.get(n, (-math.inf, math.inf))) for n in names]
+    else:
+        box = [tuple(b) for b in bounds]
+        if len(box) != p:
+            raise StatisticsError(f"nls: {len(box)} bounds for {p} parameters.")
+    kinds, lows, highs, z0 = [], [], [], []
+    for name, v, b in zip(names, start_values, box):
+        if len(b) != 2:
+            raise StatisticsError(f"nls: bounds of {name!r} must be (lower, upper), got {b!r}.")
+        lo, hi = float(b[0]), float(b[1])
+        if not lo < v < hi:
+            raise StatisticsError(
+                f"nls: the start of {name!r} ({v:g}) must lie strictly inside its bounds ({lo:g}, {hi:g}); move the start "
+                "or widen the bounds."
+            )
+        kind = _kind(lo, hi)
+        kinds.append(kind)
+        lows.append(lo if np.isfinite(lo) else 0.0)
+        highs.append(hi if np.isfinite(hi) else 0.0)
+        z0.append(_unconstrained(v, kind, lo, hi))
+    if residuals not in ("identity", "log"):
+        raise StatisticsError(f"nls: residuals must be 'identity' or 'log', got {residuals!r}.")
+    if scale not in ("unconstrained", "natural"):
+        raise StatisticsError(f"nls: scale must be 'unconstrained' or 'natural', got {scale!r}.")
+    if int(max_iter) < 1:
+        raise StatisticsError(f"nls: max_iter must be positive, got {max_iter!r}.")
+    extra = np.asarray(curve_args, dtype=np.float64).reshape(-1)
+    if prior_sd is None:
+        sds = np.full(p, math.inf)
+    elif isinstance(prior_sd, Mapping):
+        unknown = sorted(set(prior_sd) - set(names))
+        if unknown:
+            raise StatisticsError(f"nls: prior_sd for unknown parameter(s) {', '.join(unknown)}; the parameters are {', '.join(names)}.")
+        sds = np.array([float(prior_sd.get(n, math.inf)) for n in names])
+    else:
+        sds = np.broadcast_to(np.asarray(prior_sd, dtype=np.float64), (p,)).copy() if np.ndim(prior_sd) == 0 or len(prior_sd) == p else None
+        if sds is None:
+            raise StatisticsError(f"nls: prior_sd needs one value per parameter ({p}), got {len(prior_sd)}.")
+    if not (sds > 0).all():
+        raise StatisticsError(f"nls: prior sds must be positive (inf for no penalty), got {sds.tolist()}.")
+    labels = tuple(f"nls.{name}" if scale == "natural" else f"nls.{_PREFIX[k]}{name}" for name, k in zip(names, kinds))
+    labels += ("nls.log_sd", "nls.converged")
+    fixed = [float(k) for k in kinds] + lows + highs + z0 + (1.0 / sds).tolist() + extra.tolist()
+    holder: dict = {}
+
+    def args(layout: Layout) -> list[float]:
+        if "addresses" not in holder:  # compiled once per process; addresses live with the dispatcher
+            holder["kernel"], addresses = compile_kernel(curve, CURVE_SIGNATURE, "nls curve")
+            if any(float(a) != a or int(float(a)) != a for a in addresses.tolist()):
+                raise StatisticsError("nls: the curve's address cannot be passed to the engine on this platform.")
+            holder["addresses"] = [float(a) for a in addresses.tolist()]
+        return [
+            layout.value(value), 1.0 if residuals == "log" else 0.0, p, *holder["addresses"], int(max_iter),
+            1.0 if scale == "natural" else 0.0, *fixed,
+        ]
+
+    return UnitStatistic(
+        kernel=nls_kernel,
+        labels=labels,
+        value=value,
+        args=args,
+        work=lambda n: 3 * (n + p) + (n + p) * p + 5 * p + 2 * p * p + 8,
+        flags=("nls.converged",),
+    )
+
+
+# ---------------------------------------------------------------------------- GLM by IRLS
+
+_LOGIT, _POISSON = 0, 1
+
+
+@njit(cache=True, inline="always")
+def _glm_regressor(x, cols, intercept, t, a):
+    if intercept and a == 0:
+        return 1.0
+    return x[t, int(cols[a - intercept])]
+
+
+@njit(cache=True)
+def glm_kernel(y, x, groups, args, work, out):
+    """args = (column, family 0 logit / 1 Poisson, intercept 0/1, max_iter, n_cov, covariate columns...)."""
+    col = int(args[0])
+    family = int(args[1])
+    intercept = int(args[2])
+    max_iter = int(args[3])
+    n_cov = int(args[4])
+    cols = args[5 : 5 + n_cov]
+    k = intercept + n_cov
+    n = y.shape[0]
+    for j in range(out.shape[0]):
+        out[j] = np.nan
+    out[k] = 0.0
+    total = 0.0
+    for t in range(n):
+        v = y[t, col]
+        if not (v >= 0.0 and (family == _POISSON or v <= 1.0)):
+            return  # outcome outside the family's support
+        total += v
+    if n <= k:
+        return
+    xtwx = work[: k * k]
+    rhs = work[k * k : k * k + k]
+    beta = work[k * k + k : k * k + 2 * k]
+    for a in range(k):
+        beta[a] = 0.0
+    mean = total / n
+    if intercept:  # start at the intercept-only fit
+        if family == _POISSON:
+            if mean <= 0.0:
+                return
+            beta[0] = math.log(mean)
+        else:
+            if mean <= 0.0 or mean >= 1.0:
+                return
+            beta[0] = math.log(mean / (1.0 - mean))
+    converged = False
+    for _ in range(max_iter):
+        for a in range(k * k):
+            xtwx[a] = 0.0
+        for a in range(k):
+            rhs[a] = 0.0
+        for t in range(n):
+            eta = 0.0
+            for a in range(k):
+                eta += _glm_regressor(x, cols, intercept, t, a) * beta[a]
+            if family == _LOGIT:
+                mu = 1.0 / (1.0 + math.exp(-eta))
+                w = mu * (1.0 - mu)
+            else:
+                mu = math.exp(eta)
+                w = mu
+            if not (w > 1e-300 and math.isfinite(w)):
+                return  # fitted probabilities of 0 or 1 (separation) or overflow
+            zt = eta + (y[t, col] - mu) / w
+            for a in range(k):
+                ra = _glm_regressor(x, cols, intercept, t, a)
+                rhs[a] += w * ra * zt
+                for b in range(a + 1):
+                    xtwx[a * k + b] += w * ra * _glm_regressor(x, cols, intercept, t, b)
+        for a in range(k):
+            for b in range(a):
+                xtwx[b * k + a] = xtwx[a * k + b]
+        if not solve_normal_equations(xtwx, rhs, k):
+            return
+        change = 0.0
+        for a in range(k):
+            change = max(change, abs(rhs[a] - beta[a]) / (1.0 + abs(beta[a])))
+            beta[a] = rhs[a]
+        if change < 1e-10:
+            converged = True
+            break
+        for a in range(k):
+            if abs(beta[a]) > 30.0:
+                return  # diverging: (quasi-)separation
+    if not converged:
+        return
+    for a in range(k):
+        out[a] = beta[a]
+    out[k] = 1.0
+
+
+def glm(
+    family: str,
+    columns: Sequence[ColumnRef] | ColumnRef = (),
+    value: ColumnRef = 0,
+    intercept: bool = True,
+    max_iter: int = 50,
+) -> UnitStatistic:
+    """Per-unit generalised linear model fitted by iteratively reweighted least squares.
+
+    Parameters
+    ----------
+    family : {"logit", "poisson"}
+        Logistic regression of outcomes in [0, 1] (binary or proportions) or Poisson regression
+        of counts, each with its canonical link.
+    columns : sequence of str or int
+        Observation covariates (regressors), besides the intercept.
+    value : str or int
+        The outcome column.
+    intercept : bool
+
+    Returns
+    -------
+    UnitStatistic
+        Labels ``glm.const`` (with an intercept), ``glm.<covariate>`` and the flag
+        ``glm.converged``. A unit whose fit does not exist (all outcomes 0 or 1, separation, a
+        rank-deficient design) or does not converge gives NaN.
+    """
+    if family not in ("logit", "poisson"):
+        raise StatisticsError(f"glm: family must be 'logit' or 'poisson', got {family!r}.")
+    covs = (columns,) if isinstance(columns, (str, int)) else tuple(columns)
+    if not covs and not intercept:
+        raise StatisticsError("glm: give at least one covariate or keep the intercept.")
+    if int(max_iter) < 1:
+        raise StatisticsError(f"glm: max_iter must be positive, got {max_iter!r}.")
+    code = _LOGIT if family == "logit" else _POISSON
+    labels = (("glm.const",) if intercept else ()) + tuple(f"glm.{c}" if isinstance(c, str) else f"glm.x{c}" for c in covs)
+    k = len(labels)
+
+    def args(layout: Layout) -> list[float]:
+        return [layout.value(value), code, float(intercept), int(max_iter), len(covs), *(layout.covariate(c) for c in covs)]
+
+    return UnitStatistic(
+        kernel=glm_kernel, labels=labels + ("glm.converged",), value=value, args=args,
+        work=2 * k * k + 2 * k, flags=("glm.converged",),
+    )

@@ -1,0 +1,184 @@
+"""Per-unit auxiliary models (NLS, GLM) against SciPy references on fixed data."""
+
+import numpy as np
+import pytest
+from numba import njit
+from scipy.optimize import least_squares, minimize
+
+from simfit import statistics as st
+from simfit.data import Panel
+from simfit.engine import panel_statistics, panel_unit_statistics
+from simfit.errors import StatisticsError
+
+
+@njit(cache=True)
+def oral_curve(beta, x, args, out):
+    ka, cl, v = beta[0], beta[1], beta[2]
+    ke = cl / v
+    for k in range(out.shape[0]):
+        out[k] = x[k, 1] * ka / (v * (ka - ke)) * (np.exp(-ke * x[k, 0]) - np.exp(-ka * x[k, 0]))
+
+
+@njit(cache=True)
+def logistic_curve(beta, x, args, out):
+    for k in range(out.shape[0]):
+        out[k] = args[0] * beta[0] / (1.0 + np.exp(-(x[k, 0] - beta[1]) / beta[2]))
+
+
+def oral_panel(n_units=5, n_obs=9, seed=1):
+    rng = np.random.default_rng(seed)
+    units, covs = [], []
+    for _ in range(n_units):
+        t = np.sort(rng.uniform(0.2, 12.0, n_obs))
+        d = np.full(n_obs, 100.0)
+        ka, cl, v = np.exp(rng.normal([0.4, 1.1, 3.4], 0.3))
+        c = d * ka / (v * (ka - cl / v)) * (np.exp(-cl / v * t) - np.exp(-ka * t))
+        units.append((c * np.exp(0.1 * rng.normal(size=n_obs)))[:, None])
+        covs.append(np.column_stack([t, d]))
+    return Panel.from_units(units, covariates=covs, value_names=("conc",), covariate_names=("time", "dose"))
+
+
+def unit_arrays(panel, i):
+    a, b = panel.unit_offsets[i], panel.unit_offsets[i + 1]
+    return panel.values[a:b, 0], panel.covariates[a:b]
+
+
+POSITIVE = {"ka": (0.0, np.inf), "cl": (0.0, np.inf), "v": (0.0, np.inf)}
+
+
+def test_nls_log_residuals_match_scipy_least_squares():
+    panel = oral_panel()
+    stat = st.nls(oral_curve, {"ka": 1.0, "cl": 2.0, "v": 20.0}, bounds=POSITIVE, residuals="log")
+    table = panel_unit_statistics(st.Statistics(unit=[stat]), panel)
+    assert list(table.columns) == ["conc.nls.log_ka", "conc.nls.log_cl", "conc.nls.log_v", "conc.nls.log_sd", "conc.nls.converged"]
+    for i in range(panel.n_units):
+        y, x = unit_arrays(panel, i)
+
+        def residuals(z):
+            out = np.empty(y.size)
+            oral_curve(np.exp(z), x, np.zeros(0), out)
+            return np.log(y) - np.log(out)
+
+        ref = least_squares(residuals, np.log([1.0, 2.0, 20.0]), xtol=1e-15, ftol=1e-15, gtol=1e-15)
+        row = table.iloc[i].to_numpy()
+        assert np.allclose(row[:3], ref.x, atol=1e-6)
+        assert row[3] == pytest.approx(0.5 * np.log(2 * ref.cost / (y.size - 3)), abs=1e-6)
+        assert row[4] == 1.0
+
+
+def test_nls_identity_residuals_two_sided_bounds_and_natural_scale():
+    rng = np.random.default_rng(5)
+    units, covs = [], []
+    for _ in range(4):
+        x = np.linspace(-5.0, 5.0, 15)
+        mu = 2.0 * rng.uniform(0.5, 1.0) / (1.0 + np.exp(-(x - rng.normal(0, 1)) / rng.uniform(0.5, 2.0)))
+        units.append((mu + 0.05 * rng.normal(size=x.size))[:, None])
+        covs.append(x[:, None])
+    panel = Panel.from_units(units, covariates=covs, value_names=("y",), covariate_names=("x",))
+    bounds = {"top": (0.0, 1.5), "mid": (-np.inf, np.inf), "width": (0.1, np.inf)}
+    stat = st.nls(logistic_curve, {"top": 0.7, "mid": 0.0, "width": 1.0}, bounds=bounds, scale="natural", curve_args=[2.0])
+    table = panel_unit_statistics(st.Statistics(unit=[stat]), panel)
+    assert list(table.columns)[:3] == ["y.nls.top", "y.nls.mid", "y.nls.width"]
+    for i in range(panel.n_units):
+        y, x = unit_arrays(panel, i)
+
+        def residuals(b):
+            out = np.empty(y.size)
+            logistic_curve(b, x, np.array([2.0]), out)
+            return y - out
+
+        ref = least_squares(residuals, [0.7, 0.0, 1.0], bounds=([0.0, -np.inf, 0.1], [1.5, np.inf, np.inf]), xtol=1e-15, ftol=1e-15, gtol=1e-15)
+        assert np.allclose(table.iloc[i].to_numpy()[:3], ref.x, atol=1e-6)
+
+
+def test_nls_failures_are_nan_and_flagged_not_aggregated():
+    panel = oral_panel(n_units=3)
+    short = Panel.from_units(
+        [panel.unit(0), panel.unit(1)[:2]],
+        covariates=[panel.covariates[: panel.unit_offsets[1]], panel.covariates[panel.unit_offsets[1] : panel.unit_offsets[1] + 2]],
+        value_names=("conc",), covariate_names=("time", "dose"),
+    )
+    stat = st.nls(oral_curve, {"ka": 1.0, "cl": 2.0, "v": 20.0}, bounds=POSITIVE, residuals="log")
+    table = panel_unit_statistics(st.Statistics(unit=[stat]), short)
+    assert table.iloc[0, 4] == 1.0 and np.isfinite(table.iloc[0, :4]).all()
+    assert table.iloc[1, 4] == 0.0 and np.isnan(table.iloc[1, :4]).all()  # 2 observations, 3 parameters
+    one_step = st.nls(oral_curve, {"ka": 1.0, "cl": 2.0, "v": 20.0}, bounds=POSITIVE, residuals="log", max_iter=1)
+    assert (panel_unit_statistics(st.Statistics(unit=[one_step]), panel)["conc.nls.converged"] == 0.0).all()
+    stats = panel_statistics(st.Statistics(unit=[stat], across=["mean", "sd"]), panel)
+    assert not any("converged" in name for name in stats.index)
+    assert "mean:conc.nls.log_cl" in stats.index
+
+
+def test_nls_rejects_bad_declarations():
+    with pytest.raises(StatisticsError, match="strictly inside its bounds"):
+        st.nls(oral_curve, {"ka": -1.0, "cl": 2.0, "v": 20.0}, bounds=POSITIVE)
+    with pytest.raises(StatisticsError, match="unknown parameter"):
+        st.nls(oral_curve, {"ka": 1.0, "cl": 2.0, "v": 20.0}, bounds={"kel": (0, 1)})
+    with pytest.raises(StatisticsError, match="residuals"):
+        st.nls(oral_curve, [1.0, 2.0, 20.0], residuals="relative")
+
+
+def binary_panel(family, seed=2, n_units=4, n_obs=60):
+    rng = np.random.default_rng(seed)
+    units, covs = [], []
+    for _ in range(n_units):
+        x = np.column_stack([rng.normal(size=n_obs), rng.uniform(size=n_obs)])
+        eta = rng.normal(-0.3, 0.3) + 0.8 * x[:, 0] - 0.5 * x[:, 1]
+        y = rng.binomial(1, 1 / (1 + np.exp(-eta))) if family == "logit" else rng.poisson(np.exp(eta))
+        units.append(y[:, None].astype(float))
+        covs.append(x)
+    return Panel.from_units(units, covariates=covs, value_names=("y",), covariate_names=("x", "w"))
+
+
+@pytest.mark.parametrize("family", ["logit", "poisson"])
+def test_glm_matches_the_maximum_likelihood_estimate(family):
+    panel = binary_panel(family)
+    table = panel_unit_statistics(st.Statistics(unit=[st.glm(family, ["x", "w"])]), panel)
+    assert list(table.columns) == ["y.glm.const", "y.glm.x", "y.glm.w", "y.glm.converged"]
+    for i in range(panel.n_units):
+        y, x = unit_arrays(panel, i)
+        design = np.column_stack([np.ones(y.size), x])
+
+        def negloglik(b):
+            eta = design @ b
+            if family == "logit":
+                return np.sum(np.logaddexp(0.0, eta) - y * eta)
+            return np.sum(np.exp(eta) - y * eta)
+
+        ref = minimize(negloglik, np.zeros(3), method="BFGS", options={"gtol": 1e-10})
+        assert np.allclose(table.iloc[i].to_numpy()[:3], ref.x, atol=1e-5)
+        assert table.iloc[i, 3] == 1.0
+
+
+def test_glm_separation_and_degenerate_outcomes_are_flagged():
+    x = np.linspace(-1, 1, 20)[:, None]
+    separated = (x[:, 0] > 0).astype(float)[:, None]
+    panel = Panel.from_units([separated, np.zeros((20, 1))], covariates=[x, x], value_names=("y",), covariate_names=("x",))
+    table = panel_unit_statistics(st.Statistics(unit=[st.glm("logit", "x")]), panel)
+    assert (table["y.glm.converged"] == 0.0).all()
+    assert table[["y.glm.const", "y.glm.x"]].isna().all().all()
+    with pytest.raises(StatisticsError, match="family"):
+        st.glm("probit")
+
+
+@njit(cache=True)
+def line_in_index(beta, x, args, out):
+    for k in range(out.shape[0]):
+        out[k] = beta[0] + beta[1] * k
+
+
+def test_fits_count_and_report_units_whose_auxiliary_model_failed():
+    import simfit
+    from simfit.estimation import UnitFitWarning
+    from simfit.models import random_intercept
+
+    model = random_intercept.model()
+    sizes = [1, 1] + [6] * 30  # two units too short for a two-parameter line
+    design = Panel.from_units([np.zeros((n, 1)) for n in sizes], value_names=("y",)).design()
+    data = simfit.Simulator(model, design).simulate({"mu": 1.0, "tau": 0.5, "sigma": 1.0}, seed=3).panel(0)
+    stats = st.Statistics(unit=[st.nls(line_in_index, [0.0, 0.0]), st.mean()], across=["mean", "sd"])
+    with pytest.warns(UnitFitWarning, match="y.nls.converged: 2 of 32"):
+        res = simfit.fit(model, data, stats, seed=1, bootstrap=0, global_points=0)
+    assert res.unit_fit_failures == {"y.nls.converged": 2}
+    assert "did not converge on 2 of 32 observed units" in res.summary()
+    assert res.to_dict()["unit_fit_failures"] == {"y.nls.converged": 2}
