@@ -37,6 +37,7 @@ from simfit.errors import ArgumentError, DataError, ModelError, SimulationError,
 from simfit.kernels import DRAW_SIGNATURE, SIMULATE_SIGNATURE, compile_kernel
 from simfit.model import Model
 from simfit.random import STREAM_SIZE, seed_stream
+from simfit.statistics.projected import Projected
 from simfit.statistics.spec import Layout, Statistics, StatisticsPlan
 
 __all__ = [
@@ -227,12 +228,17 @@ class Simulator:
         self.layout = Layout.of(design, model.value_names)
         self.statistics_spec = statistics
         self._plan = None
+        self._projection = None
         if statistics is not None:
             if not isinstance(statistics, Statistics):
                 raise ModelError(f"statistics must be a Statistics object, got {type(statistics).__name__}.")
             self._plan = statistics.plan(self.layout, self._d.max_obs)
         self.panels_simulated = 0  # panels whose statistics this simulator computed (a cost count)
         self._probe()
+        if isinstance(statistics, Projected):
+            # Final statistics are the candidates' projection onto the parameters (fitted on a
+            # pilot simulation the first time, then kept with the statistics).
+            self._projection = statistics.prepare(model, design)
         self.compile_seconds = time.perf_counter() - started
 
     def __reduce__(self):
@@ -342,7 +348,8 @@ class Simulator:
     @property
     def names(self) -> tuple[str, ...]:
         """Names of the auxiliary statistics."""
-        return self._require_plan().names
+        plan = self._require_plan()
+        return plan.names if self._projection is None else self._projection.names
 
     @property
     def unit_names(self) -> tuple[str, ...]:
@@ -360,7 +367,7 @@ class Simulator:
         same draws at every ``params`` (common random numbers).
         """
         psi = self.psi(params)
-        return self._batch_statistics(psi[None], n_sims, seed, first_sim, "raise")[0]
+        return self._project(self._batch_statistics(psi[None], n_sims, seed, first_sim, "raise")[0])
 
     def statistics_batch(
         self, params: np.ndarray, n_sims: int = 1, seed: int = 0, first_sim: int = 0, failures: str = "raise"
@@ -392,7 +399,10 @@ class Simulator:
             )
         if failures not in ("raise", "nan"):
             raise ArgumentError(f"failures must be 'raise' or 'nan', got {failures!r}.")
-        return self._batch_statistics(self._psi_rows(rows), n_sims, seed, first_sim, failures)
+        return self._project(self._batch_statistics(self._psi_rows(rows), n_sims, seed, first_sim, failures))
+
+    def _project(self, stats: np.ndarray) -> np.ndarray:
+        return stats if self._projection is None else self._projection.apply(stats)
 
     def _psi_rows(self, rows: np.ndarray) -> np.ndarray:
         """Validated parameter rows (n, n_params), each strictly inside the bounds."""
@@ -499,7 +509,7 @@ class Simulator:
 
     def observed(self, panel: Panel) -> np.ndarray:
         """Auxiliary statistics of an observed panel, shape (n_stats,), by the same compiled code."""
-        return self._aggregate(self.observed_unit_statistics(panel)[None], np.empty((1, self._require_plan().n_stats)))[0]
+        return self._project(self._aggregate(self.observed_unit_statistics(panel)[None], np.empty((1, self._require_plan().n_stats)))[0])
 
     def observed_unit_statistics(self, panel: Panel) -> np.ndarray:
         """Unit-statistics table of an observed panel, shape (n_units, n_unit_columns).
@@ -792,7 +802,15 @@ def panel_statistics(statistics: Statistics, panel: Panel) -> pd.Series:
     plan = statistics.plan(layout, int(panel.obs_per_unit.max()))
     _check_plan_outputs(plan, panel)
     table = _observed_table(statistics, plan, layout, panel)
-    return pd.Series(_aggregate(plan, table[None], np.empty((1, plan.n_stats)))[0], index=list(plan.names))
+    values = _aggregate(plan, table[None], np.empty((1, plan.n_stats)))[0]
+    if isinstance(statistics, Projected):
+        if statistics.projection is None:
+            raise StatisticsError(
+                "Projected statistics need their projection, fitted on a model's simulations: call "
+                "statistics.prepare(model, design) first (fit() and Simulator do)."
+            )
+        return pd.Series(statistics.projection.apply(values), index=list(statistics.projection.names))
+    return pd.Series(values, index=list(plan.names))
 
 
 def panel_unit_statistics(statistics: Statistics, panel: Panel) -> pd.DataFrame:

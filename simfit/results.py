@@ -406,6 +406,9 @@ class FitResult:
             "at_bound": self.at_bound,
             "unit_fit_failures": dict(self.unit_fit_failures),
         }
+        projection = getattr(self.statistics, "projection", None)
+        if projection is not None:
+            out["projection"] = projection.to_dict()
         if self.bootstrap is not None:
             out["se_bootstrap"] = self.se("bootstrap").to_dict()
             out["bootstrap"] = {"method": self.bootstrap.method, "replicates": self.bootstrap.n_boot, "failures": self.bootstrap_failures}

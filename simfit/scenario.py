@@ -101,6 +101,16 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class StatisticsSpec:
+    """``[statistics]``: which statistics, and whether to project them onto the parameters."""
+
+    kind: str = ""  # a built-in model's statistic set, e.g. "hand" (its statistics(kind))
+    projected: bool = False  # st.projected(...) of the model's statistics
+    pilot: int = 1000
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class DataSpec:
     """``[data]``: columns of a long data file (one row per observation)."""
 
@@ -226,15 +236,20 @@ class Scenario:
     study: StudySpec
     simulate: SimulateSpec
     sample: SampleSpec = field(default_factory=SampleSpec)
+    statistics: StatisticsSpec = field(default_factory=StatisticsSpec)
 
     def build(self) -> tuple[Model, Statistics]:
-        """The model and its statistics."""
-        model, stats = resolve_model(self.model.name, self.path)
+        """The model and its statistics (``[statistics]`` picks a built-in set or projects them)."""
+        model, stats = resolve_model(self.model.name, self.path, self.statistics.kind)
         if stats is None:
             raise ScenarioError(
                 f"{self.path}: [model] {self.model.name!r} declares no statistics; return "
                 "(model, statistics) from the function."
             )
+        if self.statistics.projected:
+            from simfit.statistics import projected
+
+            stats = projected(stats, pilot=self.statistics.pilot, seed=self.statistics.seed)
         return model, stats
 
     def truth_spec(self) -> TruthSpec:
@@ -328,7 +343,7 @@ def _numbers(data, name: str, path: Path) -> dict[str, float]:
     return {k: _check_type(v, float, f"{path}: [{name}] {k}") for k, v in data.items()}
 
 
-_SECTIONS = ("model", "truth", "prior", "grid", "start", "design", "data", "fit", "study", "simulate", "sample")
+_SECTIONS = ("model", "statistics", "truth", "prior", "grid", "start", "design", "data", "fit", "study", "simulate", "sample")
 
 
 def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
@@ -403,10 +418,13 @@ def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
     study = _section(data.get("study", {}), "study", StudySpec, path)
     simulate = _section(data.get("simulate", {}), "simulate", SimulateSpec, path)
     sample = _sample_section(data.get("sample", {}), path)
+    statistics = _section(data.get("statistics", {}), "statistics", StatisticsSpec, path)
+    if statistics.pilot < 10:
+        raise ScenarioError(f"{path}: [statistics] pilot must be at least 10, got {statistics.pilot}.")
     scenario = Scenario(
         path=path, text=text, model=model_spec, truth=truth, prior=prior, grid=grid, start=start,
         design=design, data=data_spec, fit=fit_options, fit_table=fit_kwargs, study=study, simulate=simulate,
-        sample=sample,
+        sample=sample, statistics=statistics,
     )
     _validate(scenario)
     return scenario
@@ -414,7 +432,7 @@ def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
 
 def _validate(sc: Scenario) -> None:
     path = sc.path
-    model, _ = resolve_model(sc.model.name, path)
+    model, _ = resolve_model(sc.model.name, path, sc.statistics.kind)
     d = sc.design
     if d.data:
         if d.units or d.observations or d.groups:
@@ -469,18 +487,28 @@ def read_data(path: str | Path, columns: DataSpec, scenario: Path | None = None)
         raise ScenarioError(f"Data file {path}: {exc}") from None
 
 
-def resolve_model(name: str, path: Path | None = None) -> tuple[Model, Statistics | None]:
+def resolve_model(name: str, path: Path | None = None, kind: str = "") -> tuple[Model, Statistics | None]:
     """The model (and its recommended statistics, if declared) for a scenario's model name.
 
     ``name`` is a built-in model (``simfit.models.BUILTIN``) or ``package.module:function`` where
     the function returns a :class:`~simfit.model.Model` or a ``(Model, Statistics)`` pair.
+    ``kind`` picks one of a built-in model's statistic sets (``statistics(kind)``).
     """
     from simfit.models import BUILTIN
 
     where = f"{path}: [model] name" if path else "model name"
     if name in BUILTIN:
         module = BUILTIN[name]
-        return module.model(), module.statistics()
+        if not kind:
+            return module.model(), module.statistics()
+        try:
+            return module.model(), module.statistics(kind)
+        except TypeError:
+            raise ScenarioError(f"{path}: [statistics] kind: model {name!r} offers one statistic set; remove the key.") from None
+        except ValueError as exc:
+            raise ScenarioError(f"{path}: [statistics] kind {kind!r}: {exc}") from None
+    if kind:
+        raise ScenarioError(f"{path}: [statistics] kind applies to built-in models only; return the statistics you want from {name}.")
     if ":" not in name:
         raise ScenarioError(
             f"{where}: unknown model {name!r}; use a built-in model ({', '.join(BUILTIN)}) or "

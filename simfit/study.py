@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -29,9 +30,14 @@ from simfit.errors import ModelError, ScenarioError, SimfitError
 from simfit.estimation import FitOptions, derive_seed, fit, sequential
 from simfit.model import Model
 from simfit.parallel import BACKENDS, iter_parallel
+from simfit.statistics.projected import Projected, Projection
 from simfit.statistics.spec import Statistics
 
 __all__ = ["TruthSpec", "make_prior", "recover", "RecoveryResult"]
+
+#: File of a study folder holding the projection of projected statistics (reused on resume).
+PROJECTION_FILE = "projection.json"
+
 
 @dataclass(frozen=True)
 class TruthSpec:
@@ -237,7 +243,10 @@ def recover(
         start_vec = model.params.as_vector({**defaults, **dict(start)})
     spec = TruthSpec(dict(truth or {}), dict(grid) if grid else None, dict(prior) if prior else None)
     spec.validate(model)
-    names = Simulator(model, design, statistics).names  # validates kernels and statistics first
+    saved_projection = Path(out) / PROJECTION_FILE if out is not None else None
+    if isinstance(statistics, Projected) and statistics.projection is None and saved_projection is not None and saved_projection.exists():
+        statistics.projection = Projection.from_dict(json.loads(saved_projection.read_text()))  # a resumed study's own
+    names = Simulator(model, design, statistics).names  # validates kernels and statistics first (fits a projection)
     for rep in range(min(reps, 3)):  # priors and grids produce valid truths (before any folder exists)
         model.params.as_vector(spec.truth(model, seed, rep))
     fingerprint = _fingerprint(model, design, names, spec, options, seed, alpha, start_vec)
@@ -248,6 +257,10 @@ def recover(
         if store.manifest.get("reps") != int(reps):
             store.update_manifest(reps=int(reps))  # a study extended or shortened on purpose
         records = {r: rec for r, rec in store.records.items() if r < reps}
+        if isinstance(statistics, Projected) and not saved_projection.exists():
+            tmp = saved_projection.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(statistics.projection.to_dict()))
+            os.replace(tmp, saved_projection)
     else:
         records = {}
     todo = [r for r in range(reps) if r not in records]

@@ -25,6 +25,7 @@ from simfit.statistics.aggregate import (
 )
 from simfit.statistics.auxiliary import glm, nls
 from simfit.statistics.pooled import pooled_moments, pooled_proportions
+from simfit.statistics.projected import Projected, Projection, projected
 from simfit.statistics.values import values
 from simfit.statistics.spec import (
     Across,
@@ -59,4 +60,5 @@ __all__ = [
     "across_mean", "across_sd", "across_quantiles", "mean_of", "sd_of", "skewness_of", "kurtosis_of",
     "quantiles_of", "corr",
     "pooled_moments", "pooled_proportions", "values", "nls", "glm",
+    "projected", "Projected", "Projection",
 ]
