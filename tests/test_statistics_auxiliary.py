@@ -182,3 +182,14 @@ def test_fits_count_and_report_units_whose_auxiliary_model_failed():
     assert res.unit_fit_failures == {"y.nls.converged": 2}
     assert "did not converge on 2 of 32 observed units" in res.summary()
     assert res.to_dict()["unit_fit_failures"] == {"y.nls.converged": 2}
+
+
+def test_nls_statistics_sent_to_worker_processes_use_the_workers_own_compiled_curve():
+    from simfit.parallel import run_parallel
+
+    panel = oral_panel(n_units=4)
+    stats = st.Statistics(unit=[st.nls(oral_curve, {"ka": 1.0, "cl": 2.0, "v": 20.0}, bounds=POSITIVE, residuals="log")])
+    here = panel_unit_statistics(stats, panel).to_numpy()  # compiled in this process first
+    there = run_parallel(panel_unit_statistics, [(stats, panel)] * 2, n_jobs=2)
+    for table in there:
+        assert np.array_equal(table.to_numpy(), here, equal_nan=True)

@@ -15,6 +15,7 @@ count them on the observed data and report them (``FitResult.unit_fit_failures``
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -349,16 +350,18 @@ def nls(
     labels = tuple(f"nls.{name}" if scale == "natural" else f"nls.{_PREFIX[k]}{name}" for name, k in zip(names, kinds))
     labels += ("nls.log_sd", "nls.converged")
     fixed = [float(k) for k in kinds] + lows + highs + z0 + (1.0 / sds).tolist() + extra.tolist()
-    holder: dict = {}
+    compiled: dict = {}  # process id -> (dispatcher, addresses): an address is valid in its own process only
 
     def args(layout: Layout) -> list[float]:
-        if "addresses" not in holder:  # compiled once per process; addresses live with the dispatcher
-            holder["kernel"], addresses = compile_kernel(curve, CURVE_SIGNATURE, "nls curve")
-            if any(float(a) != a or int(float(a)) != a for a in addresses.tolist()):
+        pid = os.getpid()
+        if pid not in compiled:
+            kernel, addresses = compile_kernel(curve, CURVE_SIGNATURE, "nls curve")
+            if any(int(float(a)) != a for a in addresses.tolist()):
                 raise StatisticsError("nls: the curve's address cannot be passed to the engine on this platform.")
-            holder["addresses"] = [float(a) for a in addresses.tolist()]
+            compiled.clear()  # copied from a parent process: stale there
+            compiled[pid] = (kernel, [float(a) for a in addresses.tolist()])
         return [
-            layout.value(value), 1.0 if residuals == "log" else 0.0, p, *holder["addresses"], int(max_iter),
+            layout.value(value), 1.0 if residuals == "log" else 0.0, p, *compiled[pid][1], int(max_iter),
             1.0 if scale == "natural" else 0.0, *fixed,
         ]
 
