@@ -32,6 +32,7 @@ from simfit.model import Level, Model, Observations
 from simfit.params import Param, ParamSet
 from simfit.population import LogitNormal, LogNormal, MvNormal, Normal, population_level
 from simfit.population_summary import population_summary, unit_distribution
+from simfit.preflight import CheckResult, check
 from simfit.results import FitResult
 from simfit.statistics import Statistics
 from simfit.study import RecoveryResult, recover
@@ -43,7 +44,7 @@ __all__ = [
     "Param", "ParamSet", "Panel", "Level", "Observations", "Model",
     "Normal", "LogNormal", "LogitNormal", "MvNormal", "population_level",
     "Statistics", "statistics", "random", "checkpoint", "inference",
-    "fit", "FitOptions", "FitResult", "recover", "RecoveryResult", "optimizers", "weighting",
+    "fit", "FitOptions", "FitResult", "check", "CheckResult", "recover", "RecoveryResult", "optimizers", "weighting",
     "sample", "Posterior", "Priors", "BSLOptions", "ABCOptions", "bayes",
     "population_summary", "unit_distribution", "predict_units",
     "Simulator", "SimulationResult", "simulate", "simulate_statistics", "observed_statistics",

@@ -5,6 +5,7 @@
 ``simfit resume DIR``                  continue a study or a sampling run that was stopped
 ``simfit fit SCENARIO --data F.csv``   fit observed data in long format
 ``simfit sample SCENARIO --data F.csv``  posterior draws (BSL or ABC-SMC), checkpointed
+``simfit check SCENARIO [--data F.csv]``  pre-flight check of the statistics
 ``simfit simulate SCENARIO``           simulate the scenario at its true parameters
 ``simfit list`` / ``simfit show S``    the shipped scenarios / one scenario
 =====================================  =====================================================
@@ -160,6 +161,35 @@ def _cmd_fit(args) -> dict:
         print(result.summary())
     summary = result.to_dict()
     summary.update(scenario=str(scenario.path), data=str(args.data))
+    return summary
+
+
+def _cmd_check(args) -> dict:
+    from simfit.estimation import fit
+    from simfit.preflight import check
+    from simfit.scenario import read_data
+
+    scenario = _load(args.scenario)
+    model, stats = scenario.build()
+    options = scenario.fit
+    values = {**dict(zip(model.param_names, model.params.start)), **scenario.start}
+    if args.data:
+        data = read_data(args.data, scenario.data)
+        design = data.design()
+        estimate = fit(model, data, stats, start=values, options=dataclasses.replace(options, bootstrap=0))
+        at, where = estimate.params.to_dict(), "the estimate from the data"
+    else:
+        design = scenario.design_panel()
+        complete = all(n in scenario.truth for n in model.param_names)
+        at = {**values, **scenario.truth} if complete else values
+        where = "the scenario's [truth]" if complete else "the start values"
+    result = check(model, design, stats, at=at, n_sims=options.n_sims, n_cov_sims=options.n_cov_sims,
+                   n_boot=args.reps, seed=options.seed if args.seed is None else args.seed)
+    if not args.json:
+        print(f"Checked at {where}.")
+        print(result.summary())
+    summary = result.to_dict()
+    summary.update(scenario=str(scenario.path), data=None if args.data is None else str(args.data), at_source=where)
     return summary
 
 
@@ -368,6 +398,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     common(p)
     p.set_defaults(func=_cmd_fit)
+
+    p = sub.add_parser("check", help="pre-flight check of the statistics: sensitivity, normality, identification, expected recovery")
+    p.add_argument("scenario")
+    p.add_argument("--data", default=None, help="CSV file with the columns named in [data]: check at its estimate on its design")
+    p.add_argument("--reps", type=int, default=100, help="local-recovery replicates (k-step bootstrap)")
+    p.add_argument("--seed", type=int, default=None)
+    common(p)
+    p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("sample", help="posterior draws given observed data (BSL or ABC-SMC), checkpointed")
     p.add_argument("scenario")

@@ -30,11 +30,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.stats import chi2
 
+from simfit.bootstrap import BootstrapDraws, gauss_newton_map, kstep_bootstrap
+from simfit.convergence import ConvergenceCheck, check_roughness
 from simfit.data import Panel
 from simfit.engine import ParamsLike, Simulator
 from simfit.errors import EstimationError, SimfitError
-from simfit.bootstrap import BootstrapDraws, gauss_newton_map, kstep_bootstrap
-from simfit.convergence import ConvergenceCheck, check_roughness
 from simfit.inference import central_jacobian, fd_steps, identification, j_test, sandwich
 from simfit.intervals import ProfileCurve, sandwich_concerns
 from simfit.model import Model
@@ -42,7 +42,7 @@ from simfit.optimizers import LeastSquares, Optimizer, OptimizerResult, get_opti
 from simfit.parallel import BACKENDS, run_parallel
 from simfit.results import FitResult, StepRecord
 from simfit.seeding import derive_seed
-from simfit.starts import global_candidates, search_box, compare_solutions
+from simfit.starts import compare_solutions, global_candidates, search_box
 from simfit.statistics.spec import Statistics
 from simfit.weighting import Diagonal, Optimal, Weighting, get_weighting
 

@@ -26,7 +26,6 @@ from simfit.statistics.aggregate import (
 from simfit.statistics.auxiliary import glm, nls
 from simfit.statistics.pooled import pooled_moments, pooled_proportions
 from simfit.statistics.projected import Projected, Projection, projected
-from simfit.statistics.values import values
 from simfit.statistics.spec import (
     Across,
     Aggregate,
@@ -52,6 +51,7 @@ from simfit.statistics.unit import (
     skewness,
     var,
 )
+from simfit.statistics.values import values
 
 __all__ = [
     "Statistics", "StatisticsPlan", "UnitStatistic", "Aggregate", "Across", "Pooled", "Layout",
