@@ -183,8 +183,9 @@ def _cmd_check(args) -> dict:
         complete = all(n in scenario.truth for n in model.param_names)
         at = {**values, **scenario.truth} if complete else values
         where = "the scenario's [truth]" if complete else "the start values"
-    result = check(model, design, stats, at=at, n_sims=options.n_sims, n_cov_sims=options.n_cov_sims,
-                   n_boot=args.reps, seed=options.seed if args.seed is None else args.seed)
+    result = check(model, design, stats, at=at, n_sims=options.n_sims, n_cov_sims=options.n_cov_sims, n_boot=args.reps,
+                   diff_step=options.diff_step, jacobian_step=options.jacobian_step,
+                   seed=options.seed if args.seed is None else args.seed)
     if not args.json:
         print(f"Checked at {where}.")
         print(result.summary())

@@ -34,6 +34,7 @@ from simfit.convergence import RoughnessReport, check_roughness
 from simfit.data import Panel
 from simfit.engine import ParamsLike, Simulator
 from simfit.errors import EstimationError
+from simfit.estimation import relative_steps
 from simfit.inference import central_jacobian, fd_steps, identification, sandwich
 from simfit.intervals import sandwich_concerns
 from simfit.model import Model
@@ -191,7 +192,8 @@ def check(
     n_sims: int = 10,
     n_cov_sims: int = 200,
     n_boot: int = 100,
-    jacobian_step: float = 1e-3,
+    diff_step=1e-4,
+    jacobian_step=1e-3,
     alpha: float = 0.05,
     seed: int = 0,
 ) -> CheckResult:
@@ -212,8 +214,10 @@ def check(
         Panels simulated for the covariance, the normality tests and the sensitivity scale.
     n_boot : int
         Local-recovery replicates (k-step bootstrap).
-    jacobian_step : float
-        Relative finite-difference step of the Jacobian (unconstrained scale).
+    diff_step, jacobian_step : float, sequence or mapping
+        Relative finite-difference steps (unconstrained scale) of the roughness check and of
+        the Jacobian, as in :class:`~simfit.estimation.FitOptions` (simulators whose statistics
+        are step functions at small scales, such as the DDM's Euler steps, need larger ones).
     alpha : float
         Intervals of nominal coverage ``1 - alpha``.
     seed : int
@@ -248,7 +252,7 @@ def check(
     def moments(v):
         return center - sim.statistics(params.to_natural(v), n_sims=n_sims, seed=crn).mean(axis=0)
 
-    jac = -central_jacobian(moments, u, jacobian_step)
+    jac = -central_jacobian(moments, u, relative_steps(jacobian_step, params, 1e-3))
     if not np.all(np.isfinite(jac)):
         raise EstimationError("The Jacobian of the statistics is not finite at these values; use statistics defined for every panel.")
     with warnings.catch_warnings():
@@ -256,7 +260,7 @@ def check(
         ident = identification(jac, omega, tuple(param_names))
     cov_free = sandwich(jac, weight, omega, n_sims)
     se = np.sqrt(np.maximum(np.diag(cov_free), 0.0))
-    rough = check_roughness(moments, u, fd_steps(u, 1e-4), np.sqrt((1.0 + 1.0 / n_sims) * np.diag(omega)))
+    rough = check_roughness(moments, u, fd_steps(u, relative_steps(diff_step, params, 1e-4)), np.sqrt((1.0 + 1.0 / n_sims) * np.diag(omega)))
 
     # Information: the share of each parameter's (whitened) Fisher information each statistic carries.
     info = (np.linalg.solve(np.linalg.cholesky(omega), jac)) ** 2 if np.all(np.linalg.eigvalsh(omega) > 0) else (jac / sd[:, None]) ** 2
@@ -354,8 +358,9 @@ def recommend(result: CheckResult) -> list[str]:
             "every parameter and only adds noise to the weighting matrix."
         )
     sens = result.statistics[[f"sensitivity:{p}" for p in params]].abs()
+    weak_direction = result.rank < len(params) or result.condition > 1e3
     for p in params:
-        if sens[f"sensitivity:{p}"].max() < 0.5 and p in result.weakest.index:
+        if weak_direction and abs(result.weakest[p]) > 0.3 and sens[f"sensitivity:{p}"].max() < 0.5:
             best = sens[f"sensitivity:{p}"].idxmax()
             out.append(
                 f"Add a statistic that responds to {p}: none moves by half its simulation sd when {p} moves by one "

@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pytest
 
 import simfit
 from simfit.models import ddm
@@ -67,3 +68,28 @@ def test_recovered_within_4_standard_errors():
     for name, value in TRUTH.items():
         assert abs(res.params[name] - value) < 4 * res.se()[name], name
     assert res.jtest.pvalue > 0.001
+
+
+def test_ez_statistics_match_the_ez_diffusion_formulas():
+    from simfit.engine import panel_unit_statistics
+
+    model = ddm.model()
+    truth = {"v_mu": 1.0, "v_sd": 0.5, "log_a": 0.405, "a_sd": 0.2, "t": 0.3, "z": 0.5, "beta": 0.5}
+    data = simfit.Simulator(model, ddm.design(3, 200)).simulate(truth, seed=4).panel(0)
+    table = panel_unit_statistics(ddm.statistics("auxiliary"), data)
+    for i in range(data.n_units):
+        a, b = data.unit_offsets[i], data.unit_offsets[i + 1]
+        rt, resp, cond = data.values[a:b, 0], data.values[a:b, 1], data.covariates[a:b, 0]
+        for c in (0, 1):
+            correct = rt[(cond == c) & (resp == 1)]
+            pc = min(correct.size / np.sum(cond == c), 1 - 0.5 / np.sum(cond == c))
+            vrt, mrt = correct.var(ddof=1), correct.mean()
+            lg = np.log(pc / (1 - pc))
+            v = np.sign(pc - 0.5) * (lg * (lg * pc**2 - lg * pc + pc - 0.5) / vrt) ** 0.25
+            a_sep = lg / v
+            mdt = a_sep / (2 * v) * (1 - np.exp(-v * a_sep)) / (1 + np.exp(-v * a_sep))
+            row = table.iloc[i]
+            assert row[f"rt.ez.v|cond={c}"] == pytest.approx(v, rel=1e-10)
+            assert row[f"rt.ez.log_a|cond={c}"] == pytest.approx(np.log(a_sep), rel=1e-10)
+            assert row[f"rt.ez.ter|cond={c}"] == pytest.approx(mrt - mdt, rel=1e-10)
+            assert row[f"rt.q50|cond={c},error"] == pytest.approx(np.median(rt[(cond == c) & (resp == 0)]))

@@ -162,9 +162,87 @@ def condition_summary(condition: str = "cond", probs=QUANTILES) -> st.UnitStatis
     )
 
 
-def statistics() -> st.Statistics:
-    """Mean across subjects of every per-condition summary, and the spread across subjects of the
-    accuracies and of the 10% and 50% correct-RT quantiles (for the subject-level spreads)."""
+@njit(cache=True)
+def ez_kernel(y, x, groups, args, work, out):
+    """args = (condition column,): per condition, the EZ-diffusion estimates (Wagenmakers, van der
+    Maas and Grasman 2007) of drift, log boundary separation and non-decision time from the
+    accuracy and the mean and variance of correct RTs, and the median error RT."""
+    ccol = int(args[0])
+    n = y.shape[0]
+    for c in range(2):
+        total = 0
+        m = 0
+        s1 = 0.0
+        for k in range(n):
+            if x[k, ccol] == c:
+                total += 1
+                if y[k, 1] == 1.0:
+                    s1 += y[k, 0]
+                    m += 1
+        o = 4 * c
+        for j in range(4):
+            out[o + j] = np.nan
+        if m > 1 and total > 0:
+            mrt = s1 / m
+            s2 = 0.0
+            for k in range(n):
+                if x[k, ccol] == c and y[k, 1] == 1.0:
+                    s2 += (y[k, 0] - mrt) ** 2
+            vrt = s2 / (m - 1)
+            pc = m / total
+            # Edge correction: accuracy of exactly 1 (or 1/2) has no EZ solution.
+            pc = min(pc, 1.0 - 0.5 / total)
+            if pc == 0.5:
+                pc = 0.5 + 0.5 / total
+            if vrt > 0.0:
+                lg = math.log(pc / (1.0 - pc))
+                xx = lg * (lg * pc * pc - lg * pc + pc - 0.5) / vrt
+                if xx > 0.0:
+                    v = math.copysign(xx**0.25, pc - 0.5)
+                    a = lg / v
+                    ya = -v * a
+                    mdt = (a / (2.0 * v)) * (1.0 - math.exp(ya)) / (1.0 + math.exp(ya))
+                    out[o] = v
+                    out[o + 1] = math.log(a)
+                    out[o + 2] = mrt - mdt
+        e = 0
+        for k in range(n):
+            if x[k, ccol] == c and y[k, 1] == 0.0:
+                work[e] = y[k, 0]
+                e += 1
+        errors = work[:e]
+        errors.sort()
+        out[o + 3] = sorted_quantile(errors, e, 0.5) if e > 0 else np.nan
+
+
+def ez_summary(condition: str = "cond") -> st.UnitStatistic:
+    """Per condition: the subject's EZ-diffusion drift, log boundary separation and non-decision
+    time (labels ``ez.v|cond=0``, ``ez.log_a|cond=0``, ``ez.ter|cond=0``, ...) and median error RT."""
+    labels = []
+    for c in (0, 1):
+        labels += [f"ez.v|{condition}={c}", f"ez.log_a|{condition}={c}", f"ez.ter|{condition}={c}", f"q50|{condition}={c},error"]
+    return st.UnitStatistic(
+        kernel=ez_kernel, labels=tuple(labels), value="rt", args=lambda layout: [layout.covariate(condition)], work=lambda n: n,
+    )
+
+
+def statistics(kind: str = "hand") -> st.Statistics:
+    """Statistics of the DDM.
+
+    Parameters
+    ----------
+    kind : {"hand", "auxiliary"}
+        ``"hand"`` (default): mean across subjects of every per-condition summary
+        (:func:`condition_summary`), and the spread across subjects of the accuracies and of the
+        10% and 50% correct-RT quantiles (for the subject-level spreads). ``"auxiliary"``: each
+        subject's EZ-diffusion estimates per condition (:func:`ez_summary`), their means, and the
+        spreads of the drift and log boundary estimates.
+    """
+    if kind == "auxiliary":
+        spread = [f"rt.ez.{lab}|cond={c}" for lab in ("v", "log_a") for c in (0, 1)]
+        return st.Statistics(unit=[ez_summary()], across=["mean"], extra=[st.sd_of(*spread)])
+    if kind != "hand":
+        raise ValueError(f"kind must be 'hand' or 'auxiliary', got {kind!r}.")
     unit = condition_summary()
     spread = [f"rt.{lab}" for lab in ("acc|cond=0", "acc|cond=1", "q10|cond=0,correct", "q50|cond=0,correct", "q10|cond=1,correct", "q50|cond=1,correct")]
     return st.Statistics(unit=[unit], across=["mean"], extra=[st.sd_of(*spread)])
