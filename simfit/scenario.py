@@ -316,7 +316,7 @@ def _check_type(value: Any, expected, where: str) -> Any:
 
 def _field_type(f) -> type:
     # Annotations are strings here (postponed evaluation).
-    return {"int": int, "float": float, "str": str, "list[str]": list}[str(f.type)]
+    return {"int": int, "float": float, "str": str, "bool": bool, "list[str]": list}[str(f.type)]
 
 
 def _section(data: dict, name: str, cls, path: Path):

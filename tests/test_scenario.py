@@ -61,6 +61,9 @@ observations = 5
         (GOOD + "[sample]\nchains = 0\n", r"\[sample\] chains must be a positive integer"),
         (GOOD + "[sample]\nshrinkage = 2.0\n", "shrinkage must lie in"),
         ("[model\n", "not valid TOML"),
+        (GOOD + '[statistics]\nkind = "hand"\n', r"\[statistics\] kind: model 'random_intercept' offers one statistic set"),
+        (GOOD + "[statistics]\npilot = 5\n", r"\[statistics\] pilot must be at least 10"),
+        (GOOD + "[statistics]\nproject = true\n", r"\[statistics\]: unknown key\(s\) project"),
     ],
 )
 def test_invalid_scenarios(tmp_path, text, message):
@@ -128,3 +131,15 @@ check_convergence = true
 def test_bad_fit_options_name_the_key(tmp_path, line, message):
     with pytest.raises(ScenarioError, match=message):
         load_scenario(write(tmp_path, GOOD + "\n[fit]\n" + line + "\n"))
+
+
+def test_statistics_table_picks_a_set_and_projects_it(tmp_path):
+    from simfit.statistics import Projected
+
+    text = open(ROOT / "scenarios" / "pk.toml").read().replace('data/pk_example.csv', str(ROOT / "scenarios" / "data" / "pk_example.csv"))
+    hand = load_scenario(write(tmp_path, text.replace("[truth]", '[statistics]\nkind = "hand"\n\n[truth]')))
+    _, stats = hand.build()
+    assert any("b_logt" in u.labels[2] for u in stats.unit)
+    projected = load_scenario(write(tmp_path, text.replace("[truth]", "[statistics]\nprojected = true\npilot = 200\n\n[truth]")))
+    _, stats = projected.build()
+    assert isinstance(stats, Projected) and stats.pilot == 200
