@@ -92,4 +92,4 @@ def test_ez_statistics_match_the_ez_diffusion_formulas():
             assert row[f"rt.ez.v|cond={c}"] == pytest.approx(v, rel=1e-10)
             assert row[f"rt.ez.log_a|cond={c}"] == pytest.approx(np.log(a_sep), rel=1e-10)
             assert row[f"rt.ez.ter|cond={c}"] == pytest.approx(mrt - mdt, rel=1e-10)
-            assert row[f"rt.q50|cond={c},error"] == pytest.approx(np.median(rt[(cond == c) & (resp == 0)]))
+            assert row[f"rt.ez.error_q50|cond={c}"] == pytest.approx(np.median(rt[(cond == c) & (resp == 0)]))

@@ -217,10 +217,11 @@ def ez_kernel(y, x, groups, args, work, out):
 
 def ez_summary(condition: str = "cond") -> st.UnitStatistic:
     """Per condition: the subject's EZ-diffusion drift, log boundary separation and non-decision
-    time (labels ``ez.v|cond=0``, ``ez.log_a|cond=0``, ``ez.ter|cond=0``, ...) and median error RT."""
+    time and median error RT (labels ``ez.v|cond=0``, ``ez.log_a|cond=0``, ``ez.ter|cond=0``,
+    ``ez.error_q50|cond=0``, ...)."""
     labels = []
     for c in (0, 1):
-        labels += [f"ez.v|{condition}={c}", f"ez.log_a|{condition}={c}", f"ez.ter|{condition}={c}", f"q50|{condition}={c},error"]
+        labels += [f"ez.v|{condition}={c}", f"ez.log_a|{condition}={c}", f"ez.ter|{condition}={c}", f"ez.error_q50|{condition}={c}"]
     return st.UnitStatistic(
         kernel=ez_kernel, labels=tuple(labels), value="rt", args=lambda layout: [layout.covariate(condition)], work=lambda n: n,
     )
