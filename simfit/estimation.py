@@ -263,7 +263,25 @@ def _as_start(model: Model, start: ParamsLike | None) -> np.ndarray:
         raise EstimationError(f"Invalid start values: {exc}") from None
 
 
+def constant_statistics(level: np.ndarray, omega: np.ndarray) -> np.ndarray:
+    """Statistics that do not vary across simulated panels, shape (n_stats,) of bool: a standard
+    deviation of 0, or below rounding of the statistic's own simulated level (whatever the units of
+    the data: the scale of observed values plays no part)."""
+    sd = np.sqrt(np.maximum(np.diag(omega), 0.0))
+    return sd <= 1e-12 * np.abs(level)
+
+
+def _simulated_moments(sim: Simulator, psi: np.ndarray, n: int, seed: int, names) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (n_stats,) and covariance (n_stats, n_stats) of ``n`` simulated panels' statistics."""
+    draws = _simulated_draws(sim, psi, n, seed, names)
+    return draws.mean(axis=0), np.atleast_2d(np.cov(draws, rowvar=False, ddof=1))
+
+
 def _simulated_covariance(sim: Simulator, psi: np.ndarray, n: int, seed: int, names) -> np.ndarray:
+    return _simulated_moments(sim, psi, n, seed, names)[1]
+
+
+def _simulated_draws(sim: Simulator, psi: np.ndarray, n: int, seed: int, names) -> np.ndarray:
     draws = sim.statistics(psi, n_sims=n, seed=seed)
     bad = ~np.all(np.isfinite(draws), axis=0)
     if bad.any():
@@ -271,8 +289,7 @@ def _simulated_covariance(sim: Simulator, psi: np.ndarray, n: int, seed: int, na
             f"Statistic(s) {', '.join(np.asarray(names)[bad])} are NaN or infinite in some simulated "
             "panels at the current parameters; use statistics defined for every panel."
         )
-    omega = np.cov(draws, rowvar=False, ddof=1)
-    return np.atleast_2d(omega)
+    return draws
 
 
 def fit(
@@ -362,8 +379,8 @@ def fit(
 
     # At the start only the variances matter (constant-statistic check, diagonal first step):
     # a tenth of the covariance simulations is enough.
-    omega0 = _simulated_covariance(sim, psi0, max(50, options.n_cov_sims // 10), cov_seed, names)
-    constant = np.diag(omega0) <= 1e-14 * np.maximum(1.0, np.abs(observed)) ** 2
+    level0, omega0 = _simulated_moments(sim, psi0, max(50, options.n_cov_sims // 10), cov_seed, names)
+    constant = constant_statistics(level0, omega0)
     if constant.any():
         raise EstimationError(
             f"Statistic(s) {', '.join(np.asarray(names)[constant])} do not vary across simulated "
@@ -385,11 +402,13 @@ def fit(
         )
         if np.any(sample_best != u0):
             try:
-                omega_first = _simulated_covariance(sim, params.to_natural(sample_best), max(50, options.n_cov_sims // 10), cov_seed, names)
+                level_first, omega_first = _simulated_moments(
+                    sim, params.to_natural(sample_best), max(50, options.n_cov_sims // 10), cov_seed, names
+                )
+                if constant_statistics(level_first, omega_first).any():
+                    omega_first = omega0  # a statistic constant there: weigh as at the start
             except SimfitError:
                 omega_first = omega0
-            if np.any(np.diag(omega_first) <= 1e-14 * np.maximum(1.0, np.abs(observed)) ** 2):
-                omega_first = omega0  # a statistic constant there: weigh as at the start
     else:
         starts = u0[None, :]
     weight = Diagonal().matrix(omega_first, n_sims) if isinstance(weighting, Optimal) else weighting.matrix(omega_first, n_sims)

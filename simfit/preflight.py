@@ -34,7 +34,7 @@ from simfit.convergence import RoughnessReport, check_roughness
 from simfit.data import Panel
 from simfit.engine import ParamsLike, Simulator
 from simfit.errors import EstimationError
-from simfit.estimation import relative_steps
+from simfit.estimation import constant_statistics, relative_steps
 from simfit.inference import central_jacobian, fd_steps, identification, sandwich
 from simfit.intervals import sandwich_concerns
 from simfit.model import Model
@@ -242,9 +242,9 @@ def check(
         )
     omega = np.atleast_2d(np.cov(draws, rowvar=False, ddof=1))
     sd = np.sqrt(np.diag(omega))
-    if np.any(sd <= 1e-14 * np.maximum(1.0, np.abs(draws.mean(axis=0)))):
-        constant = np.asarray(names)[sd <= 1e-14 * np.maximum(1.0, np.abs(draws.mean(axis=0)))]
-        raise EstimationError(f"Statistic(s) {', '.join(constant)} do not vary across simulated panels; remove them.")
+    constant = constant_statistics(draws.mean(axis=0), omega)
+    if constant.any():
+        raise EstimationError(f"Statistic(s) {', '.join(np.asarray(names)[constant])} do not vary across simulated panels; remove them.")
     weight = Optimal().matrix(omega, n_sims)
     crn = derive_seed(seed, 42)
     center = draws.mean(axis=0)

@@ -191,3 +191,19 @@ def test_exactly_identified_j_test_says_so():
     from simfit.inference import j_test
 
     assert "exactly identified" in str(j_test(np.zeros(2), np.eye(2), 2))
+
+
+def test_data_in_large_units_are_not_mistaken_for_constant_statistics():
+    # Values around 1000 with starts at the model's unit scale: the statistics vary across
+    # simulated panels however large the observed values are.
+    from simfit.estimation import constant_statistics
+
+    model = random_intercept.model()
+    truth = {"mu": 1000.0, "tau": 500.0, "sigma": 1000.0}
+    data = simfit.Simulator(model, simfit.Panel.balanced(50, 20)).simulate(truth, seed=1).panel(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = simfit.fit(model, data, random_intercept.statistics(), seed=1, bootstrap=0)
+    for name, value in truth.items():
+        assert abs(res.params[name] - value) < 4 * res.se()[name], name
+    assert constant_statistics(np.array([5.0, 1e6]), np.diag([0.0, 1e-2])).tolist() == [True, False]
