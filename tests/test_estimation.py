@@ -1,6 +1,8 @@
 """fit(): recovery within standard errors, weighting efficiency, bootstrap agreement, bad input."""
 
 
+import warnings
+
 import numpy as np
 import pytest
 
