@@ -1,6 +1,5 @@
 """fit(): recovery within standard errors, weighting efficiency, bootstrap agreement, bad input."""
 
-
 import warnings
 
 import numpy as np
