@@ -17,6 +17,7 @@ import os
 import zlib
 from pathlib import Path
 
+from simfit import jsonio
 from simfit.errors import ScenarioError
 
 __all__ = ["ReplicationStore", "MANIFEST", "RECORDS"]
@@ -81,7 +82,7 @@ class ReplicationStore:
             return store
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+        tmp.write_text(jsonio.dumps(manifest, indent=2, sort_keys=True))
         os.replace(tmp, folder / MANIFEST)
         (folder / RECORDS).touch()
         return cls(folder, manifest, {})
@@ -136,7 +137,7 @@ class ReplicationStore:
         """Change entries of the manifest (atomically replaced)."""
         self.manifest.update(changes)
         tmp = self.folder / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(self.manifest, indent=2, sort_keys=True, default=str))
+        tmp.write_text(jsonio.dumps(self.manifest, indent=2, sort_keys=True))
         os.replace(tmp, self.folder / MANIFEST)
 
     def missing(self, reps: int) -> list[int]:

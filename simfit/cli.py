@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from simfit import jsonio
 from simfit.errors import ScenarioError, SimfitError
 
 ROOT_SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -455,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"simfit: error: {message}", file=sys.stderr)
         return 2
     if getattr(args, "json", False):
-        print(json.dumps(summary, default=str))
+        print(jsonio.dumps(summary))
     return 0
 
 

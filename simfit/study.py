@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from simfit import jsonio
 from simfit.bayes.priors import describe_prior, make_prior
 from simfit.checkpoint import ReplicationStore
 from simfit.data import Panel
@@ -259,7 +260,7 @@ def recover(
         records = {r: rec for r, rec in store.records.items() if r < reps}
         if isinstance(statistics, Projected) and not saved_projection.exists():
             tmp = saved_projection.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(statistics.projection.to_dict()))
+            tmp.write_text(jsonio.dumps(statistics.projection.to_dict()))
             os.replace(tmp, saved_projection)
     else:
         records = {}
@@ -380,7 +381,7 @@ class RecoveryResult:
         }
         self.replications.to_csv(paths["replications"], index=False)
         self.summary().to_csv(paths["summary"], index_label="param")
-        paths["summary_json"].write_text(json.dumps(self.to_dict(), indent=2))
+        paths["summary_json"].write_text(jsonio.dumps(self.to_dict(), indent=2))
         plot_recovery(self, paths["recovery_plot"])
         plot_coverage(self, paths["coverage_plot"])
         return paths

@@ -14,6 +14,10 @@ ROOT = Path(__file__).resolve().parent.parent
 TRUTH = {"log_ka": math.log(1.5), "ka_sd": 0.3, "log_cl": math.log(3.0), "cl_sd": 0.3, "log_v": math.log(30.0), "v_sd": 0.2, "rho": 0.5, "sigma_prop": 0.1}
 
 
+def _refuse(name):
+    raise ValueError(f"non-JSON constant {name}")
+
+
 def test_noise_free_curve_is_the_one_compartment_solution():
     truth = {**TRUTH, "ka_sd": 1e-12, "cl_sd": 1e-12, "v_sd": 1e-12, "sigma_prop": 1e-12}
     model = pk.model(sigma_add=0.0)
@@ -39,7 +43,7 @@ def test_fit_the_example_data_file_from_the_command_line(capsys):
     # Subjects have their own sampling times (and two doses) in the file.
     code = main(["fit", str(ROOT / "scenarios" / "pk.toml"), "--data", str(ROOT / "scenarios" / "data" / "pk_example.csv"), "--json"])
     assert code == 0
-    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1], parse_constant=_refuse)  # strict JSON
     assert summary["converged"]
     for name, value in TRUTH.items():  # the file was simulated at TRUTH
         assert abs(summary["params"][name] - value) < 4 * summary["se"][name], name
