@@ -123,7 +123,7 @@ class JTest:
 
     def __str__(self) -> str:
         if self.df <= 0:
-            return f"J = {self.statistic:.4g} on 0 df: the model is exactly identified, nothing to test"
+            return "exactly identified (as many statistics as parameters): no J test"
         return f"J = {self.statistic:.4g} on {self.df} df, p = {self.pvalue:.4g}"
 
 

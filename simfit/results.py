@@ -453,7 +453,7 @@ class FitResult:
         lines.append("-" * width)
         lines.extend(self._interval_lines(alpha, frame["ci_method"]))
         if self.jtest is not None:
-            lines.append(f"J test of over-identifying restrictions: {self.jtest}")
+            lines.append(f"J test of over-identifying restrictions: {self.jtest}" if self.jtest.df > 0 else f"J test: {self.jtest}")
         else:
             lines.append("J test: available with optimal weighting only")
         lines.append(
@@ -481,10 +481,11 @@ class FitResult:
         lines.extend(self._population_lines())
         lines.append("=" * width)
         table = self.statistics_table()
-        lines.append(f"{'statistic':<28}{'observed':>12}{'simulated':>12}{'diff':>12}{'std diff':>10}")
+        label = max(28, max((len(n) for n in table.index), default=0) + 1)  # full names, never cut
+        lines.append(f"{'statistic':<{label}}{'observed':>12}{'simulated':>12}{'diff':>12}{'std diff':>10}")
         for name, row in table.iterrows():
             lines.append(
-                f"{name[:27]:<28}{row['observed']:>12.4g}{row['simulated']:>12.4g}"
+                f"{name:<{label}}{row['observed']:>12.4g}{row['simulated']:>12.4g}"
                 f"{row['difference']:>12.3g}{row['std_difference']:>10.2f}"
             )
         lines.append("=" * width)

@@ -88,7 +88,10 @@ class Optimal(Weighting):
 
     iterations: int = 1
     tol: float = 1e-6
-    name = "optimal"
+
+    @property
+    def name(self) -> str:
+        return "optimal" if self.iterations == 1 else "iterated"
 
     def matrix(self, omega, n_sims):
         return regularized_inverse((1.0 + 1.0 / n_sims) * omega)

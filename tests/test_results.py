@@ -2,12 +2,14 @@
 
 import dataclasses
 import json
+import warnings
 
 import numpy as np
 import pytest
 from scipy import stats
 
 import simfit
+from simfit import statistics as st
 from simfit.estimation import fit
 from simfit.models import random_intercept
 
@@ -60,3 +62,19 @@ def test_a_spread_estimated_on_its_bound_is_flagged():
         result = fit(model, data, random_intercept.statistics(), n_sims=10, seed=2)
     assert result.at_bound == ["tau"]
     assert "tau is estimated on its bound" in result.summary()
+
+
+def test_summary_names_iterated_weighting_exact_identification_and_full_statistic_names():
+    model = random_intercept.model()
+    data = simfit.Simulator(model, simfit.Panel.balanced(40, 10)).simulate({"mu": 1.0, "tau": 0.5, "sigma": 1.0}, seed=2).panel(0)
+    means = st.mean_of("y.mean", "y.sd")
+    named = st.Aggregate(means.kernel, means.inputs, ("an_unusually_long_statistic_name_A", "an_unusually_long_statistic_name_B"), means.args)
+    long = st.Statistics(unit=[st.mean(), st.sd()], across=[], extra=[named, st.sd_of("y.mean")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = simfit.fit(model, data, long, seed=1, weighting="iterated", bootstrap=0, global_points=0)
+    text = res.summary()
+    assert "iterated" in text and "Weighting:                          optimal" not in text
+    assert "exactly identified (as many statistics as parameters): no J test" in text and "J =" not in text
+    for name in res.names:
+        assert any(line.startswith(name + " ") for line in text.splitlines()), name
