@@ -37,6 +37,7 @@ from simfit.errors import ArgumentError, DataError, ModelError, SimulationError,
 from simfit.kernels import DRAW_SIGNATURE, SIMULATE_SIGNATURE, compile_kernel
 from simfit.model import Model
 from simfit.random import STREAM_SIZE, seed_stream
+from simfit.resources import require_memory
 from simfit.statistics.projected import Projected
 from simfit.statistics.spec import Layout, Statistics, StatisticsPlan
 
@@ -422,6 +423,10 @@ class Simulator:
         n_psi = rows.shape[0]
         total = n_psi * n_sims
         first_sim = _check_first_sim(first_sim, max(total, 1))
+        require_memory(
+            8.0 * total * (plan.n_stats + 2), f"the statistics of {total:,} simulated panels",
+            "simulate fewer panels at once (n_sims, bootstrap replicates, particles)",
+        )
         out = np.empty((n_psi, n_sims, plan.n_stats))
         if n_psi == 0:
             return out
@@ -487,6 +492,11 @@ class Simulator:
         n_units = self.design.n_units
         sizes = self.design.level_sizes()
         thetas_start = np.concatenate([[0], np.cumsum([n_sims * n * k for n, k in zip(sizes, m.level_dim)])]).astype(np.int64)
+        require_memory(
+            8.0 * (thetas_start[-1] + n_sims * self.design.n_obs * self.model.observations.n_values + 6 * n_sims * n_units),
+            f"{n_sims:,} whole simulated panels of {self.design.n_obs:,} observations",
+            "simulate fewer panels (n_sims); statistics of many panels need no whole panels (Simulator.statistics)",
+        )
         thetas_flat = np.empty(int(thetas_start[-1]))
         values = np.empty((n_sims, self.design.n_obs, self.model.observations.n_values))
         status = np.full((n_sims, n_units), _engine.UNFINISHED, dtype=np.int64)

@@ -40,6 +40,7 @@ from simfit.intervals import ProfileCurve, sandwich_concerns
 from simfit.model import Model
 from simfit.optimizers import LeastSquares, Optimizer, OptimizerResult, get_optimizer, with_options
 from simfit.parallel import BACKENDS, run_parallel
+from simfit.resources import require_memory
 from simfit.results import FitResult, StepRecord
 from simfit.seeding import derive_seed
 from simfit.starts import compare_solutions, global_candidates, search_box
@@ -263,6 +264,16 @@ def _as_start(model: Model, start: ParamsLike | None) -> np.ndarray:
         raise EstimationError(f"Invalid start values: {exc}") from None
 
 
+def require_fit_memory(options: FitOptions, n_stats: int) -> None:
+    """Refuse, before any simulation, a fit whose largest batch of statistics cannot fit in memory."""
+    n_boot = 200 if options.bootstrap == "auto" else int(options.bootstrap or 0)
+    panels = max(int(options.n_cov_sims), int(options.n_sims) * max(int(options.global_points), n_boot, 1))
+    require_memory(
+        8.0 * panels * (n_stats + 2), f"a fit with n_sims = {int(options.n_sims):,} ({panels:,} panels in one batch)",
+        "use fewer simulations per evaluation (n_sims), covariance simulations (n_cov_sims) or bootstrap replicates",
+    )
+
+
 def constant_statistics(level: np.ndarray, omega: np.ndarray) -> np.ndarray:
     """Statistics that do not vary across simulated panels, shape (n_stats,) of bool: a standard
     deviation of 0, or below rounding of the statistic's own simulated level (whatever the units of
@@ -356,6 +367,7 @@ def fit(
             f"{len(names)} statistics cannot identify {n_params} parameters "
             f"({', '.join(model.param_names)}); add statistics (at least one per parameter)."
         )
+    require_fit_memory(options, len(names))
     observed = sim.observed(data)
     bad = ~np.isfinite(observed)
     if bad.any():

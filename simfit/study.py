@@ -28,9 +28,10 @@ from simfit.checkpoint import ReplicationStore
 from simfit.data import Panel
 from simfit.engine import Simulator
 from simfit.errors import ModelError, ScenarioError, SimfitError
-from simfit.estimation import FitOptions, derive_seed, fit, sequential
+from simfit.estimation import FitOptions, derive_seed, fit, require_fit_memory, sequential
 from simfit.model import Model
 from simfit.parallel import BACKENDS, iter_parallel
+from simfit.resources import require_memory
 from simfit.statistics.projected import Projected, Projection
 from simfit.statistics.spec import Statistics
 
@@ -247,7 +248,9 @@ def recover(
     saved_projection = Path(out) / PROJECTION_FILE if out is not None else None
     if isinstance(statistics, Projected) and statistics.projection is None and saved_projection is not None and saved_projection.exists():
         statistics.projection = Projection.from_dict(json.loads(saved_projection.read_text()))  # a resumed study's own
+    require_memory(4096.0 * reps, f"{reps:,} replications' records", "run fewer replications (reps)")
     names = Simulator(model, design, statistics).names  # validates kernels and statistics first (fits a projection)
+    require_fit_memory(options, len(names))
     for rep in range(min(reps, 3)):  # priors and grids produce valid truths (before any folder exists)
         model.params.as_vector(spec.truth(model, seed, rep))
     fingerprint = _fingerprint(model, design, names, spec, options, seed, alpha, start_vec)

@@ -27,3 +27,26 @@ def test_hierarchy():
 def test_caught_as_simfit_error(call):
     with pytest.raises(simfit.SimfitError):
         call()
+
+
+def test_requests_that_cannot_fit_in_memory_are_refused_before_any_work(tmp_path):
+    import simfit
+    from simfit.errors import ArgumentError
+    from simfit.estimation import FitOptions
+    from simfit.models import random_intercept
+    from simfit.study import recover
+
+    model, stats = random_intercept.model(), random_intercept.statistics()
+    design = simfit.Panel.balanced(10, 5)
+    sim = simfit.Simulator(model, design, stats)
+    truth = {"mu": 1.0, "tau": 0.5, "sigma": 1.0}
+    with pytest.raises(ArgumentError, match="would need about .* more than this machine"):
+        sim.statistics(truth, n_sims=10**12)
+    with pytest.raises(ArgumentError, match="whole simulated panels"):
+        sim.simulate(truth, n_sims=10**10)
+    out = tmp_path / "study"
+    with pytest.raises(ArgumentError, match="replications' records"):
+        recover(model, design, stats, truth, reps=10**14, out=out)
+    with pytest.raises(ArgumentError, match="A fit with n_sims = 1,000,000,000,000"):
+        recover(model, design, stats, truth, reps=2, options=FitOptions(n_sims=10**12), out=out)
+    assert not out.exists()  # refused before the folder was made
