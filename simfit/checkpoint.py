@@ -58,15 +58,34 @@ class ReplicationStore:
         self.dropped = dropped
 
     @classmethod
-    def create(cls, folder: str | Path, manifest: dict) -> ReplicationStore:
+    def create(cls, folder: str | Path, manifest: dict, force: bool = False) -> ReplicationStore:
         """Start a study in ``folder``, or resume it if it holds the same study.
+
+        Parameters
+        ----------
+        folder : path
+        manifest : dict
+            With the run's ``fingerprint``.
+        force : bool
+            Write into an existing folder that holds other files (never into another run's).
 
         Raises
         ------
         ScenarioError
-            If the folder holds a different study (another fingerprint).
+            If the folder holds a different study (another fingerprint), or files of its own and
+            ``force`` is not set.
         """
         folder = Path(folder)
+        if folder.exists() and not folder.is_dir():
+            raise ScenarioError(f"Output folder {folder} is a file; choose a folder for --out.")
+        if not force and folder.is_dir() and not (folder / MANIFEST).exists():
+            others = sorted(p.name for p in folder.iterdir())
+            if others:
+                shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+                raise ScenarioError(
+                    f"Output folder {folder} already holds files ({shown}) and is not a simfit run; simfit would "
+                    "overwrite them. Choose a new --out folder, or pass --force (force=True) to write into it."
+                )
         if not (folder / MANIFEST).exists() and (folder / RECORDS).exists() and (folder / RECORDS).stat().st_size:
             raise ScenarioError(
                 f"{folder} holds replication records but no {MANIFEST}; it is not a study simfit can "

@@ -63,7 +63,8 @@ def _print_table(frame, title: str) -> None:
 # ---------------------------------------------------------------------- run / resume
 
 
-def _run_study(scenario, out: Path, reps: int, seed: int, n_jobs: int, backend: str, scheduler, progress: bool, as_json: bool) -> dict:
+def _run_study(scenario, out: Path, reps: int, seed: int, n_jobs: int, backend: str, scheduler, progress: bool, as_json: bool,
+               force: bool = False) -> dict:
     from simfit.study import recover
 
     model, stats = scenario.build()
@@ -81,7 +82,7 @@ def _run_study(scenario, out: Path, reps: int, seed: int, n_jobs: int, backend: 
         prior=scenario.truth_spec().prior, grid=scenario.grid or None,
         reps=reps, seed=seed, alpha=scenario.study.alpha, options=scenario.fit,
         n_jobs=n_jobs, backend=backend, scheduler=scheduler, out=out, progress=progress, manifest=manifest,
-        start=scenario.start or None,
+        start=scenario.start or None, force=force,
     )
     summary = result.to_dict()
     summary.update(
@@ -111,6 +112,7 @@ def _cmd_run(args) -> dict:
         scheduler=args.scheduler,
         progress=not args.no_progress,
         as_json=args.json,
+        force=args.force,
     )
 
 
@@ -194,6 +196,15 @@ def _cmd_check(args) -> dict:
     return summary
 
 
+def _write_new(path: Path, text: str, force: bool) -> None:
+    """Write ``text`` to ``path``, refusing to replace an existing file unless ``force``."""
+    if path.exists() and not force:
+        raise ScenarioError(f"{path} already exists; simfit does not overwrite files. Choose another --out, or pass --force.")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def _cmd_simulate(args) -> dict:
     from simfit.engine import Simulator
 
@@ -213,7 +224,7 @@ def _cmd_simulate(args) -> dict:
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        result.to_frame().to_csv(out, index=False)
+        _write_new(out, result.to_frame().to_csv(index=False), args.force)
     summary = {
         "scenario": str(scenario.path),
         "model": model.name,
@@ -246,7 +257,8 @@ def _cmd_simulate(args) -> dict:
 _SAMPLE_DATA = "data.csv"
 
 
-def _run_sample(scenario, out: Path, data_path: Path, method, chains, draws, warmup, seed, n_jobs, options, progress, as_json) -> dict:
+def _run_sample(scenario, out: Path, data_path: Path, method, chains, draws, warmup, seed, n_jobs, options, progress, as_json,
+                force: bool = False) -> dict:
     from simfit.bayes import sample
     from simfit.scenario import read_data
 
@@ -262,7 +274,7 @@ def _run_sample(scenario, out: Path, data_path: Path, method, chains, draws, war
     posterior = sample(
         model, data, stats, scenario.prior, method,
         chains=chains, draws=draws, warmup=warmup, seed=seed, options=dict(options),
-        fit_options=scenario.fit, start=start, n_jobs=n_jobs, out=out, progress=progress, manifest=manifest,
+        fit_options=scenario.fit, start=start, n_jobs=n_jobs, out=out, progress=progress, manifest=manifest, force=force,
     )
     frame = posterior.to_frame()
     frame.to_csv(out / "posterior.csv", index_label="parameter")
@@ -304,6 +316,12 @@ def _cmd_sample(args) -> dict:
         content = panel.to_frame().to_csv(index=False).encode()
         if not args.json:
             print(f"no --data: sampling data simulated at {truth} (seed {scenario.simulate.seed})")
+    if out.is_dir() and not (out / "manifest.json").exists() and any(out.iterdir()) and not args.force:
+        shown = ", ".join(sorted(p.name for p in out.iterdir())[:5])
+        raise ScenarioError(
+            f"Output folder {out} already holds files ({shown}) and is not a simfit run; simfit would overwrite them. "
+            "Choose a new --out folder, or pass --force to write into it."
+        )
     # The folder keeps the data it was sampled on (for `simfit resume`); never replace them.
     data_copy = out / _SAMPLE_DATA
     if (out / "manifest.json").exists() and data_copy.exists():
@@ -323,7 +341,7 @@ def _cmd_sample(args) -> dict:
         draws=args.draws if args.draws is not None else spec.draws,
         warmup=spec.warmup, seed=args.seed if args.seed is not None else spec.seed,
         n_jobs=args.jobs if args.jobs is not None else spec.n_jobs,
-        options=options, progress=not args.no_progress, as_json=args.json,
+        options=options, progress=not args.no_progress, as_json=args.json, force=True,  # checked above
     )
 
 
@@ -383,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reps", type=int, default=None)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--out", default=None, help="study folder (default results/<scenario>)")
+    p.add_argument("--force", action="store_true", help="write into an --out folder that holds other files")
     parallel(p)
     common(p)
     p.set_defaults(func=_cmd_run)
@@ -417,13 +436,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--jobs", type=int, default=None, help="chains run in parallel workers")
     p.add_argument("--out", default=None, help="checkpoint and output folder (default results/<scenario>-<method>)")
+    p.add_argument("--force", action="store_true", help="write into an --out folder that holds other files")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     common(p)
     p.set_defaults(func=_cmd_sample)
 
     p = sub.add_parser("simulate", help="simulate a scenario at its true parameters")
     p.add_argument("scenario")
-    p.add_argument("--out", help="write the simulated panel(s) to this CSV file")
+    p.add_argument("--out", help="write the simulated panel(s) to this CSV file (never replacing one)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--n-sims", type=int, default=None, dest="n_sims")
     common(p)

@@ -193,6 +193,7 @@ def recover(
     progress: bool = False,
     manifest: dict | None = None,
     start: Mapping[str, float] | None = None,
+    force: bool = False,
 ) -> RecoveryResult:
     """Run a parameter-recovery study.
 
@@ -224,6 +225,9 @@ def recover(
         Show a progress bar on stderr.
     manifest : dict, optional
         Extra information stored in the folder's manifest (e.g. the scenario file's text).
+    force : bool
+        Write into an ``out`` folder that already holds files of its own (by default refused,
+        so that nothing of the user's is overwritten; another study's folder is always refused).
     start : mapping, optional
         Starting values of every fit (the model's by default); partial mappings are completed
         with the model's starts.
@@ -257,7 +261,7 @@ def recover(
     store = None
     if out is not None:
         info = {"fingerprint": fingerprint, "reps": int(reps), "seed": int(seed), "model": model.name, **(manifest or {})}
-        store = ReplicationStore.create(out, info)
+        store = ReplicationStore.create(out, info, force=force)
         if store.manifest.get("reps") != int(reps):
             store.update_manifest(reps=int(reps))  # a study extended or shortened on purpose
         records = {r: rec for r, rec in store.records.items() if r < reps}

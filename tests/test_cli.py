@@ -265,3 +265,20 @@ def test_killed_sampling_run_resumes_to_the_uninterrupted_draws(tmp_path):
     straight = tmp_path / "straight"
     subprocess.run([*cmd, "--out", str(straight)], check=True, capture_output=True)
     pd.testing.assert_frame_equal(pd.read_csv(killed / "draws.csv"), pd.read_csv(straight / "draws.csv"))
+
+
+def test_outputs_never_replace_a_users_files(tmp_path, capsys):
+    panel = tmp_path / "panel.csv"
+    panel.write_text("mine\n")
+    assert main(["simulate", QUICKSTART, "--out", str(panel)]) == 2
+    assert "already exists" in capsys.readouterr().err and panel.read_text() == "mine\n"
+    assert main(["simulate", QUICKSTART, "--out", str(panel), "--force", "--json"]) == 0
+    assert len(pd.read_csv(panel)) == 50 * 20
+    for command in (["run", QUICKSTART, "--reps", "2"], ["sample", str(ROOT / "scenarios" / "few_units.toml")]):
+        folder = tmp_path / command[0]
+        folder.mkdir()
+        (folder / "summary.csv").write_text("mine\n")
+        assert main([*command, "--out", str(folder), "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert "already holds files (summary.csv)" in err and "--force" in err
+        assert sorted(p.name for p in folder.iterdir()) == ["summary.csv"] and (folder / "summary.csv").read_text() == "mine\n"

@@ -103,6 +103,7 @@ def sample(
     out: str | Path | None = None,
     progress: bool = False,
     manifest: dict | None = None,
+    force: bool = False,
     **kwargs,
 ) -> Posterior:
     """Draw from the posterior of the population parameters given the observed statistics.
@@ -138,6 +139,8 @@ def sample(
         Progress bar on stderr.
     manifest : dict, optional
         Extra entries for the folder's manifest (the command line stores the scenario there).
+    force : bool
+        Write into an ``out`` folder that already holds files of its own.
     **kwargs
         Override fields of the method's options (``n_sims=40``, ``n_particles=2000``, ...).
 
@@ -186,7 +189,7 @@ def sample(
             "kind": "posterior", "fingerprint": fingerprint, "method": method, "chains": chains,
             "draws": draws, "warmup": warmup, "seed": seed, "options": asdict(opts),
             "priors": priors.describe(), **(manifest or {}),
-        })
+        }, force=force)
         records = store.records
         setup = store.manifest.get("setup")
 
