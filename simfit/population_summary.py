@@ -127,7 +127,9 @@ def _plan(model: Model, method: str) -> list[_Margin]:
                     latent, reason = None, "method='simulate' was requested"
                 margin = _Margin(key, k, col, link, bounds, latent, reason)
             current[name] = margin
-            margins.append(margin)
+            fixed = margin.latent is not None and margin.latent.mean[0] == "const" and all(sd[0] == "const" for sd in margin.latent.sds)
+            if not fixed:  # a parameter fixed by the model (no population parameter in it) is not estimated
+                margins.append(margin)
         previous = current
     return margins
 
@@ -301,15 +303,15 @@ def _kde_mode(x: np.ndarray, margin: _Margin) -> float:
     q25, q75 = np.quantile(y, (0.25, 0.75))
     sd = float(np.std(y))
     spread = min(sd, (q75 - q25) / 1.349) if q75 > q25 else sd
-    if not spread > 0.0:
-        return float(np.median(x))
+    if not spread > 1e-9 * max(1.0, float(np.max(np.abs(y)))):
+        return float(np.median(x))  # a spread at rounding level: a point mass, no density to smooth
     bw = 0.9 * spread * n ** (-1.0 / 7.0)
     lo, hi = float(y.min()) - 4.0 * bw, float(y.max()) + 4.0 * bw
     n_grid = int(np.clip(4.0 * (hi - lo) / bw, 512, 65536))
     grid = np.linspace(lo, hi, n_grid)
     dx = grid[1] - grid[0]
     pos = (y - lo) / dx
-    i = np.minimum(np.floor(pos).astype(np.int64), n_grid - 2)
+    i = np.clip(np.floor(pos).astype(np.int64), 0, n_grid - 2)
     frac = pos - i
     counts = np.bincount(i, 1.0 - frac, minlength=n_grid) + np.bincount(i + 1, frac, minlength=n_grid)
     dens = gaussian_filter1d(counts, bw / dx, mode="constant", truncate=6.0)

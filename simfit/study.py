@@ -341,7 +341,8 @@ class RecoveryResult:
             covered = (ok[f"lower_{n}"] <= ok[f"truth_{n}"]) & (ok[f"truth_{n}"] <= ok[f"upper_{n}"])
             with np.errstate(invalid="ignore", divide="ignore"):
                 rel = np.mean(err / t) if len(t) and np.all(t != 0) else np.nan
-                corr = np.corrcoef(t, e)[0, 1] if len(t) > 1 and np.std(t) > 0 and np.std(e) > 0 else np.nan
+                varies = len(t) > 1 and np.ptp(t) > 1e-9 * max(1.0, float(np.max(np.abs(t))))  # not a fixed truth (up to rounding)
+                corr = np.corrcoef(t, e)[0, 1] if varies and np.std(e) > 0 else np.nan
             rows[n] = {
                 "truth_mean": float(np.mean(t)) if len(t) else np.nan,
                 "bias": float(np.mean(err)) if len(t) else np.nan,

@@ -354,3 +354,24 @@ def test_spread_on_its_bound_leaves_other_summaries_their_standard_errors():
         assert frame.loc[name, "se"] == pytest.approx(res.se()["mu"], rel=1e-6)
     # The sd and the quantiles move with the spread, whose uncertainty is one-sided: no se.
     assert frame[["se"]].loc[["sd", "q05", "q95"]].isna().all().all()
+
+
+def test_mode_of_a_spread_at_rounding_level_is_the_point_mass():
+    from simfit.population_summary import _kde_mode, _Margin
+
+    margin = _Margin("unit.x", 0, 0, None, (-np.inf, np.inf), None)
+    rng = np.random.default_rng(0)
+    for scale in (3e-16, 1e-14):  # rounding-level spreads used to break the binned density
+        assert _kde_mode(1.0 + scale * rng.normal(size=2000), margin) == pytest.approx(1.0, abs=1e-12)
+    wide = 1.0 + 0.1 * rng.normal(size=20000)
+    assert _kde_mode(wide, margin) == pytest.approx(1.0, abs=0.05)
+
+
+def test_parameters_fixed_by_the_model_are_not_population_summaries():
+    from simfit.models import random_intercept
+    from simfit.population import Normal, population_level
+
+    ri = random_intercept.model()
+    level = population_level("unit", [Normal("a", "mu", "tau"), Normal("c", 2.0, 0.0)], list(ri.params))
+    model = simfit.Model(list(ri.params), [level], ri.observations)
+    assert list(simfit.unit_distribution(model, {"mu": 1.0, "tau": 0.5, "sigma": 1.0})) == ["unit.a"]

@@ -121,3 +121,17 @@ def test_unidentified_parameter_gets_infinite_standard_error(setup):
     with pytest.warns(simfit.inference.WeakIdentificationWarning):
         res = simfit.fit(model, data, spec, seed=1)
     assert np.isinf(res.se()["mu"])
+
+
+def test_a_truth_fixed_up_to_rounding_has_no_truth_estimate_correlation():
+    from simfit.study import RecoveryResult
+
+    records = [
+        {"rep": r, "converged": True, "seconds": 1.0, "jtest": 1.0, "jtest_p": 0.5, "message": "",
+         "truth": {"a": 0.3 + (r % 3) * 1e-16, "b": float(r)}, "estimate": {"a": 0.3 + 0.01 * r, "b": r + 0.1},
+         "se": {"a": 0.1, "b": 0.1}, "lower": {"a": 0.0, "b": r - 1.0}, "upper": {"a": 1.0, "b": r + 1.0}}
+        for r in range(6)
+    ]
+    summary = RecoveryResult(["a", "b"], records).summary()
+    assert np.isnan(summary.loc["a", "corr_truth_estimate"])
+    assert summary.loc["b", "corr_truth_estimate"] == pytest.approx(1.0)
