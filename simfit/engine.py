@@ -187,6 +187,31 @@ class SimulationResult:
         return pd.concat(frames, ignore_index=True)
 
 
+def _check_declared_covariates(model: Model, design: Panel) -> None:
+    """The covariates a model's kernels declare they read are the design's first columns, in order."""
+    wanted = [("observation kernel", model.observations.covariates, design.covariate_names, "Observations(covariates=...)",
+               "[data] covariates, or Panel.from_frame(covariates=[...])")]
+    for k, lv in enumerate(model.levels):
+        names = design.level_covariate_names[k] if design.level_covariate_names else ()
+        wanted.append((f"draw kernel of level {lv.name!r}", lv.covariates, names, f"Level({lv.name!r}, covariates=...)",
+                       "[data] unit_covariates, or Panel.from_frame(unit_covariates=[...])"))
+    for role, declared, present, where, fix in wanted:
+        if not declared:
+            continue
+        missing = [c for c in declared if c not in present]
+        if missing:
+            raise DataError(
+                f"The {role} reads covariate(s) {', '.join(map(repr, missing))} (declared in {where}) but the data have "
+                f"{', '.join(map(repr, present)) or 'no such covariates'}; add the column(s) ({fix}) or map the file's "
+                "names to the model's."
+            )
+        if tuple(present[: len(declared)]) != tuple(declared):
+            raise DataError(
+                f"The {role} reads covariates in the order {', '.join(declared)} (declared in {where}) but the data list "
+                f"them as {', '.join(present)}; list them in the declared order ({fix})."
+            )
+
+
 class Simulator:
     """Compiled simulation of a model on a fixed design, with optional auxiliary statistics.
 
@@ -217,6 +242,7 @@ class Simulator:
                 f"{model.name!r} has {model.n_levels} ({', '.join(lv.name for lv in model.levels)}); "
                 "build the panel with matching nesting (e.g. Panel.from_frame(..., group=...))."
             )
+        _check_declared_covariates(model, design)
         self.model = model
         self.design = design
         self._d = _DesignArrays.from_panel(design)

@@ -66,6 +66,10 @@ class Level:
     psi_names, parent_names : tuple of str
         For levels whose ``args`` refer to population or parent parameters by position: the
         names those positions were resolved against, checked when the level joins a model.
+    covariates : sequence of str
+        Names of the entity covariates the kernel reads, in the order it reads them
+        (``covariates[0]``, ...). A design without them, or with them in another order, is an
+        error naming the column, instead of zeros read silently.
     """
 
     name: str
@@ -75,8 +79,10 @@ class Level:
     distributions: tuple = ()
     psi_names: tuple[str, ...] = ()
     parent_names: tuple[str, ...] = ()
+    covariates: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "covariates", _names(self.covariates, f"Level {self.name!r} covariates"))
         object.__setattr__(self, "name", _names(self.name, "Level name")[0])
         params = _names(self.params, f"Level {self.name!r} params")
         if not params:
@@ -103,13 +109,20 @@ class Observations:
         Names of the simulated value columns (e.g. ``("rt", "response")``).
     args : sequence of float
         Fixed options passed to the kernel as ``args``.
+    covariates : sequence of str
+        Names of the observation covariates the kernel reads, in the order it reads them
+        (``x[:, 0]``, ...). A design without them, or with them in another order, is an error
+        naming the column. A unit covariate the kernel needs is listed among the observation
+        covariates of a long data file (the same value on every row of the unit).
     """
 
     simulate: Callable
     values: tuple[str, ...] = ("y",)
     args: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    covariates: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "covariates", _names(self.covariates, "Observation covariates"))
         object.__setattr__(self, "values", _names(self.values, "Observation values"))
         if not self.values:
             raise ModelError("Observations must declare at least one value column.")

@@ -1,11 +1,13 @@
 """Model declarations: names, levels and validation."""
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 
-from simfit.errors import ModelError
+import simfit
+from simfit.errors import DataError, ModelError
 from simfit.model import Level, Model, Observations
 from simfit.models.random_intercept import normal_noise
 from simfit.params import Param
@@ -32,3 +34,29 @@ def test_invalid_declarations():
     with pytest.raises(ModelError, match="Level names"):
         lv = Level("u", ("a",), latent_gaussian_draw)
         Model((Param("mu"),), (lv, lv), Observations(normal_noise))
+
+
+def test_declared_covariates_are_checked_against_the_design():
+    from simfit.models import pk
+
+    model = pk.model()  # its observation kernel reads time, then dose
+    design = pk.design(4)
+    simfit.Simulator(model, design)
+    without_dose = simfit.Panel.from_units([np.zeros(3)] * 2, covariates=[np.ones((3, 1))] * 2, covariate_names=("time",))
+    with pytest.raises(DataError, match="reads covariate\\(s\\) 'dose'"):
+        simfit.Simulator(model, without_dose)
+    swapped = simfit.Panel.from_units([np.zeros(3)] * 2, covariates=[np.ones((3, 2))] * 2, covariate_names=("dose", "time"))
+    with pytest.raises(DataError, match="in the order time, dose"):
+        simfit.Simulator(model, swapped)
+
+
+def test_declared_unit_covariates_are_checked_against_the_design():
+    from simfit.models import random_intercept
+
+    ri = random_intercept.model()
+    level = dataclasses.replace(ri.levels[0], covariates=("age",))
+    model = simfit.Model(ri.params, [level], ri.observations)
+    with pytest.raises(DataError, match="level 'unit' reads covariate\\(s\\) 'age'"):
+        simfit.Simulator(model, simfit.Panel.balanced(3, 2))
+    with_age = simfit.Panel.from_units([np.zeros(2)] * 3, unit_covariates=np.ones((3, 1)), unit_covariate_names=("age",))
+    simfit.Simulator(model, with_age)

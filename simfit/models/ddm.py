@@ -108,6 +108,7 @@ def model(dt: float = DT, t_max: float = T_MAX, continuity_correction: bool = Tr
             diffusion_trials,
             values=("rt", "response"),
             args=(dt, t_max, names.index("z"), names.index("beta"), BGK_CONSTANT * math.sqrt(dt) if continuity_correction else 0.0),
+            covariates=("cond",),
         ),
         name="ddm",
         description=__doc__.splitlines()[0],

@@ -57,7 +57,9 @@ def model() -> Model:
     return Model(
         params=PARAMS,
         levels=(site, plot),
-        observations=Observations(growth_measurements, values=("y",), args=tuple(names.index(n) for n in ("r", "t_mid", "sigma"))),
+        observations=Observations(
+            growth_measurements, values=("y",), args=tuple(names.index(n) for n in ("r", "t_mid", "sigma")), covariates=("time",)
+        ),
         name="growth",
         description=__doc__.splitlines()[0],
     )

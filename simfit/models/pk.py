@@ -83,7 +83,9 @@ def model(sigma_add: float = SIGMA_ADD) -> Model:
     return Model(
         params=PARAMS,
         levels=(subject,),
-        observations=Observations(concentrations, values=("concentration",), args=(names.index("sigma_prop"), sigma_add)),
+        observations=Observations(
+            concentrations, values=("concentration",), args=(names.index("sigma_prop"), sigma_add), covariates=("time", "dose")
+        ),
         name="pk",
         description=__doc__.splitlines()[0],
     )
