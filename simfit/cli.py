@@ -65,6 +65,7 @@ def _print_table(frame, title: str) -> None:
 
 def _run_study(scenario, out: Path, reps: int, seed: int, n_jobs: int, backend: str, scheduler, progress: bool, as_json: bool,
                force: bool = False) -> dict:
+    from simfit.scenario import model_source
     from simfit.study import recover
 
     model, stats = scenario.build()
@@ -75,6 +76,7 @@ def _run_study(scenario, out: Path, reps: int, seed: int, n_jobs: int, backend: 
         "n_jobs": n_jobs,
         "backend": backend,
         "scheduler": scheduler,
+        **model_source(scenario.model.name, scenario.path),
     }
     started = time.perf_counter()
     result = recover(
@@ -118,7 +120,7 @@ def _cmd_run(args) -> dict:
 
 def _cmd_resume(args) -> dict:
     from simfit.checkpoint import ReplicationStore
-    from simfit.scenario import load_scenario
+    from simfit.scenario import check_model_source, load_scenario
 
     folder = Path(args.dir)
     store = ReplicationStore.open(folder)
@@ -129,6 +131,7 @@ def _cmd_resume(args) -> dict:
         )
     if store.dropped:
         print(f"simfit: dropped {store.dropped} partly written record(s) in {folder}", file=sys.stderr)
+    check_model_source(m, folder)  # before the scenario's code is imported again
     scenario = load_scenario(m["scenario_path"], text=m["scenario_text"])
     if m.get("kind") == "posterior":
         return _run_sample(
@@ -260,7 +263,7 @@ _SAMPLE_DATA = "data.csv"
 def _run_sample(scenario, out: Path, data_path: Path, method, chains, draws, warmup, seed, n_jobs, options, progress, as_json,
                 force: bool = False) -> dict:
     from simfit.bayes import sample
-    from simfit.scenario import read_data
+    from simfit.scenario import model_source, read_data
 
     model, stats = scenario.build()
     data = read_data(data_path, scenario.data)
@@ -270,6 +273,7 @@ def _run_sample(scenario, out: Path, data_path: Path, method, chains, draws, war
         "scenario_text": scenario.text,
         "n_jobs": n_jobs,
         "method_options": options,
+        **model_source(scenario.model.name, scenario.path),
     }
     posterior = sample(
         model, data, stats, scenario.prior, method,
@@ -360,13 +364,15 @@ def _cmd_list(args) -> dict:
 
 
 def _cmd_show(args) -> dict:
-    scenario = _load(args.scenario)
-    model, _ = scenario.build()
-    info = {
-        "scenario": str(scenario.path),
-        "model": model.name,
-        "params": list(model.param_names),
-        "levels": [lv.name for lv in model.levels],
+    from simfit.scenario import load_scenario
+
+    scenario = load_scenario(_find_scenario(args.scenario), build=args.build)  # no code runs without --build
+    info = {"scenario": str(scenario.path), "model": scenario.model.name}
+    model = None
+    if args.build:
+        model, _ = scenario.build()
+        info.update(model=model.name, params=list(model.param_names), levels=[lv.name for lv in model.levels])
+    info |= {
         "truth": scenario.truth,
         "prior": scenario.prior,
         "grid": scenario.grid,
@@ -376,7 +382,8 @@ def _cmd_show(args) -> dict:
     }
     if not args.json:
         print(scenario.text)
-        print(f"# {model!r}")
+        if model is not None:
+            print(f"# {model!r}")
     return info
 
 
@@ -454,8 +461,9 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=_cmd_list)
 
-    p = sub.add_parser("show", help="print a scenario")
+    p = sub.add_parser("show", help="print a scenario (without running its model's code unless --build)")
     p.add_argument("scenario")
+    p.add_argument("--build", action="store_true", help="also build the model (runs the code the scenario names)")
     common(p)
     p.set_defaults(func=_cmd_show)
     return parser

@@ -3,7 +3,7 @@
 ::
 
     [model]
-    name = "random_intercept"        # a built-in model, or "package.module:function"
+    name = "random_intercept"        # built-in, "file.py:function" or "package.module:function"
 
     [truth]                          # true population parameters, by name
     mu = 1.0
@@ -61,7 +61,11 @@ expected. Relative paths are relative to the scenario file.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.util
+import inspect
+import sys
 import tomllib
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -89,6 +93,8 @@ __all__ = [
     "SampleSpec",
     "load_scenario",
     "resolve_model",
+    "model_source",
+    "check_model_source",
     "read_data",
 ]
 
@@ -346,7 +352,7 @@ def _numbers(data, name: str, path: Path) -> dict[str, float]:
 _SECTIONS = ("model", "statistics", "truth", "prior", "grid", "start", "design", "data", "fit", "study", "simulate", "sample")
 
 
-def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
+def load_scenario(path: str | Path, text: str | None = None, build: bool = True) -> Scenario:
     """Read and validate a scenario file.
 
     Parameters
@@ -355,6 +361,9 @@ def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
         The scenario file; relative data paths are relative to its folder.
     text : str, optional
         The file's content, if already read (e.g. the copy kept in a study folder).
+    build : bool
+        Validate against the model, which builds it (a user model runs the Python it names). With
+        False, only the file's structure and types are checked and no code runs.
 
     Raises
     ------
@@ -426,13 +435,13 @@ def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
         design=design, data=data_spec, fit=fit_options, fit_table=fit_kwargs, study=study, simulate=simulate,
         sample=sample, statistics=statistics,
     )
-    _validate(scenario)
+    _validate(scenario, build)
     return scenario
 
 
-def _validate(sc: Scenario) -> None:
+def _validate(sc: Scenario, build: bool = True) -> None:
     path = sc.path
-    model, _ = resolve_model(sc.model.name, path, sc.statistics.kind)
+    model = resolve_model(sc.model.name, path, sc.statistics.kind)[0] if build else None
     d = sc.design
     if d.data:
         if d.units or d.observations or d.groups:
@@ -445,15 +454,16 @@ def _validate(sc: Scenario) -> None:
                 raise ScenarioError(f"{path}: [design] {key} must be a positive integer (or give data).")
         if d.groups < 0:
             raise ScenarioError(f"{path}: [design] groups must be a positive integer.")
-        if (d.groups > 0) != (model.n_levels == 2) or model.n_levels > 2:
+        if model is not None and ((d.groups > 0) != (model.n_levels == 2) or model.n_levels > 2):
             raise ScenarioError(
                 f"{path}: [design] model {sc.model.name!r} has {model.n_levels} level(s) above the "
                 "observations; set 'groups' exactly when the model has two."
             )
     try:
-        sc.truth_spec().validate(model)
-        if sc.start:
-            model.params.as_vector({**dict(zip(model.param_names, model.params.start)), **sc.start})
+        if model is not None:
+            sc.truth_spec().validate(model)
+            if sc.start:
+                model.params.as_vector({**dict(zip(model.param_names, model.params.start)), **sc.start})
     except SimfitError as exc:
         raise ScenarioError(f"{path}: {exc}") from None
     for key in ("reps", "n_jobs"):
@@ -488,10 +498,12 @@ def read_data(path: str | Path, columns: DataSpec, scenario: Path | None = None)
 
 
 def resolve_model(name: str, path: Path | None = None, kind: str = "") -> tuple[Model, Statistics | None]:
-    """The model (and its recommended statistics, if declared) for a scenario's model name.
+    """The model and its statistics for a scenario's model name.
 
-    ``name`` is a built-in model (``simfit.models.BUILTIN``) or ``package.module:function`` where
-    the function returns a :class:`~simfit.model.Model` or a ``(Model, Statistics)`` pair.
+    ``name`` is a built-in model (``simfit.models.BUILTIN``), ``file.py:function`` (a file
+    resolved against the scenario's folder) or ``package.module:function`` (installed, or a module
+    next to the scenario). The function must be defined in that module (not imported into it, not
+    from the standard library) and return a ``(Model, Statistics)`` pair; it is called only then.
     ``kind`` picks one of a built-in model's statistic sets (``statistics(kind)``).
     """
     from simfit.models import BUILTIN
@@ -509,24 +521,111 @@ def resolve_model(name: str, path: Path | None = None, kind: str = "") -> tuple[
             raise ScenarioError(f"{path}: [statistics] kind {kind!r}: {exc}") from None
     if kind:
         raise ScenarioError(f"{path}: [statistics] kind applies to built-in models only; return the statistics you want from {name}.")
-    if ":" not in name:
-        raise ScenarioError(
-            f"{where}: unknown model {name!r}; use a built-in model ({', '.join(BUILTIN)}) or "
-            "'package.module:function'."
-        )
-    module_name, func_name = name.split(":", 1)
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ScenarioError(f"{where}: cannot import module {module_name!r} ({exc}).") from None
-    func = getattr(module, func_name, None)
-    if not callable(func):
-        raise ScenarioError(f"{where}: module {module_name!r} has no function {func_name!r}.")
+    func = _user_function(name, path, where)
     try:
         result = func()
     except Exception as exc:  # the user's function: report it in one line
         raise ScenarioError(f"{where}: {name}() raised {type(exc).__name__}: {exc}") from exc
-    model, stats = result if isinstance(result, tuple) else (result, None)
-    if not isinstance(model, Model):
-        raise ScenarioError(f"{where}: {name} returned {type(model).__name__}, not a simfit Model.")
-    return model, stats
+    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], Model) and isinstance(result[1], Statistics)):
+        got = type(result).__name__ if not isinstance(result, tuple) else f"({', '.join(type(r).__name__ for r in result)})"
+        raise ScenarioError(f"{where}: {name} returned {got}; it must return a (Model, Statistics) pair.")
+    return result
+
+
+def _user_module(name: str, path: Path | None, where: str):
+    """The module of ``file.py`` (against the scenario's folder) or ``package.module`` (installed or
+    next to the scenario)."""
+    folder = Path(path).resolve().parent if path is not None else Path.cwd()
+    if name.endswith(".py"):
+        file = Path(name) if Path(name).is_absolute() else folder / name
+        if not file.is_file():
+            raise ScenarioError(f"{where}: model file {file} not found (paths are relative to the scenario's folder).")
+        module_name = "simfit_user_" + hashlib.sha256(str(file.resolve()).encode()).hexdigest()[:16]
+        if module_name in sys.modules:
+            return sys.modules[module_name]
+        spec = importlib.util.spec_from_file_location(module_name, file)
+        module = importlib.util.module_from_spec(spec)
+        sys.path.insert(0, str(file.parent))  # the file may import its neighbours
+        try:
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            sys.modules.pop(module_name, None)
+            raise ScenarioError(f"{where}: importing {file} raised {type(exc).__name__}: {exc}") from exc
+        finally:
+            sys.path.remove(str(file.parent))
+        return module
+    top = name.split(".")[0]
+    if top in sys.stdlib_module_names:
+        raise ScenarioError(
+            f"{where}: {name!r} is a standard-library module; a scenario's model comes from your own code "
+            "('file.py:function' or 'package.module:function')."
+        )
+    try:
+        return importlib.import_module(name)
+    except ImportError as first:
+        if not ((folder / f"{top}.py").exists() or (folder / top).is_dir()):
+            raise ScenarioError(f"{where}: cannot import module {name!r} ({first}).") from None
+    sys.path.insert(0, str(folder))  # a module next to the scenario, as its other relative paths
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise ScenarioError(f"{where}: cannot import module {name!r} ({exc}).") from None
+    except Exception as exc:
+        raise ScenarioError(f"{where}: importing {name!r} raised {type(exc).__name__}: {exc}") from exc
+    finally:
+        sys.path.remove(str(folder))
+
+
+def _user_function(name: str, path: Path | None, where: str):
+    from simfit.models import BUILTIN
+
+    if ":" not in name:
+        raise ScenarioError(
+            f"{where}: unknown model {name!r}; use a built-in model ({', '.join(BUILTIN)}), 'file.py:function' or "
+            "'package.module:function'."
+        )
+    module_name, func_name = name.rsplit(":", 1)
+    module = _user_module(module_name, path, where)
+    func = getattr(module, func_name, None)
+    if func is None:
+        raise ScenarioError(f"{where}: module {module_name!r} has no function {func_name!r}.")
+    if not inspect.isfunction(func) or func.__module__ != module.__name__:
+        raise ScenarioError(
+            f"{where}: {name!r} is not a function defined in {module_name!r} (got {type(func).__name__} "
+            f"{getattr(func, '__module__', '?')}.{getattr(func, '__name__', func_name)}); name a function of your module "
+            "that returns (Model, Statistics)."
+        )
+    return func
+
+
+def model_source(name: str, path: Path | None = None) -> dict:
+    """The source file of a scenario's user model and its SHA-256 (empty for built-in models): a
+    study or sampling folder records them, and resuming refuses when the code changed."""
+    from simfit.models import BUILTIN
+
+    if name in BUILTIN or ":" not in name:
+        return {}
+    func = _user_function(name, path, f"{path}: [model] name" if path else "model name")
+    source = inspect.getsourcefile(func)
+    if source is None:
+        return {}
+    return {"model_source_file": str(Path(source).resolve()), "model_source_sha256": file_sha256(source)}
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def check_model_source(manifest: dict, folder: Path) -> None:
+    """Refuse to resume a run whose model source changed (checked before any of it is imported)."""
+    source = manifest.get("model_source_file")
+    if not source:
+        return
+    if not Path(source).is_file():
+        raise ScenarioError(f"{folder} was run with the model code in {source}, which no longer exists; it cannot be resumed.")
+    if file_sha256(source) != manifest.get("model_source_sha256"):
+        raise ScenarioError(
+            f"The model code in {source} changed since {folder} was started; resuming would mix results of two "
+            "models. Restore the file, or start a new run in a new --out folder."
+        )

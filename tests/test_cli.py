@@ -282,3 +282,21 @@ def test_outputs_never_replace_a_users_files(tmp_path, capsys):
         err = capsys.readouterr().err
         assert "already holds files (summary.csv)" in err and "--force" in err
         assert sorted(p.name for p in folder.iterdir()) == ["summary.csv"] and (folder / "summary.csv").read_text() == "mine\n"
+
+
+def test_resume_refuses_when_the_model_code_changed(tmp_path, capsys):
+    code = "from simfit.models import random_intercept\n\n\ndef build():\n    return random_intercept.model(), random_intercept.statistics()\n"
+    (tmp_path / "mine.py").write_text(code)
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(
+        '[model]\nname = "mine.py:build"\n[truth]\nmu = 1.0\ntau = 0.5\nsigma = 1.0\n[design]\nunits = 20\nobservations = 5\n'
+        "[fit]\nglobal_points = 0\nbootstrap = 0\n"
+    )
+    out = tmp_path / "study"
+    assert main(["run", str(scenario), "--reps", "1", "--out", str(out), "--no-progress", "--json"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["model_source_file"].endswith("mine.py") and len(manifest["model_source_sha256"]) == 64
+    (tmp_path / "mine.py").write_text(code + "\n# edited\n")
+    capsys.readouterr()
+    assert main(["resume", str(out)]) == 2
+    assert "changed since" in capsys.readouterr().err

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from simfit.errors import ScenarioError
-from simfit.scenario import load_scenario, resolve_model
+from simfit.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,9 +91,59 @@ def test_missing_file():
         load_scenario("/nonexistent/x.toml")
 
 
-def test_user_model_by_import_path():
-    model, stats = resolve_model("simfit.models.random_intercept:model")
-    assert model.name == "random_intercept" and stats is None
+USER_MODEL = """
+from simfit.models import random_intercept
+
+CALLS = []
+
+
+def build():
+    CALLS.append(1)
+    return random_intercept.model(), random_intercept.statistics()
+
+
+def model_only():
+    return random_intercept.model()
+
+
+imported = random_intercept.model
+"""
+
+
+def test_user_models_from_a_file_or_a_module_next_to_the_scenario(tmp_path):
+    (tmp_path / "my_model.py").write_text(USER_MODEL)
+    scenario = tmp_path / "s.toml"
+    for name in ("my_model.py:build", "my_model:build"):
+        scenario.write_text(GOOD.replace('name = "random_intercept"', f'name = "{name}"'))
+        model, stats = load_scenario(scenario).build()
+        assert model.name == "random_intercept" and stats is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("os:abort", "standard-library module"),
+        ("code:interact", "standard-library module"),
+        ("my_model.py:imported", "not a function defined in"),
+        ("my_model.py:model_only", r"must return a \(Model, Statistics\) pair"),
+        ("my_model.py:nothing", "has no function 'nothing'"),
+        ("other.py:build", "model file .* not found"),
+    ],
+)
+def test_scenarios_call_only_functions_of_the_users_own_module(tmp_path, name, message):
+    (tmp_path / "my_model.py").write_text(USER_MODEL)
+    scenario = write(tmp_path, GOOD.replace('name = "random_intercept"', f'name = "{name}"'))
+    with pytest.raises(ScenarioError, match=message):
+        load_scenario(scenario)
+
+
+def test_show_does_not_run_the_scenarios_code(tmp_path, capsys):
+    from simfit.cli import main
+
+    (tmp_path / "side_effect.py").write_text("raise SystemExit('the model module ran')\n")
+    scenario = write(tmp_path, GOOD.replace('name = "random_intercept"', 'name = "side_effect.py:build"'))
+    assert main(["show", str(scenario), "--json"]) == 0
+    assert "side_effect.py:build" in capsys.readouterr().out
 
 
 def test_design_from_a_data_file(tmp_path):
