@@ -68,7 +68,7 @@ class CheckResult:
         and ``sensitivity:<parameter>`` (change in simulation sds when the parameter moves by one
         standard error).
     recovery : DataFrame
-        One row per parameter: ``value``, ``bias`` (expected, natural scale), ``bias_se`` (in
+        One row per parameter: ``value``, ``bias`` and ``rmse`` (expected, natural scale), ``bias_se`` (in
         standard errors), ``sd`` (of the bootstrap estimates, unconstrained scale), ``se``
         (sandwich, unconstrained scale), ``sd_over_se``, ``coverage_wald`` (of the nominal
         ``1 - alpha`` sandwich interval) and ``coverage_default`` (of the default ``auto``
@@ -318,6 +318,7 @@ def _local_recovery(boot, params, psi, u, se, alpha, param_names, n_stats, n_uni
         {
             "value": psi,
             "bias": np.nanmean(est_nat, axis=0) - psi,
+            "rmse": np.sqrt(np.nanmean((est_nat - psi) ** 2, axis=0)),
             "bias_se": bias_free / np.where(se > 0, se, np.nan),
             "sd": np.nanstd(est_free, axis=0, ddof=1),
             "se": se,
@@ -336,7 +337,7 @@ def _local_recovery(boot, params, psi, u, se, alpha, param_names, n_stats, n_uni
             widen[j] = max(1.0, float(recovery["sd_over_se"].iloc[j]))
     covered_default = np.abs(est_free - u) <= z * se_b * widen
     recovery["coverage_default"] = np.nanmean(np.where(np.isfinite(est_free), covered_default, np.nan), axis=0)
-    recovery = recovery[["value", "bias", "bias_se", "sd", "se", "sd_over_se", "coverage_wald", "coverage_default"]]
+    recovery = recovery[["value", "bias", "rmse", "bias_se", "sd", "se", "sd_over_se", "coverage_wald", "coverage_default"]]
     return recovery, concerns
 
 
