@@ -78,3 +78,9 @@ def test_outputs_longer_than_their_names_are_set_up_errors():
     exact = st.Aggregate(_writes_three, ("y.mean",), ("a", "b", "c"))
     sim = simfit.Simulator(model, design, st.Statistics(unit=[st.mean()], across=[], extra=[exact]))
     assert sim.statistics(TRUTH, seed=1)[0].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_names_beyond_what_a_kernel_writes_are_set_up_errors():
+    longer = st.Aggregate(_writes_three, ("y.mean",), ("a", "b", "c", "d"))
+    with pytest.raises(StatisticsError, match="declares 4 names but leaves d unwritten"):
+        simfit.Simulator(random_intercept.model(), Panel.balanced(4, 3), st.Statistics(unit=[st.mean()], across=[], extra=[longer]))

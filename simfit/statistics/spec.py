@@ -314,6 +314,12 @@ def _check_guard(buf: np.ndarray, guard: int, n: int, names: Sequence[str], role
             + (f"at least {n + extra} values but declares {n} {what}" if extra else "before its first output")
             + f"; give exactly one {what[:-1]} per value the kernel writes (and write out[0..{n - 1}] only)."
         )
+    unset = np.flatnonzero(buf[guard : guard + n] == _SENTINEL)
+    if unset.size:
+        raise StatisticsError(
+            f"The {role} {', '.join(names)} declares {n} {what} but leaves {', '.join(names[k] for k in unset)} unwritten; "
+            f"give exactly one {what[:-1]} per value the kernel writes (write NaN where a value is undefined)."
+        )
 
 
 def _offsets(sizes: Sequence[int]) -> np.ndarray:
