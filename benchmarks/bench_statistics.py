@@ -60,7 +60,7 @@ def statistic_sets(name: str) -> dict:
         hand = ddm.statistics()
         aux = ddm.statistics("auxiliary")
     unit = list(hand.unit) + [u for u in aux.unit if u.kernel not in {h.kernel for h in hand.unit} or u.labels not in {h.labels for h in hand.unit}]
-    union = st.Statistics(unit=unit, across=["mean", "sd"],
+    union = st.Statistics(unit=unit, across=list(hand.across),
                           extra=list(hand.extra) + list(aux.extra), pooled=list(hand.pooled) + list(aux.pooled))
     return {"hand": hand, "auxiliary": aux, "projected": st.projected(union, pilot=1000)}
 
