@@ -44,6 +44,33 @@ def _decode(line: bytes) -> dict | None:
         return None
 
 
+LOCK = ".lock"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write a whole file or nothing: a temporary file of this process, fsynced, then renamed."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _lock_folder(folder: Path):
+    """An exclusive lock on ``folder`` for as long as the returned file stays open."""
+    fh = (folder / LOCK).open("a+")
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        raise ScenarioError(
+            f"{folder} is being written by another simfit run; wait for it to finish (then resume), or use another --out "
+            "folder."
+        ) from None
+    return fh
+
+
 class ReplicationStore:
     """The records of one study folder.
 
@@ -52,6 +79,7 @@ class ReplicationStore:
     """
 
     def __init__(self, folder: Path, manifest: dict, records: dict[int, dict], dropped: int = 0):
+        self._lock = None
         self.folder = Path(folder)
         self.manifest = manifest
         self.records = records
@@ -78,33 +106,46 @@ class ReplicationStore:
         folder = Path(folder)
         if folder.exists() and not folder.is_dir():
             raise ScenarioError(f"Output folder {folder} is a file; choose a folder for --out.")
+        if not (folder / MANIFEST).exists() and (folder / RECORDS).exists() and (folder / RECORDS).stat().st_size:
+            raise ScenarioError(
+                f"{folder} holds replication records but no {MANIFEST}; it is not a study simfit can "
+                "continue. Use a new --out folder."
+            )
         if not force and folder.is_dir() and not (folder / MANIFEST).exists():
-            others = sorted(p.name for p in folder.iterdir())
+            others = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))  # not our lock
             if others:
                 shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
                 raise ScenarioError(
                     f"Output folder {folder} already holds files ({shown}) and is not a simfit run; simfit would "
                     "overwrite them. Choose a new --out folder, or pass --force (force=True) to write into it."
                 )
-        if not (folder / MANIFEST).exists() and (folder / RECORDS).exists() and (folder / RECORDS).stat().st_size:
-            raise ScenarioError(
-                f"{folder} holds replication records but no {MANIFEST}; it is not a study simfit can "
-                "continue. Use a new --out folder."
-            )
-        if (folder / MANIFEST).exists():
-            store = cls.open(folder)
-            if store.manifest.get("fingerprint") != manifest["fingerprint"]:
-                raise ScenarioError(
-                    f"Output folder {folder} holds a different study (its scenario or options "
-                    "changed); resume it unchanged or write to a new --out folder."
-                )
-            return store
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / (MANIFEST + ".tmp")
-        tmp.write_text(jsonio.dumps(manifest, indent=2, sort_keys=True))
-        os.replace(tmp, folder / MANIFEST)
-        (folder / RECORDS).touch()
-        return cls(folder, manifest, {})
+        lock = _lock_folder(folder)  # held by the returned store while the run writes
+        try:
+            if (folder / MANIFEST).exists():
+                store = cls.open(folder)
+                if store.manifest.get("fingerprint") != manifest["fingerprint"]:
+                    raise ScenarioError(
+                        f"Output folder {folder} holds a different study (its scenario or options "
+                        "changed); resume it unchanged or write to a new --out folder."
+                    )
+                store._lock = lock
+                return store
+            _write_atomic(folder / MANIFEST, jsonio.dumps(manifest, indent=2, sort_keys=True))
+            (folder / RECORDS).touch()
+        except BaseException:
+            lock.close()
+            raise
+        store = cls(folder, manifest, {})
+        store._lock = lock
+        return store
+
+    def close(self) -> None:
+        """Release the folder for other runs (also released when the process ends)."""
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            lock.close()
+            self._lock = None
 
     @classmethod
     def open(cls, folder: str | Path) -> ReplicationStore:
@@ -155,9 +196,7 @@ class ReplicationStore:
     def update_manifest(self, **changes) -> None:
         """Change entries of the manifest (atomically replaced)."""
         self.manifest.update(changes)
-        tmp = self.folder / (MANIFEST + ".tmp")
-        tmp.write_text(jsonio.dumps(self.manifest, indent=2, sort_keys=True))
-        os.replace(tmp, self.folder / MANIFEST)
+        _write_atomic(self.folder / MANIFEST, jsonio.dumps(self.manifest, indent=2, sort_keys=True))
 
     def missing(self, reps: int) -> list[int]:
         """Replication numbers below ``reps`` without a record."""

@@ -91,7 +91,7 @@ def _run_study(scenario, out: Path, reps: int, seed: int, n_jobs: int, backend: 
         scenario=str(scenario.path),
         out=str(out),
         seconds=time.perf_counter() - started,
-        files=sorted(p.name for p in out.iterdir()),
+        files=sorted(p.name for p in out.iterdir() if not p.name.startswith(".")),
     )
     if not as_json:
         print(f"{model!r}")
@@ -293,7 +293,7 @@ def _run_sample(scenario, out: Path, data_path: Path, method, chains, draws, war
     text = posterior.summary()
     (out / "summary.txt").write_text(text + "\n")
     summary = posterior.to_dict()
-    summary.update(scenario=str(scenario.path), data=str(data_path), out=str(out), files=sorted(p.name for p in out.iterdir()))
+    summary.update(scenario=str(scenario.path), data=str(data_path), out=str(out), files=sorted(p.name for p in out.iterdir() if not p.name.startswith(".")))
     if not as_json:
         print(text)
         print(f"\nwritten to {out} (posterior.csv, draws.csv, summary.txt)")
@@ -364,12 +364,19 @@ def _cmd_list(args) -> dict:
 
 
 def _cmd_show(args) -> dict:
+    from simfit.models import BUILTIN
     from simfit.scenario import load_scenario
 
-    scenario = load_scenario(_find_scenario(args.scenario), build=args.build)  # no code runs without --build
-    info = {"scenario": str(scenario.path), "model": scenario.model.name}
+    path = _find_scenario(args.scenario)
+    build = args.build
+    scenario = load_scenario(path, build=False)  # a user model's code runs only with --build
+    scenario_name = scenario.model.name
+    builtin = scenario_name in BUILTIN
+    if build or builtin:  # built-in models are simfit's own code
+        scenario = load_scenario(path)
+    info = {"scenario": str(scenario.path), "model": scenario_name}
     model = None
-    if args.build:
+    if build or builtin:
         model, _ = scenario.build()
         info.update(model=model.name, params=list(model.param_names), levels=[lv.name for lv in model.levels])
     info |= {

@@ -24,7 +24,7 @@ import pandas as pd
 
 from simfit import jsonio
 from simfit.bayes.priors import describe_prior, make_prior
-from simfit.checkpoint import ReplicationStore
+from simfit.checkpoint import ReplicationStore, _write_atomic
 from simfit.data import Panel
 from simfit.engine import Simulator
 from simfit.errors import ModelError, ScenarioError, SimfitError
@@ -285,12 +285,14 @@ def recover(
                 store.append(record)
             if bar is not None:
                 bar.update(1)
+        result = RecoveryResult(model.param_names, [records[r] for r in range(reps)], alpha=alpha, seed=seed)
+        if out is not None:
+            result.save(out)
     finally:
         if bar is not None:
             bar.close()
-    result = RecoveryResult(model.param_names, [records[r] for r in range(reps)], alpha=alpha, seed=seed)
-    if out is not None:
-        result.save(out)
+        if store is not None:
+            store.close()
     return result
 
 
@@ -387,9 +389,10 @@ class RecoveryResult:
             "recovery_plot": folder / "recovery.png",
             "coverage_plot": folder / "coverage.png",
         }
-        self.replications.to_csv(paths["replications"], index=False)
-        self.summary().to_csv(paths["summary"], index_label="param")
-        paths["summary_json"].write_text(jsonio.dumps(self.to_dict(), indent=2))
+        # Whole files or none: a kill while saving leaves the previous tables (or none), never a torn one.
+        _write_atomic(paths["replications"], self.replications.to_csv(index=False))
+        _write_atomic(paths["summary"], self.summary().to_csv(index_label="param"))
+        _write_atomic(paths["summary_json"], jsonio.dumps(self.to_dict(), indent=2))
         plot_recovery(self, paths["recovery_plot"])
         plot_coverage(self, paths["coverage_plot"])
         return paths

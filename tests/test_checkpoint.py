@@ -63,3 +63,15 @@ def test_records_without_a_manifest_are_refused(tmp_path):
     (tmp_path / RECORDS).write_text('{"crc": 0, "record": {"rep": 0}}\n')
     with pytest.raises(ScenarioError, match="no manifest.json"):
         ReplicationStore.create(tmp_path, {"fingerprint": "abc"})
+
+
+def test_a_folder_being_written_is_locked_against_a_second_run(tmp_path):
+    first = ReplicationStore.create(tmp_path / "s", {"fingerprint": "abc"})
+    with pytest.raises(ScenarioError, match="being written by another simfit run"):
+        ReplicationStore.create(tmp_path / "s", {"fingerprint": "abc"})
+    first.append({"rep": 0, "x": 1.0})
+    first.close()
+    again = ReplicationStore.create(tmp_path / "s", {"fingerprint": "abc"})
+    assert list(again.records) == [0]
+    again.close()
+    assert not [p for p in (tmp_path / "s").iterdir() if p.name.endswith(".tmp")]

@@ -330,6 +330,9 @@ class Posterior:
         for key, value in self.info.items():
             if key in ("generations", "stopped", "tolerances", "acceptance_by_generation"):
                 continue
+            if key == "compute_seconds":
+                lines.append(f"compute time of the run, over all its sessions: {value:.2f} s (wall above: this session)")
+                continue
             lines.append(f"{key}: {value}")
         lines.append("")
         with pd.option_context("display.width", 100, "display.max_columns", 20, "display.precision", 4):

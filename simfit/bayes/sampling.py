@@ -192,6 +192,7 @@ def sample(
         }, force=force)
         records = store.records
         setup = store.manifest.get("setup")
+    n_before = len(records)
 
     bar = _progress_bar(progress, method, chains * (warmup + draws) if method == "bsl" else None)
     try:
@@ -205,9 +206,16 @@ def sample(
     finally:
         if bar is not None:
             bar.close()
-    return replace(
-        post, statistics=statistics, design=design, priors=priors, seconds=time.perf_counter() - started
-    )
+        if store is not None:
+            this_run = time.perf_counter() - started
+            if "post" in locals() and len(store.records) > n_before:  # new work: count its time with the earlier runs'
+                store.update_manifest(compute_seconds=float(store.manifest.get("compute_seconds", 0.0)) + this_run)
+            store.close()
+    seconds = time.perf_counter() - started
+    info = dict(post.info or {})
+    if store is not None:
+        info["compute_seconds"] = float(store.manifest.get("compute_seconds", seconds))
+    return replace(post, statistics=statistics, design=design, priors=priors, seconds=seconds, info=info)
 
 
 def _progress_bar(progress: bool, method: str, total):
