@@ -61,6 +61,7 @@ expected. Relative paths are relative to the scenario file.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import importlib
 import importlib.util
@@ -259,10 +260,10 @@ class Scenario:
         return model, stats
 
     def truth_spec(self) -> TruthSpec:
-        """How studies and simulations choose the truth: ``[truth]`` values are fixed; a
-        parameter without one is cycled through its ``[grid]`` or drawn from its ``[prior]``
-        (so a scenario with a complete ``[truth]`` uses ``[prior]`` only for sampling)."""
-        prior = {k: v for k, v in self.prior.items() if k not in self.truth}
+        """How studies and simulations choose the truth, one rule for every parameter: ``[truth]``
+        fixes it or ``[grid]`` cycles it (never both, an error when loading); ``[prior]`` draws it
+        only where neither does (and is what ``simfit sample`` uses)."""
+        prior = {k: v for k, v in self.prior.items() if k not in self.truth and k not in self.grid}
         return TruthSpec(dict(self.truth), dict(self.grid) or None, prior or None)
 
     def design_panel(self) -> Panel:
@@ -411,6 +412,12 @@ def load_scenario(path: str | Path, text: str | None = None, build: bool = True)
         if not isinstance(v, list) or not v:
             raise ScenarioError(f"{path}: [grid] {k}: expected a non-empty list of numbers, got {v!r}.")
         grid[k] = [_check_type(x, float, f"{path}: [grid] {k}") for x in v]
+    both = sorted(set(truth) & set(grid))
+    if both:
+        raise ScenarioError(
+            f"{path}: {', '.join(both)} appear(s) in both [truth] and [grid]; a replication's truth comes from one of "
+            "them: keep the [grid] to vary it, or the [truth] to fix it."
+        )
     design = _section(data["design"], "design", DesignSpec, path)
     data_spec = _section(data.get("data", {}), "data", DataSpec, path)
     fit_table = data.get("fit", {})
@@ -475,15 +482,47 @@ def _validate(sc: Scenario, build: bool = True) -> None:
         raise ScenarioError(f"{path}: seeds must be non-negative and n_sims positive.")
 
 
+def _data_columns(columns: DataSpec) -> set[str]:
+    return {columns.unit, columns.group, *columns.values, *columns.covariates, *columns.unit_covariates}
+
+
+def _unit_ids_as_written(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Identifiers that read as numbers are compared as numbers ('1' and '1.0' are one unit), the
+    others as text, also in a column mixing both."""
+    for key in keys:
+        if key in frame.columns and not pd.api.types.is_numeric_dtype(frame[key]):
+            numeric = pd.to_numeric(frame[key], errors="coerce")
+            if numeric.notna().all():
+                frame = frame.assign(**{key: numeric})
+            else:
+                canonical = [
+                    (f"{v:.0f}" if float(v).is_integer() else repr(float(v))) if pd.notna(v) else str(text)
+                    for v, text in zip(numeric, frame[key])
+                ]
+                frame = frame.assign(**{key: canonical})
+    return frame
+
+
 def read_data(path: str | Path, columns: DataSpec, scenario: Path | None = None) -> Panel:
     """A panel from a long CSV file with the columns named in ``[data]``."""
     path = Path(path)
     try:
+        with path.open(newline="") as fh:
+            header = [c.strip() for c in next(csv.reader(fh), [])]
         frame = pd.read_csv(path)
     except FileNotFoundError:
         raise ScenarioError(f"Data file {path} not found.") from None
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"Cannot read data file {path}: {str(exc).splitlines()[0]}.") from None
+    except (OSError, csv.Error, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"Cannot read data file {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}.") from None
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        raise ScenarioError(f"Data file {path}: column(s) {', '.join(map(repr, repeated))} appear more than once in the header; name each column once.")
+    if "sim" in frame.columns and "sim" not in _data_columns(columns) and frame["sim"].nunique() > 1:
+        raise ScenarioError(
+            f"Data file {path} holds {frame['sim'].nunique()} simulated panels (column 'sim', as `simfit simulate --n-sims` "
+            "writes them); fit one at a time: keep the rows of one value of 'sim'."
+        )
+    frame = _unit_ids_as_written(frame, [columns.unit] + ([columns.group] if columns.group else []))
     try:
         return Panel.from_frame(
             frame,

@@ -61,6 +61,7 @@ observations = 5
         (GOOD + "[sample]\nchains = 0\n", r"\[sample\] chains must be a positive integer"),
         (GOOD + "[sample]\nshrinkage = 2.0\n", "shrinkage must lie in"),
         ("[model\n", "not valid TOML"),
+        (GOOD + "[grid]\ntau = [0.2, 0.5]\n", r"tau appear\(s\) in both \[truth\] and \[grid\]"),
         (GOOD + '[statistics]\nkind = "hand"\n', r"\[statistics\] kind: model 'random_intercept' offers one statistic set"),
         (GOOD + "[statistics]\npilot = 5\n", r"\[statistics\] pilot must be at least 10"),
         (GOOD + "[statistics]\nproject = true\n", r"\[statistics\]: unknown key\(s\) project"),
@@ -193,3 +194,28 @@ def test_statistics_table_picks_a_set_and_projects_it(tmp_path):
     projected = load_scenario(write(tmp_path, text.replace("[truth]", "[statistics]\nprojected = true\npilot = 200\n\n[truth]")))
     _, stats = projected.build()
     assert isinstance(stats, Projected) and stats.pilot == 200
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("unit,y,y\n1,1,2\n1,2,3\n", "'y' appear more than once in the header"),
+        ("sim,unit,y\n0,1,1\n0,1,2\n1,1,3\n1,1,4\n", "holds 2 simulated panels"),
+    ],
+)
+def test_data_files_that_would_be_misread_are_refused(tmp_path, text, message):
+    from simfit.scenario import DataSpec, read_data
+
+    (tmp_path / "d.csv").write_text(text)
+    with pytest.raises(ScenarioError, match=message):
+        read_data(tmp_path / "d.csv", DataSpec(unit="unit", values=["y"]))
+
+
+def test_unit_ids_are_read_as_written(tmp_path):
+    from simfit.scenario import DataSpec, read_data
+
+    (tmp_path / "d.csv").write_text("unit,y\n1,1\n1.0,2\na,3\na,4\n")
+    panel = read_data(tmp_path / "d.csv", DataSpec(unit="unit", values=["y"]))
+    assert panel.n_units == 2 and panel.obs_per_unit.tolist() == [2, 2]
+    (tmp_path / "e.csv").write_text("sim,unit,y\n0,1,1\n0,1,2\n")  # one simulated panel is data
+    assert read_data(tmp_path / "e.csv", DataSpec(unit="unit", values=["y"])).n_units == 1
