@@ -36,7 +36,7 @@ from collections.abc import Callable
 import numpy as np
 from numba import njit, types
 from numba.core import cgutils
-from numba.core.errors import NumbaError
+from numba.core.errors import NumbaError, UnsupportedBytecodeError
 from numba.core.registry import CPUDispatcher
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array
@@ -115,7 +115,7 @@ def compile_kernel(kernel: Callable, signature, role: str) -> tuple[CPUDispatche
     try:
         kernel.compile(signature.args)  # typed by the arguments alone, to report a bad return type
         cres = kernel.overloads[signature.args]
-    except (NumbaError, TypeError) as exc:
+    except (NumbaError, TypeError, UnsupportedBytecodeError) as exc:
         first_line = str(exc).strip().splitlines()
         detail = next((ln for ln in first_line if ln.strip() and "Failed in" not in ln), "")
         raise ModelError(

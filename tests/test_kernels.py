@@ -5,7 +5,7 @@ import pytest
 from numba import njit
 
 from simfit.errors import ModelError
-from simfit.kernels import DRAW_SIGNATURE, UNIT_STATISTIC_SIGNATURE, compile_kernel
+from simfit.kernels import DRAW_SIGNATURE, SIMULATE_SIGNATURE, UNIT_STATISTIC_SIGNATURE, compile_kernel
 
 
 def test_plain_python_functions_are_compiled():
@@ -32,3 +32,14 @@ def test_recompiling_the_same_kernel_gives_the_same_address():
 def test_non_callable_is_rejected():
     with pytest.raises(ModelError, match="must be a function"):
         compile_kernel(3, DRAW_SIGNATURE, "draw kernel")
+
+
+def test_a_kernel_numba_cannot_compile_is_a_model_error_not_a_numba_traceback():
+    def importing(psi, theta, x, args, rng, y):
+        import math
+
+        for k in range(y.shape[0]):
+            y[k, 0] = math.sqrt(2.0)
+
+    with pytest.raises(ModelError, match="does not compile.*IMPORT_NAME"):
+        compile_kernel(importing, SIMULATE_SIGNATURE, "observation kernel")
