@@ -13,6 +13,11 @@ obs_ns_fused / obs_ns_floor / obs_ns_numpy
     observations, unit mean and variance, aggregated), single thread: simfit's fused path; a bare
     @njit loop that only seeds the same streams, draws the same normals and sums them; and a
     vectorised NumPy implementation of the same model and statistics.
+obs_ns_fused_guarded / obs_ns_fused_check_all
+    the same with the model's kernels compiled with bounds checking (as every user kernel is by
+    default), and with every kernel checked, statistics included (``SIMFIT_CHECK=1``); their
+    ratios to ``obs_ns_fused`` are ``guarded_over_fused`` (target <= 1.10) and
+    ``check_all_over_fused``.
 thread_speedup_2
     statistics-path time with 1 Numba thread divided by the time with 2.
 peak_rss_mb_1e6x1000
@@ -114,6 +119,45 @@ def random_numbers(n):
     }
 
 
+def checked_model():
+    """The random-intercept model with its kernels compiled with bounds checking, as a user's are."""
+    import dataclasses
+
+    from simfit.kernels import _checked_variant
+
+    model = random_intercept.model()
+    levels = [dataclasses.replace(lv, draw=_checked_variant(lv.draw)) for lv in model.levels]
+    obs = dataclasses.replace(model.observations, simulate=_checked_variant(model.observations.simulate))
+    return simfit.Model(model.params, levels, obs, name="random_intercept (checked)")
+
+
+def guarded_throughput(n_units, n_obs, fused_ns):
+    """ns per observation with the model's kernels bounds-checked (every user kernel by default),
+    and with every kernel checked, statistics included (SIMFIT_CHECK=1)."""
+    design = simfit.Panel.balanced(n_units, n_obs)
+    total = n_units * n_obs
+    out = {}
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        sim = simfit.Simulator(checked_model(), design, random_intercept.statistics())
+        sim.statistics(TRUTH, seed=0)
+        out["obs_ns_fused_guarded"] = best_of(lambda: sim.statistics(TRUTH, seed=1)) / total * 1e9
+        os.environ["SIMFIT_CHECK"] = "1"
+        try:
+            stats = random_intercept.statistics()  # a new Statistics compiles its kernels checked
+            sim_all = simfit.Simulator(checked_model(), design, stats)
+            sim_all.statistics(TRUTH, seed=0)
+            out["obs_ns_fused_check_all"] = best_of(lambda: sim_all.statistics(TRUTH, seed=1)) / total * 1e9
+        finally:
+            del os.environ["SIMFIT_CHECK"]
+    finally:
+        numba.set_num_threads(before)
+    out["guarded_over_fused"] = out["obs_ns_fused_guarded"] / fused_ns
+    out["check_all_over_fused"] = out["obs_ns_fused_check_all"] / fused_ns
+    return out
+
+
 def throughput(n_units, n_obs):
     sim = simfit.Simulator(random_intercept.model(), simfit.Panel.balanced(n_units, n_obs), random_intercept.statistics())
     total = n_units * n_obs
@@ -194,6 +238,7 @@ def main() -> None:
     results.update(random_numbers(n_draws))
     results["normal_speedup_vs_numba"] = results["normal_ns_numba"] / results["normal_ns_engine"]
     results.update(throughput(units, obs))
+    results.update(guarded_throughput(units, obs, results["obs_ns_fused"]))
     results.update(memory(mem_units, mem_obs))
     results.update(compile_latency())
     results = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in results.items()}

@@ -39,7 +39,7 @@ from simfit.model import Model
 from simfit.random import STREAM_SIZE, seed_stream
 from simfit.resources import require_memory
 from simfit.statistics.projected import Projected
-from simfit.statistics.spec import Layout, Statistics, StatisticsPlan
+from simfit.statistics.spec import Layout, Statistics, StatisticsPlan, _raise_hint
 
 __all__ = [
     "Simulator",
@@ -314,13 +314,14 @@ class Simulator:
             theta = buf[guard : guard + dim]
             lcov = self.design.level_covariates[level]
             seed_stream(rng, 0, 0, level + 1, 0)
-            self._call_probe(kernel, (psi, parent, np.ascontiguousarray(lcov[0]), lv.args, rng, theta), f"draw kernel of level {lv.name!r}")
+            outside = (
+                f"The draw kernel of level {lv.name!r} writes outside theta: the level declares "
+                f"{dim} parameter(s) ({', '.join(lv.params)}) but the kernel writes more. Make "
+                "the kernel write exactly theta[0..n-1] or declare all its parameters."
+            )
+            self._call_probe(kernel, (psi, parent, np.ascontiguousarray(lcov[0]), lv.args, rng, theta), f"draw kernel of level {lv.name!r}", outside)
             if not (np.isnan(buf[:guard]).all() and np.isnan(buf[guard + dim :]).all()):
-                raise ModelError(
-                    f"The draw kernel of level {lv.name!r} writes outside theta: the level declares "
-                    f"{dim} parameter(s) ({', '.join(lv.params)}) but the kernel writes more. Make "
-                    "the kernel write exactly theta[0..n-1] or declare all its parameters."
-                )
+                raise ModelError(outside)
             missing = [lv.params[j] for j in range(dim) if np.isnan(theta[j])]
             if missing:
                 raise ModelError(
@@ -336,13 +337,14 @@ class Simulator:
         buf = np.full((n + 2 * guard, nv), np.nan)
         y = buf[guard : guard + n]
         seed_stream(rng, 0, 0, self.model.n_levels + 1, 0)
-        self._call_probe(self._m.kernels[-1], (psi, parent, np.ascontiguousarray(d.x[:n]), obs.args, rng, y), "observation kernel")
+        outside = (
+            f"The observation kernel writes outside y: the model declares {nv} value column(s) "
+            f"({', '.join(obs.values)}) and y has one row per observation; write y[k, j] for k < "
+            "y.shape[0] and j < the number of declared values only (or it reads outside x or theta)."
+        )
+        self._call_probe(self._m.kernels[-1], (psi, parent, np.ascontiguousarray(d.x[:n]), obs.args, rng, y), "observation kernel", outside)
         if not (np.isnan(buf[:guard]).all() and np.isnan(buf[guard + n :]).all()):
-            raise ModelError(
-                f"The observation kernel writes outside y: the model declares {nv} value column(s) "
-                f"({', '.join(obs.values)}) and y has one row per observation; write y[k, j] for k < "
-                "y.shape[0] and j < the number of declared values only."
-            )
+            raise ModelError(outside)
         unset = np.isnan(y)
         if unset.any():
             k, j = np.argwhere(unset)[0]
@@ -358,9 +360,11 @@ class Simulator:
             )
 
     @staticmethod
-    def _call_probe(kernel, args, role):
+    def _call_probe(kernel, args, role, outside: str = ""):
         try:
             kernel(*args)
+        except IndexError as exc:  # a bounds-checked kernel indexing outside its arrays
+            raise ModelError(outside or f"The {role} indexes outside its arrays ({exc}).") from exc
         except Exception as exc:  # a user kernel raising is reported with its role
             raise ModelError(f"The {role} raised {type(exc).__name__}: {exc}") from exc
 
@@ -751,7 +755,7 @@ def _replay_unit_statistics(plan: StatisticsPlan, y: np.ndarray, x: np.ndarray, 
         except Exception as exc:
             raise StatisticsError(
                 f"Unit statistic {', '.join(plan.unit_names[lo:hi])} raised {type(exc).__name__}: {exc} on "
-                f"{where}; make the kernel return NaN where it is undefined instead of raising."
+                f"{where}; " + _raise_hint(exc)
             ) from exc
 
 

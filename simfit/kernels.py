@@ -31,6 +31,8 @@ Signatures (all arrays C-contiguous, float64 unless stated):
 from __future__ import annotations
 
 import inspect
+import os
+import types as types_module
 from collections.abc import Callable
 
 import numpy as np
@@ -80,7 +82,43 @@ _DESCRIPTIONS = {
 }
 
 
-def compile_kernel(kernel: Callable, signature, role: str) -> tuple[CPUDispatcher, np.ndarray]:
+def bounds_checked(kernel: Callable) -> bool:
+    """Whether ``kernel`` is compiled with bounds checking: every kernel when the environment sets
+    ``SIMFIT_CHECK=1``, otherwise the kernels of user code (simfit's own are tested)."""
+    if os.environ.get("SIMFIT_CHECK", "") not in ("", "0"):
+        return True
+    module = getattr(getattr(kernel, "py_func", kernel), "__module__", "") or ""
+    return not (module == "simfit" or module.startswith("simfit."))
+
+
+def _checked_variant(kernel: CPUDispatcher) -> CPUDispatcher:
+    """The same kernel compiled with Numba's bounds checking: an index outside an array raises
+    IndexError (reported as the kernel's error) instead of reading or writing other memory.
+
+    Numba's disk cache does not tell checked from unchecked builds apart, so the checked one is a
+    copy of the function under its own name (its own cache entry)."""
+    cached = _CHECKED.get(id(kernel))
+    if cached is not None and cached[0] is kernel:
+        return cached[1]
+    py = kernel.py_func
+    copy = types_module.FunctionType(py.__code__, py.__globals__, py.__name__, py.__defaults__, py.__closure__)
+    copy.__qualname__ = py.__qualname__ + "__bounds_checked"
+    copy.__module__ = py.__module__
+    copy.__doc__ = py.__doc__
+    options = {k: v for k, v in kernel.targetoptions.items() if k not in ("nopython", "boundscheck")}
+    caching = type(kernel._cache).__name__ != "NullCache"
+    try:
+        checked = njit(boundscheck=True, cache=caching, **options)(copy)
+    except Exception:  # caching impossible for this function (no source file): compile without
+        checked = njit(boundscheck=True, **options)(copy)
+    _CHECKED[id(kernel)] = (kernel, checked)
+    return checked
+
+
+_CHECKED: dict[int, tuple] = {}
+
+
+def compile_kernel(kernel: Callable, signature, role: str, checked: bool | None = None) -> tuple[CPUDispatcher, np.ndarray]:
     """Compile ``kernel`` for ``signature`` and return it with its addresses.
 
     Parameters
@@ -91,6 +129,10 @@ def compile_kernel(kernel: Callable, signature, role: str) -> tuple[CPUDispatche
         One of the ``*_SIGNATURE`` constants.
     role : str
         What the kernel is for, used in error messages (e.g. ``"level 'unit' draw kernel"``).
+    checked : bool, optional
+        Compile with bounds checking (default: :func:`bounds_checked`): a kernel indexing outside
+        its arrays, for some parameters or units only, raises an error naming it instead of
+        corrupting memory.
 
     Returns
     -------
@@ -102,6 +144,8 @@ def compile_kernel(kernel: Callable, signature, role: str) -> tuple[CPUDispatche
         if not callable(kernel):
             raise ModelError(f"The {role} must be a function decorated with @njit, got {kernel!r}.")
         kernel = njit(kernel)
+    if bounds_checked(kernel) if checked is None else checked:
+        kernel = _checked_variant(kernel)
     name = getattr(kernel, "__name__", repr(kernel))
     try:
         n_args = len(inspect.signature(kernel.py_func).parameters)

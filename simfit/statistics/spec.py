@@ -271,7 +271,7 @@ class StatisticsPlan:
             except Exception as exc:
                 raise StatisticsError(
                     f"Unit statistic {', '.join(self.unit_names[lo:hi])} raised {type(exc).__name__}: {exc} on "
-                    f"{where}; make the kernel return NaN where it is undefined instead of raising."
+                    f"{where}; " + _raise_hint(exc)
                 ) from exc
             _check_guard(buf, guard, hi - lo, self.unit_names[lo:hi], "unit statistic", "labels")
             row[lo:hi] = buf[guard : guard + hi - lo]
@@ -298,6 +298,12 @@ class StatisticsPlan:
     @property
     def n_unit_columns(self) -> int:
         return len(self.unit_names)
+
+
+def _raise_hint(exc: Exception) -> str:
+    if isinstance(exc, IndexError):
+        return "the kernel indexes outside its arrays: write out[0..n-1] only, for one value per declared name."
+    return "make the kernel return NaN where it is undefined instead of raising."
 
 
 # Fills the guard cells around probed outputs: a value no kernel computes by accident (NaN would
