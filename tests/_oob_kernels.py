@@ -3,7 +3,6 @@ tests/test_engine_safety.py: a failure there must be an error, never a crash).""
 
 import sys
 
-import numpy as np
 from numba import njit
 
 import simfit
