@@ -28,6 +28,7 @@ import pandas as pd
 
 from simfit import jsonio
 from simfit.errors import ScenarioError, SimfitError
+from simfit.parallel import BACKENDS
 
 ROOT_SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -406,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def parallel(p):
         p.add_argument("--jobs", type=int, default=None, help="parallel workers")
-        p.add_argument("--backend", choices=["loky", "threading", "dask"], default=None)
+        p.add_argument("--backend", choices=list(BACKENDS), default=None)
         p.add_argument("--scheduler", default=None, help="dask.distributed scheduler address")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
 

@@ -9,6 +9,7 @@ exceed the cores: the outer level parallelises jobs, the inner level units withi
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -18,7 +19,7 @@ from joblib import Parallel, delayed, parallel_config
 
 from simfit.errors import SimfitError
 
-__all__ = ["run_parallel", "iter_parallel", "BACKENDS"]
+__all__ = ["run_parallel", "iter_parallel", "dask_client", "BACKENDS"]
 
 BACKENDS = ("loky", "multiprocessing", "threading", "dask")
 
@@ -33,27 +34,57 @@ def _check_backend(backend: str) -> None:
         raise SimfitError(f"Unknown parallel backend {backend!r}; choose one of {', '.join(BACKENDS)}.")
 
 
-@contextlib.contextmanager
-def _dask_client(scheduler: str | None, n_jobs: int):
+#: Dask clients of this process, by scheduler address (or local cluster size): one per run,
+#: reused by every parallel call in it (starting a local cluster costs seconds), closed at exit.
+_CLIENTS: dict = {}
+
+
+def _close_clients() -> None:
+    for client, cluster in _CLIENTS.values():
+        with contextlib.suppress(Exception):
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    _CLIENTS.clear()
+
+
+def dask_client(scheduler: str | None, n_jobs: int, timeout: float = 30.0):
+    """The process's dask client for ``scheduler`` (a local cluster of ``n_jobs`` processes when
+    None), started on first use and reused afterwards; ``timeout`` (s) to reach a scheduler."""
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
-        raise SimfitError(
-            "The dask backend needs dask.distributed: pip install 'simfit[dask]'."
-        ) from None
+        raise SimfitError("The dask backend needs dask.distributed: pip install 'simfit[dask]'.") from None
+    key = scheduler or ("local", max(1, n_jobs))
+    entry = _CLIENTS.get(key)
+    if entry is not None and entry[0].status == "running":
+        return entry[0]
+    if not _CLIENTS:
+        atexit.register(_close_clients)
     if scheduler:
-        client = Client(scheduler)
-        cluster = None
+        try:
+            client, cluster = Client(scheduler, timeout=timeout), None
+        except (OSError, TimeoutError) as exc:
+            raise SimfitError(f"Cannot reach the dask scheduler at {scheduler}: {exc}.") from None
     else:
-        cluster = LocalCluster(n_workers=max(1, n_jobs), threads_per_worker=1, processes=True, dashboard_address=None)
+        try:
+            cluster = LocalCluster(n_workers=max(1, n_jobs), threads_per_worker=1, processes=True, dashboard_address=None)
+        except Exception as exc:  # e.g. "Nanny failed to start" from a script without a main guard
+            raise SimfitError(
+                f"Starting a local dask cluster failed ({type(exc).__name__}: {exc}). Worker processes import your "
+                "script: put its top-level code under `if __name__ == \"__main__\":`, or pass scheduler='tcp://...' "
+                "for a running cluster."
+            ) from None
         client = Client(cluster)
-    try:
-        with parallel_config(backend="dask"):
-            yield client
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    _CLIENTS[key] = (client, cluster)
+    return client
+
+
+@contextlib.contextmanager
+def _dask_client(scheduler: str | None, n_jobs: int):
+    client = dask_client(scheduler, n_jobs)
+    with parallel_config(backend="dask", client=client):
+        yield client
 
 
 def iter_parallel(

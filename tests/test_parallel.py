@@ -1,10 +1,12 @@
 """run_parallel keeps order and results across backends and worker counts."""
 
 import numpy as np
+import pytest
 
 import simfit
 from simfit.estimation import fit
 from simfit.models import random_intercept
+from simfit.errors import SimfitError
 from simfit.parallel import run_parallel
 
 
@@ -23,3 +25,25 @@ def test_parallel_bootstrap_equals_sequential():
     one = fit(model, data, random_intercept.statistics(), seed=2, bootstrap=4, n_jobs=1)
     two = fit(model, data, random_intercept.statistics(), seed=2, bootstrap=4, n_jobs=2)
     assert np.array_equal(one.bootstrap_estimates, two.bootstrap_estimates)
+
+
+def _square(x):
+    return x * x
+
+
+def test_dask_runs_reuse_one_client_and_reach_a_scheduler_by_address():
+    distributed = pytest.importorskip("dask.distributed")
+    from simfit import parallel
+
+    parallel._close_clients()
+    first = run_parallel(_square, [(k,) for k in range(6)], n_jobs=2, backend="dask")
+    client = parallel.dask_client(None, 2)
+    second = run_parallel(_square, [(k,) for k in range(6)], n_jobs=2, backend="dask")
+    assert first == second == [k * k for k in range(6)]
+    assert parallel.dask_client(None, 2) is client and len(parallel._CLIENTS) == 1  # one cluster for the run
+    parallel._close_clients()
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        assert run_parallel(_square, [(3,), (4,)], n_jobs=1, backend="dask", scheduler=cluster.scheduler_address) == [9, 16]
+        parallel._close_clients()
+    with pytest.raises(SimfitError, match="Cannot reach the dask scheduler"):
+        parallel.dask_client("tcp://127.0.0.1:1", 1, timeout=1)
