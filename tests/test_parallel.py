@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 import simfit
+from simfit.errors import SimfitError
 from simfit.estimation import fit
 from simfit.models import random_intercept
-from simfit.errors import SimfitError
 from simfit.parallel import run_parallel
 
 

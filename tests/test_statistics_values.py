@@ -67,10 +67,10 @@ def test_outputs_longer_than_their_names_are_set_up_errors():
     design = Panel.balanced(4, 3)
     model = random_intercept.model()
     short_aggregate = st.Aggregate(_writes_three, ("y.mean",), ("a", "b"))
-    with pytest.raises(StatisticsError, match="writes at least 3 values but declares 2 names"):
+    with pytest.raises(StatisticsError, match="declares 2 names; give exactly one name per value"):
         simfit.Simulator(model, design, st.Statistics(unit=[st.mean()], across=["mean"], extra=[short_aggregate]))
     short_unit = st.UnitStatistic(_unit_writes_two, labels=("first",))
-    with pytest.raises(StatisticsError, match="writes at least 2 values but declares 1 labels"):
+    with pytest.raises(StatisticsError, match="declares 1 labels; give exactly one label per value"):
         simfit.Simulator(model, design, st.Statistics(unit=[short_unit], across=["mean"]))
     data = simfit.Simulator(model, design).simulate(TRUTH, seed=1).panel(0)
     with pytest.raises(StatisticsError, match="declares 1 labels"):

@@ -268,6 +268,8 @@ class StatisticsPlan:
             buf = np.full(hi - lo + 2 * guard, _SENTINEL)
             try:
                 kernel(np.ascontiguousarray(y), np.ascontiguousarray(x), groups, args, work[: work.size - guard], buf[guard : guard + hi - lo])
+            except IndexError as exc:  # a bounds-checked kernel writing past its outputs (or reading past its inputs)
+                raise StatisticsError(_past_outputs("unit statistic", self.unit_names[lo:hi], "labels", where)) from exc
             except Exception as exc:
                 raise StatisticsError(
                     f"Unit statistic {', '.join(self.unit_names[lo:hi])} raised {type(exc).__name__}: {exc} on "
@@ -288,16 +290,25 @@ class StatisticsPlan:
                     agg_work,
                     buf[guard : guard + hi - lo],
                 )
+            except IndexError as exc:
+                raise StatisticsError(_past_outputs("aggregate", self.names[lo:hi], "names", where)) from exc
             except Exception as exc:
                 raise StatisticsError(
                     f"Aggregate {', '.join(self.names[lo:hi])} raised {type(exc).__name__}: {exc} on {where}."
                 ) from exc
             _check_guard(buf, guard, hi - lo, self.names[lo:hi], "aggregate", "names")
 
-
     @property
     def n_unit_columns(self) -> int:
         return len(self.unit_names)
+
+
+def _past_outputs(role: str, names: Sequence[str], what: str, where: str) -> str:
+    n = len(names)
+    return (
+        f"The {role} {', '.join(names)} indexes past its arrays on {where}: it declares {n} {what}; give exactly one "
+        f"{what[:-1]} per value the kernel writes (and write out[0..{n - 1}] only), and read inside its inputs."
+    )
 
 
 def _raise_hint(exc: Exception) -> str:
