@@ -23,6 +23,7 @@ from simfit.errors import ScenarioError
 __all__ = ["ReplicationStore", "MANIFEST", "RECORDS"]
 
 MANIFEST = "manifest.json"
+MANIFEST_BACKUP = ".manifest.backup.json"
 RECORDS = "replications.jsonl"
 
 
@@ -57,6 +58,64 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _has_manifest(folder: Path) -> bool:
+    return (folder / MANIFEST).exists() or (folder / MANIFEST_BACKUP).exists()
+
+
+def _write_atomic_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _manifest_text(manifest: dict) -> str:
+    """The manifest with a checksum of its own content (so a flipped byte is detected)."""
+    body = {k: v for k, v in manifest.items() if k != "crc"}
+    canonical = jsonio.dumps(body, sort_keys=True, separators=(",", ":"))
+    return jsonio.dumps({**body, "crc": zlib.crc32(canonical.encode())}, indent=2, sort_keys=True)
+
+
+def _write_manifest(folder: Path, manifest: dict) -> None:
+    """The manifest and its backup copy, each written whole."""
+    text = _manifest_text(manifest)
+    _write_atomic(folder / MANIFEST, text)
+    _write_atomic(folder / MANIFEST_BACKUP, text)
+
+
+def _parse_manifest(path: Path) -> dict | None:
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(manifest, dict):
+        return None
+    if "crc" in manifest:
+        body = {k: v for k, v in manifest.items() if k != "crc"}
+        canonical = jsonio.dumps(body, sort_keys=True, separators=(",", ":"))
+        if zlib.crc32(canonical.encode()) != manifest["crc"]:
+            return None
+        return body
+    return manifest  # written before manifests carried a checksum
+
+
+def _read_manifest(folder: Path) -> tuple[dict, bool]:
+    """The manifest (without its checksum), and whether it was restored from the backup copy."""
+    manifest = _parse_manifest(folder / MANIFEST)
+    if manifest is not None:
+        return manifest, False
+    backup = _parse_manifest(folder / MANIFEST_BACKUP)
+    if backup is None:
+        raise ScenarioError(
+            f"{folder / MANIFEST} is damaged and has no intact backup ({MANIFEST_BACKUP}); the folder's records cannot be "
+            "matched to a study. Start the run again in a new --out folder."
+        )
+    _write_atomic(folder / MANIFEST, _manifest_text(backup))
+    return backup, True
+
+
 def _lock_folder(folder: Path):
     """An exclusive lock on ``folder`` for as long as the returned file stays open."""
     fh = (folder / LOCK).open("a+")
@@ -84,6 +143,8 @@ class ReplicationStore:
         self.manifest = manifest
         self.records = records
         self.dropped = dropped
+        self.damaged = 0
+        self.manifest_restored = False
 
     @classmethod
     def create(cls, folder: str | Path, manifest: dict, force: bool = False) -> ReplicationStore:
@@ -106,12 +167,12 @@ class ReplicationStore:
         folder = Path(folder)
         if folder.exists() and not folder.is_dir():
             raise ScenarioError(f"Output folder {folder} is a file; choose a folder for --out.")
-        if not (folder / MANIFEST).exists() and (folder / RECORDS).exists() and (folder / RECORDS).stat().st_size:
+        if not _has_manifest(folder) and (folder / RECORDS).exists() and (folder / RECORDS).stat().st_size:
             raise ScenarioError(
                 f"{folder} holds replication records but no {MANIFEST}; it is not a study simfit can "
                 "continue. Use a new --out folder."
             )
-        if not force and folder.is_dir() and not (folder / MANIFEST).exists():
+        if not force and folder.is_dir() and not _has_manifest(folder):
             others = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))  # not our lock
             if others:
                 shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
@@ -122,7 +183,7 @@ class ReplicationStore:
         folder.mkdir(parents=True, exist_ok=True)
         lock = _lock_folder(folder)  # held by the returned store while the run writes
         try:
-            if (folder / MANIFEST).exists():
+            if _has_manifest(folder):
                 store = cls.open(folder)
                 if store.manifest.get("fingerprint") != manifest["fingerprint"]:
                     raise ScenarioError(
@@ -131,7 +192,7 @@ class ReplicationStore:
                     )
                 store._lock = lock
                 return store
-            _write_atomic(folder / MANIFEST, jsonio.dumps(manifest, indent=2, sort_keys=True))
+            _write_manifest(folder, manifest)
             (folder / RECORDS).touch()
         except BaseException:
             lock.close()
@@ -149,36 +210,35 @@ class ReplicationStore:
 
     @classmethod
     def open(cls, folder: str | Path) -> ReplicationStore:
-        """Load a study folder, dropping a partly written last record."""
+        """Load a study folder: a partly written last record is dropped (``dropped``), damaged
+        records are removed once and counted (``damaged``; their replications run again), and a
+        damaged manifest is restored from its backup copy (``manifest_restored``)."""
         folder = Path(folder)
-        try:
-            manifest = json.loads((folder / MANIFEST).read_text())
-        except FileNotFoundError:
-            raise ScenarioError(f"{folder} is not a study folder (no {MANIFEST}).") from None
-        except (OSError, ValueError) as exc:
-            raise ScenarioError(f"Cannot read {folder / MANIFEST}: {exc}.") from None
+        if not _has_manifest(folder):
+            raise ScenarioError(f"{folder} is not a study folder (no {MANIFEST}).")
+        manifest, restored = _read_manifest(folder)
         path = folder / RECORDS
         records: dict[int, dict] = {}
-        dropped = 0
-        good_bytes = 0
+        dropped = damaged = 0
         if path.exists():
             data = path.read_bytes()
+            good: list[bytes] = []
             for line in data.splitlines(keepends=True):
                 if not line.endswith(b"\n"):  # a torn tail: the writer was killed mid-record
                     dropped += 1
                     break
-                good_bytes += len(line)
                 record = _decode(line)
-                if record is None:  # a damaged line: skipped and counted, later ones kept
-                    dropped += 1
+                if record is None:  # a damaged line: skipped, later ones kept
+                    damaged += 1
                     continue
+                good.append(line)
                 records[int(record["rep"])] = record
-            if good_bytes < len(data):
-                with path.open("r+b") as fh:
-                    fh.truncate(good_bytes)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-        return cls(folder, manifest, records, dropped)
+            if dropped or damaged:  # keep only intact records, so that damage is reported once
+                _write_atomic_bytes(path, b"".join(good))
+        store = cls(folder, manifest, records, dropped)
+        store.damaged = damaged
+        store.manifest_restored = restored
+        return store
 
     def append(self, record: dict) -> None:
         """Persist one finished replication (flushed and fsynced before returning); an exclusive
@@ -196,7 +256,7 @@ class ReplicationStore:
     def update_manifest(self, **changes) -> None:
         """Change entries of the manifest (atomically replaced)."""
         self.manifest.update(changes)
-        _write_atomic(self.folder / MANIFEST, jsonio.dumps(self.manifest, indent=2, sort_keys=True))
+        _write_manifest(self.folder, self.manifest)
 
     def missing(self, reps: int) -> list[int]:
         """Replication numbers below ``reps`` without a record."""

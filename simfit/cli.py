@@ -132,6 +132,10 @@ def _cmd_resume(args) -> dict:
         )
     if store.dropped:
         print(f"simfit: dropped {store.dropped} partly written record(s) in {folder}", file=sys.stderr)
+    if store.damaged:
+        print(f"simfit: removed {store.damaged} damaged record(s) in {folder}; their replications run again", file=sys.stderr)
+    if store.manifest_restored:
+        print(f"simfit: {folder / 'manifest.json'} was damaged and is restored from its backup copy", file=sys.stderr)
     check_model_source(m, folder)  # before the scenario's code is imported again
     scenario = load_scenario(m["scenario_path"], text=m["scenario_text"])
     if m.get("kind") == "posterior":

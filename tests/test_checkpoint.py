@@ -56,7 +56,29 @@ def test_damaged_middle_line_is_skipped_and_later_records_kept(tmp_path):
     lines[1] = "garbage\n"
     (tmp_path / RECORDS).write_text("".join(lines))
     again = ReplicationStore.open(tmp_path)
-    assert sorted(again.records) == [0, 2, 3] and again.dropped == 1
+    assert sorted(again.records) == [0, 2, 3] and again.damaged == 1 and again.dropped == 0
+    once = ReplicationStore.open(tmp_path)  # the damage is removed, so reported once
+    assert sorted(once.records) == [0, 2, 3] and once.damaged == 0
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "delete"])
+def test_a_damaged_manifest_is_restored_from_its_backup(tmp_path, damage):
+    store = ReplicationStore.create(tmp_path, {"fingerprint": "abc", "reps": 4})
+    store.append({"rep": 0, "value": 1.0})
+    store.close()
+    path = tmp_path / "manifest.json"
+    text = path.read_text()
+    if damage == "flip":
+        path.write_text(text.replace('"abc"', '"abd"'))  # still valid JSON, wrong content
+    elif damage == "truncate":
+        path.write_text(text[: len(text) // 2])
+    else:
+        path.unlink()
+    again = ReplicationStore.open(tmp_path)
+    assert again.manifest_restored and again.manifest["fingerprint"] == "abc" and list(again.records) == [0]
+    resumed = ReplicationStore.create(tmp_path, {"fingerprint": "abc", "reps": 4})
+    assert list(resumed.records) == [0]
+    resumed.close()
 
 
 def test_records_without_a_manifest_are_refused(tmp_path):
