@@ -69,10 +69,16 @@ def test_killed_study_resumes_to_the_uninterrupted_result(tmp_path):
     scenario.write_text(Path(QUICKSTART).read_text().replace("[fit]\n", "[fit]\nglobal_points = 0\nbootstrap = 0\n"))
     assert "bootstrap = 0" in scenario.read_text()
     cmd = [sys.executable, "-m", "simfit", "run", str(scenario), "--reps", reps, "--seed", "9", "--no-progress"]
+    # Killed at three moments: as soon as its folder exists, part-way through the run (started
+    # again), and part-way through a resume.
+    assert _kill_after_records([*cmd, "--out", str(killed)], killed, 0) < 5
     done_before = _kill_after_records([*cmd, "--out", str(killed)], killed, 5)
     assert 5 <= done_before < int(reps), "the study must be killed part-way"
     assert not (killed / "replications.csv").exists()
-    resumed = subprocess.run([sys.executable, "-m", "simfit", "resume", str(killed), "--no-progress", "--json"], capture_output=True, text=True)
+    resume = [sys.executable, "-m", "simfit", "resume", str(killed), "--no-progress"]
+    later = _kill_after_records(resume, killed, done_before + 15)
+    assert done_before < later < int(reps), "the resumed study must be killed part-way"
+    resumed = subprocess.run([*resume, "--json"], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     straight = tmp_path / "straight"
     subprocess.run([*cmd, "--out", str(straight)], check=True, capture_output=True)
