@@ -12,6 +12,8 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 
 import numba
@@ -24,7 +26,28 @@ __all__ = ["run_parallel", "iter_parallel", "dask_client", "BACKENDS"]
 BACKENDS = ("loky", "multiprocessing", "threading", "dask")
 
 
+_WATCHING: list[int] = []
+
+
+def _watch_parent() -> None:
+    """In a worker process: exit when the process that started it is gone (killed with -9, its
+    workers would otherwise idle on, holding their memory)."""
+    if _WATCHING and _WATCHING[0] == os.getpid():
+        return
+    _WATCHING[:] = [os.getpid()]
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="simfit-parent-watch", daemon=True).start()
+
+
 def _pinned(threads: int, func: Callable, args: tuple):
+    _watch_parent()
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     return func(*args)
 

@@ -47,3 +47,28 @@ def test_dask_runs_reuse_one_client_and_reach_a_scheduler_by_address():
         parallel._close_clients()
     with pytest.raises(SimfitError, match="Cannot reach the dask scheduler"):
         parallel.dask_client("tcp://127.0.0.1:1", 1, timeout=1)
+
+
+def test_worker_processes_end_with_a_killed_parent():
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent / "_orphan_workers.py"
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    pids = [int(p) for p in run.stdout.split()]
+    assert pids and os.getpid() not in pids
+
+    def alive(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    deadline = time.time() + 20
+    while time.time() < deadline and any(alive(p) for p in pids):
+        time.sleep(0.2)
+    assert not any(alive(p) for p in pids), "workers outlived their killed parent"
