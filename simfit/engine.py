@@ -21,6 +21,7 @@ conveniences around :class:`Simulator`.
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -712,6 +713,11 @@ def _chunk_size(n_tasks: int, obs_per_task: float) -> int:
     return int(min(by_size, by_balance))
 
 
+#: Set by the command line: Ctrl-C during compiled code ends the process at once (see
+#: ``_kernel_exceptions_as_status``). Off in scripts and notebooks, where an interrupt must not
+#: end the interpreter.
+HARD_INTERRUPT = False
+
 # Numba's default threading layer (workqueue) must not be entered from two Python threads at
 # once; the compiled drivers are serialised so that simfit can run under a threading backend.
 _ENGINE_LOCK = threading.RLock()
@@ -734,11 +740,18 @@ def _kernel_exceptions_as_status(work: int | None = None):
         serial = work is not None and work < _SERIAL_WORK and threads > 1
         if serial:
             numba.set_num_threads(1)
+        # Compiled code never returns to the interpreter to see Ctrl-C (a kernel in an endless
+        # loop would ignore it); the command line lets the signal end the process there. Finished
+        # replications and draws are on disk already.
+        hard = HARD_INTERRUPT and threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_DFL) if hard else None
         try:
             yield
         except SystemError:
             pass
         finally:
+            if hard:
+                signal.signal(signal.SIGINT, previous)
             if serial:
                 numba.set_num_threads(threads)
 

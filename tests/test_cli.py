@@ -306,3 +306,41 @@ def test_resume_refuses_when_the_model_code_changed(tmp_path, capsys):
     capsys.readouterr()
     assert main(["resume", str(out)]) == 2
     assert "changed since" in capsys.readouterr().err
+
+
+ENDLESS = '''
+from numba import njit
+
+import simfit
+from simfit.models import random_intercept
+
+
+@njit(cache=True)
+def forever(psi, theta, x, args, rng, y):
+    k = 0
+    while psi[0] > 5.0 or k < 0:  # never returns for mu > 5
+        k += 1
+    for j in range(y.shape[0]):
+        y[j, 0] = theta[0]
+
+
+def build():
+    ri = random_intercept.model()
+    return simfit.Model(ri.params, ri.levels, simfit.Observations(forever, values=("y",))), random_intercept.statistics()
+'''
+
+
+def test_ctrl_c_stops_a_kernel_in_an_endless_loop(tmp_path):
+    (tmp_path / "endless.py").write_text(ENDLESS)
+    (tmp_path / "s.toml").write_text('[model]\nname = "endless.py:build"\n[truth]\nmu = 8.0\ntau = 0.5\nsigma = 1.0\n'
+                                     "[design]\nunits = 10\nobservations = 5\n")
+    proc = subprocess.Popen([sys.executable, "-m", "simfit", "simulate", str(tmp_path / "s.toml")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(8)  # compiled, and looping
+    proc.send_signal(signal.SIGINT)
+    try:
+        code = proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("Ctrl-C did not stop the command")
+    assert code in (130, -signal.SIGINT)
