@@ -48,3 +48,17 @@ class ScenarioError(SimfitError, ValueError):
 
 class EstimationError(SimfitError, RuntimeError):
     """An estimation cannot proceed (not identified, start outside bounds, ...)."""
+
+
+def warn(message: str, category: type[Warning]) -> None:
+    """``warnings.warn`` attributed to the first caller outside simfit (the user's line, not a
+    library source path), however deep in simfit the warning arises."""
+    import os
+    import sys
+    import warnings
+
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(1), 2  # stacklevel 1 is this function, 2 its caller
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

@@ -34,7 +34,7 @@ from simfit.bootstrap import BootstrapDraws, gauss_newton_map, kstep_bootstrap
 from simfit.convergence import ConvergenceCheck, check_roughness
 from simfit.data import Panel
 from simfit.engine import ParamsLike, Simulator
-from simfit.errors import EstimationError, SimfitError
+from simfit.errors import EstimationError, SimfitError, warn
 from simfit.inference import central_jacobian, fd_steps, identification, j_test, sandwich
 from simfit.intervals import ProfileCurve, sandwich_concerns
 from simfit.model import Model
@@ -497,10 +497,9 @@ def fit(
     se_free = np.sqrt(np.diag(cov_free))
     convergence = _convergence(params, steps[-1].result, u, u_first_start, moments, jac, weight, se_free, rough, step_adapted)
     if not convergence.ok:
-        warnings.warn(
+        warn(
             "The fit has not converged: " + "; ".join(convergence.reasons),
             ConvergenceWarning,
-            stacklevel=2,
         )
 
     local = None
@@ -581,12 +580,11 @@ def _unit_fit_failures(sim: Simulator, data: Panel) -> dict[str, int]:
     counts = {f: int(np.sum(table[:, c] != 1.0)) for f, c in zip(flags, columns)}
     failed = {f: c for f, c in counts.items() if c}
     if failed:
-        warnings.warn(
+        warn(
             "Auxiliary-model statistics did not converge on some observed units ("
             + ", ".join(f"{f}: {c} of {data.n_units}" for f, c in failed.items())
             + "); those units are left out of the aggregates. Check the curve's start values and bounds.",
             UnitFitWarning,
-            stacklevel=3,
         )
     return counts
 

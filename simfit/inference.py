@@ -14,12 +14,13 @@ statistics simulated at the estimate::
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
+
+from simfit.errors import warn
 
 __all__ = [
     "fd_steps",
@@ -175,11 +176,10 @@ def identification(
     if rank < len(names) or cond > max_condition:
         lead = np.argsort(-np.abs(weakest))
         involved = ", ".join(f"{names[k]} ({weakest[k]:+.2f})" for k in lead if abs(weakest[k]) > 0.3)
-        warnings.warn(
+        warn(
             f"Weak identification: the Jacobian of the statistics has rank {rank} of {len(names)} "
             f"and condition number {cond:.3g}; the statistics barely move the combination "
             f"{involved}. Add statistics that respond to these parameters or fix some of them.",
             WeakIdentificationWarning,
-            stacklevel=3,
         )
     return Identification(sensitivity=sens, singular_values=sv, condition=cond, rank=rank, weakest=weakest)

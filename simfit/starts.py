@@ -17,7 +17,7 @@ import pandas as pd
 from scipy.stats import qmc
 
 from simfit.engine import Simulator
-from simfit.errors import SimfitError
+from simfit.errors import SimfitError, warn
 from simfit.params import ParamSet
 
 __all__ = ["search_box", "global_candidates", "compare_solutions", "LocalSolutionsWarning"]
@@ -160,12 +160,11 @@ def compare_solutions(
     frame = pd.DataFrame(rows)
     frame.index.name = "start"
     if competing:
-        warnings.warn(
+        warn(
             f"Local optimisations from {len(solutions)} starts ended at {len(competing) + 1} solutions "
             "that differ by more than their standard errors with objectives the data do not tell apart; "
             "the estimate is the best of them. See result.local_solutions, add statistics that separate "
             "them, or raise n_sims.",
             LocalSolutionsWarning,
-            stacklevel=3,
         )
     return frame

@@ -19,12 +19,11 @@ weighting       W
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from simfit.errors import EstimationError
+from simfit.errors import EstimationError, warn
 
 __all__ = [
     "Weighting",
@@ -168,13 +167,12 @@ def regularized_inverse(cov: np.ndarray, max_condition: float = MAX_CONDITION) -
         lam = float(min(max(lam, 0.0), 1.0))
         corr = (1.0 - lam) * corr + lam * np.eye(corr.shape[0])
         new = np.linalg.eigvalsh(corr)
-        warnings.warn(
+        warn(
             f"The simulated covariance of the statistics is ill-conditioned (condition number "
             f"{cond:.3g} of the correlation matrix); shrunk toward the diagonal by {lam:.3g} "
             f"(new condition number {new[-1] / new[0]:.3g}). Consider removing redundant "
             "statistics.",
             IllConditionedWarning,
-            stacklevel=3,
         )
     inv_corr = np.linalg.inv(corr)
     inv = inv_corr / np.outer(sd, sd)

@@ -50,3 +50,18 @@ def test_requests_that_cannot_fit_in_memory_are_refused_before_any_work(tmp_path
     with pytest.raises(ArgumentError, match="A fit with n_sims = 1,000,000,000,000"):
         recover(model, design, stats, truth, reps=2, options=FitOptions(n_sims=10**12), out=out)
     assert not out.exists()  # refused before the folder was made
+
+
+def test_warnings_point_at_the_users_line_not_at_simfit():
+    import warnings
+
+    from simfit import statistics as st
+    from simfit.models import random_intercept
+
+    model = random_intercept.model()
+    data = simfit.Simulator(model, simfit.Panel.balanced(30, 5)).simulate({"mu": 1, "tau": 0.5, "sigma": 1}, seed=1).panel(0)
+    weak = st.Statistics(unit=[st.mean(), st.kurtosis()], across=["mean", "sd"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        simfit.fit(model, data, weak, seed=1, bootstrap=0, global_points=0)
+    assert caught and all(w.filename == __file__ for w in caught), [(w.category.__name__, w.filename) for w in caught]
