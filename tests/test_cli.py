@@ -263,10 +263,16 @@ def test_killed_sampling_run_resumes_to_the_uninterrupted_draws(tmp_path):
     scenario.write_text(SAMPLE_SCENARIO.replace("draws = 200", "draws = 1500"))
     killed = tmp_path / "killed"
     cmd = [sys.executable, "-m", "simfit", "sample", str(scenario), "--no-progress"]
+    # Killed at three moments: as soon as its folder exists, part-way (started again), and
+    # part-way through a resume.
+    assert _kill_after_records([*cmd, "--out", str(killed)], killed, 0) < 6
     done_before = _kill_after_records([*cmd, "--out", str(killed)], killed, 6)
     assert 6 <= done_before < 2 * 45, "the run must be killed part-way (2 chains x 45 blocks)"
     assert not (killed / "draws.csv").exists()
-    resumed = subprocess.run([sys.executable, "-m", "simfit", "resume", str(killed), "--no-progress", "--json"], capture_output=True, text=True)
+    resume = [sys.executable, "-m", "simfit", "resume", str(killed), "--no-progress"]
+    later = _kill_after_records(resume, killed, done_before + 10)
+    assert done_before < later < 2 * 45, "the resumed run must be killed part-way"
+    resumed = subprocess.run([*resume, "--json"], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     straight = tmp_path / "straight"
     subprocess.run([*cmd, "--out", str(straight)], check=True, capture_output=True)
