@@ -3,7 +3,17 @@
 Write the structural simulator of each level of a hierarchy as a Numba kernel; simfit simulates
 whole synthetic panels in parallel with common random numbers and reduces them to auxiliary
 statistics with the same compiled code it applies to the observed data.
+
+``SIMFIT_CHECK=1`` in the environment (set before simfit, and Numba, are imported) compiles
+everything, the engine included, with Numba's bounds checking, into a cache of its own.
 """
+
+import os as _os
+
+if _os.environ.get("SIMFIT_CHECK", "") not in ("", "0"):
+    # Numba's cache does not tell checked from unchecked builds apart: checked ones get their own.
+    _os.environ.setdefault("NUMBA_BOUNDSCHECK", "1")
+    _os.environ.setdefault("NUMBA_CACHE_DIR", _os.path.join(_os.path.expanduser("~"), ".cache", "simfit-checked-numba"))
 
 from simfit import bayes, checkpoint, inference, optimizers, random, statistics, weighting
 from simfit.bayes import ABCOptions, BSLOptions, Posterior, Priors, sample

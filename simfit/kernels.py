@@ -83,8 +83,9 @@ _DESCRIPTIONS = {
 
 
 def bounds_checked(kernel: Callable) -> bool:
-    """Whether ``kernel`` is compiled with bounds checking: every kernel when the environment sets
-    ``SIMFIT_CHECK=1``, otherwise the kernels of user code (simfit's own are tested)."""
+    """Whether ``kernel`` is compiled in a bounds-checked copy: the kernels of user code (simfit's
+    own are tested), and every kernel when the environment sets ``SIMFIT_CHECK=1`` (which also
+    turns on Numba's bounds checking for everything, the engine included; see :mod:`simfit`)."""
     if os.environ.get("SIMFIT_CHECK", "") not in ("", "0"):
         return True
     module = getattr(getattr(kernel, "py_func", kernel), "__module__", "") or ""

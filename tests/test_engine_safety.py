@@ -18,3 +18,16 @@ def test_writes_past_an_output_are_errors_not_crashes(where, far):
     assert line.startswith(("SimulationError", "StatisticsError")) and "IndexError" in line, line
     if where == "observations":
         assert "observation kernel" in line and "mu: 8" in line
+
+
+def test_check_mode_compiles_everything_bounds_checked_into_its_own_cache(tmp_path):
+    import os
+
+    env = {**os.environ, "SIMFIT_CHECK": "1", "HOME": str(tmp_path)}
+    env.pop("NUMBA_BOUNDSCHECK", None)
+    env.pop("NUMBA_CACHE_DIR", None)
+    code = "import simfit, numba; print(numba.config.BOUNDSCHECK, numba.config.CACHE_DIR)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    flag, cache = run.stdout.split()
+    assert flag == "1" and cache.startswith(str(tmp_path)) and "checked" in cache
