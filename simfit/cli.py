@@ -91,7 +91,8 @@ def _run_study(scenario, out: Path, reps: int, seed: int, n_jobs: int, backend: 
     summary.update(
         scenario=str(scenario.path),
         out=str(out),
-        seconds=time.perf_counter() - started,
+        seconds=time.perf_counter() - started,  # this session (a resumed study reuses finished replications)
+        compute_seconds=float(sum(r["seconds"] for r in result.records)),  # fitting time over all sessions
         files=sorted(p.name for p in out.iterdir() if not p.name.startswith(".")),
     )
     if not as_json:
@@ -99,6 +100,8 @@ def _run_study(scenario, out: Path, reps: int, seed: int, n_jobs: int, backend: 
         print(f"{len(result.records)} replications, seed {seed}, written to {out}")
         _print_table(result.summary(), "recovery summary (converged replications)")
         print(f"\nconvergence rate {summary['convergence_rate']:.3f}, median fit {summary['median_fit_s']:.3f} s")
+        print(f"wall time of this session {summary['seconds']:.1f} s; fitting time of the study over all sessions "
+              f"{summary['compute_seconds']:.1f} s")
     return summary
 
 

@@ -80,6 +80,8 @@ def test_killed_study_resumes_to_the_uninterrupted_result(tmp_path):
     assert done_before < later < int(reps), "the resumed study must be killed part-way"
     resumed = subprocess.run([*resume, "--json"], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
+    times = json.loads(resumed.stdout.strip().splitlines()[-1])
+    assert times["compute_seconds"] > 0 and times["seconds"] > 0  # this session's wall time and the study's fitting time
     straight = tmp_path / "straight"
     subprocess.run([*cmd, "--out", str(straight)], check=True, capture_output=True)
     a = pd.read_csv(killed / "replications.csv")
