@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import time
 from pathlib import Path
@@ -160,6 +161,60 @@ def _cmd_resume(args) -> dict:
 # ---------------------------------------------------------------------- fit / simulate
 
 
+def _fit_options(scenario, args):
+    """The scenario's [fit] options with the command line's overrides."""
+    from simfit.estimation import FitOptions
+
+    changes = {}
+    for key in ("seed", "n_sims", "weighting", "optimizer"):
+        if getattr(args, key, None) is not None:
+            changes[key] = getattr(args, key)
+    if getattr(args, "bootstrap", None) is not None:
+        value = args.bootstrap
+        changes["bootstrap"] = value if value == "auto" else _count(value, "--bootstrap")
+    if not changes:
+        return scenario.fit
+    try:
+        return FitOptions(**{**scenario.fit_table, **changes})
+    except SimfitError as exc:
+        raise ScenarioError(f"{exc}") from None
+
+
+def _count(value: str, flag: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise ScenarioError(f"{flag} takes 'auto' or a number of replicates, got {value!r}.") from None
+    if n < 0:
+        raise ScenarioError(f"{flag} must not be negative, got {n}.")
+    return n
+
+
+def _save_fit(result, out: Path, force: bool) -> list[str]:
+    """A fit's results in a folder: estimates and intervals (CSV, JSON), the summary, the
+    statistics' fit (table and figure) and the population summary."""
+    from simfit.plots import plot_statistics_fit
+
+    if out.exists() and not out.is_dir():
+        raise ScenarioError(f"--out {out} is a file; give a folder.")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise ScenarioError(f"{out} already holds files (an earlier fit?); simfit does not replace them. Choose another --out, or pass --force.")
+    out.mkdir(parents=True, exist_ok=True)
+    result.to_frame().to_csv(out / "estimates.csv", index_label="parameter")
+    (out / "fit.json").write_text(jsonio.dumps(result.to_dict(), indent=2))
+    (out / "summary.txt").write_text(result.summary() + "\n")
+    result.statistics_table().to_csv(out / "statistics.csv", index_label="statistic")
+    plot_statistics_fit(result, out / "statistics.png")
+    written = ["estimates.csv", "fit.json", "summary.txt", "statistics.csv", "statistics.png"]
+    try:
+        result.population_summary().to_csv(out / "population.csv")
+        written.append("population.csv")
+    except SimfitError as exc:  # a model whose population summary is not defined: say so, keep the rest
+        (out / "population.txt").write_text(f"No population summary: {exc}\n")
+        written.append("population.txt")
+    return written
+
+
 def _cmd_fit(args) -> dict:
     from simfit.estimation import fit
     from simfit.scenario import read_data
@@ -167,13 +222,15 @@ def _cmd_fit(args) -> dict:
     scenario = _load(args.scenario)
     model, stats = scenario.build()
     data = read_data(args.data, scenario.data)
-    options = scenario.fit if args.seed is None else dataclasses.replace(scenario.fit, seed=args.seed)
-    start = {**dict(zip(model.param_names, model.params.start)), **scenario.start} if scenario.start else None
-    result = fit(model, data, stats, start=start, options=options)
+    options = _fit_options(scenario, args)
+    result = fit(model, data, stats, start=scenario.start_values(), options=options)
+    written = _save_fit(result, Path(args.out), args.force) if args.out else []
     if not args.json:
         print(result.summary())
+        if written:
+            print(f"written to {args.out}: {', '.join(written)}")
     summary = result.to_dict()
-    summary.update(scenario=str(scenario.path), data=str(args.data))
+    summary.update(scenario=str(scenario.path), data=str(args.data), out=args.out, files=written)
     return summary
 
 
@@ -371,10 +428,27 @@ def _cmd_list(args) -> dict:
     return {"scenarios": found}
 
 
+def _show_folder(folder: Path, as_json: bool) -> dict:
+    """Print what a simfit output folder holds: its summary, and its JSON as plain data."""
+    text = folder / "summary.txt"
+    data_file = next((folder / n for n in ("fit.json", "summary.json") if (folder / n).exists()), None)
+    if not text.exists() and data_file is None:
+        raise ScenarioError(f"{folder} is not a saved fit, sampling run or study (no summary.txt, fit.json or summary.json).")
+    if not as_json:
+        print(text.read_text() if text.exists() else data_file.read_text())
+    info = {"folder": str(folder), "files": sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))}
+    if data_file is not None:
+        info["content"] = json.loads(data_file.read_text())
+    return info
+
+
 def _cmd_show(args) -> dict:
     from simfit.models import BUILTIN
     from simfit.scenario import load_scenario
 
+    folder = Path(args.scenario)
+    if folder.is_dir():  # a saved fit, sampling run or study
+        return _show_folder(folder, args.json)
     path = _find_scenario(args.scenario)
     build = args.build
     scenario = load_scenario(path, build=False)  # a user model's code runs only with --build
@@ -438,6 +512,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("scenario")
     p.add_argument("--data", required=True, help="CSV file with the columns named in the scenario's [data]")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--n-sims", type=int, default=None, dest="n_sims", help="simulated panels per evaluation (S)")
+    p.add_argument("--weighting", default=None, help="identity, diagonal, optimal or iterated")
+    p.add_argument("--optimizer", default=None, help="least_squares, nelder-mead, powell, l-bfgs-b, differential, multistart")
+    p.add_argument("--bootstrap", default=None, help="'auto' or a number of replicates (0: none)")
+    p.add_argument("--out", default=None, help="folder for the estimates, summary, statistics' fit and population summary")
+    p.add_argument("--force", action="store_true", help="write into an --out folder that holds files")
     common(p)
     p.set_defaults(func=_cmd_fit)
 
@@ -476,7 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=_cmd_list)
 
-    p = sub.add_parser("show", help="print a scenario (without running its model's code unless --build)")
+    p = sub.add_parser("show", help="print a scenario (without running its model's code unless --build), or a saved fit/run folder")
     p.add_argument("scenario")
     p.add_argument("--build", action="store_true", help="also build the model (runs the code the scenario names)")
     common(p)

@@ -258,6 +258,8 @@ class MomentProblem:
 def _as_start(model: Model, start: ParamsLike | None) -> np.ndarray:
     if start is None:
         return model.params.start
+    if isinstance(start, dict):  # some parameters: the others from the model's starts
+        start = {**dict(zip(model.param_names, model.params.start)), **start}
     try:
         return model.params.as_vector(start)
     except SimfitError as exc:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_recovery", "plot_coverage"]
+__all__ = ["plot_recovery", "plot_coverage", "plot_statistics_fit"]
 
 
 def _pyplot():
@@ -79,7 +79,36 @@ def plot_coverage(result, path: str | Path) -> Path:
     low = summary[cov_col].astype(float).min()
     ax.set_ylim(max(0.0, min(0.5, (low if np.isfinite(low) else 0.5) - 0.05)), 1.0)
     ax.set_ylabel("interval coverage")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="best", fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_statistics_fit(result, path: str | Path) -> Path:
+    """The fit of each statistic: the observed value against the distribution of the simulated
+    mean statistic at the estimate, in its standard deviations (``statistics_table``); a point
+    outside the band of +-2 is a statistic the model does not reproduce."""
+    plt = _pyplot()
+    table = result.statistics_table()
+    z = table["std_difference"].to_numpy()
+    n = len(table)
+    fig, ax = plt.subplots(figsize=(7.0, 0.9 + 0.32 * n))
+    y = np.arange(n)[::-1]
+    ax.axvspan(-2.0, 2.0, color="0.9", label="simulated +-2 sd")
+    ax.axvline(0.0, color="0.5", lw=0.8)
+    ok = np.abs(z) <= 2.0
+    ax.scatter(z[ok], y[ok], color="tab:blue", zorder=3, label="observed")
+    ax.scatter(z[~ok], y[~ok], color="tab:red", zorder=3, label="observed, outside +-2 sd")
+    ax.set_yticks(y)
+    ax.set_yticklabels(list(table.index), fontsize=8)
+    ax.set_xlabel("observed - simulated, in simulated sds")
+    lim = max(3.0, float(np.nanmax(np.abs(z))) * 1.1) if n else 3.0
+    ax.set_xlim(-lim, lim)
+    ax.legend(loc="best", fontsize=7)
+    ax.set_title(f"Fit of the statistics ({result.model.name})")
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)

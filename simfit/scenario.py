@@ -266,8 +266,27 @@ class Scenario:
         prior = {k: v for k, v in self.prior.items() if k not in self.truth and k not in self.grid}
         return TruthSpec(dict(self.truth), dict(self.grid) or None, prior or None)
 
+    @property
+    def has_design(self) -> bool:
+        """Whether ``[design]`` describes one (studies and simulations need it; fitting a data
+        file takes the design from the data)."""
+        d = self.design
+        return bool(d.data or d.units or d.observations or d.groups)
+
+    def start_values(self) -> dict | None:
+        """``[start]`` completed with the model's own starts (None without ``[start]``)."""
+        if not self.start:
+            return None
+        model, _ = self.build()
+        return {**dict(zip(model.param_names, model.params.start)), **self.start}
+
     def design_panel(self) -> Panel:
         """The design: balanced from [design], or read from [design] data."""
+        if not self.has_design:
+            raise ScenarioError(
+                f"{self.path}: missing section [design] (units and observations, or data = \"file.csv\"); studies and "
+                "simulations need it (`simfit fit --data` takes the design from the data)."
+            )
         if self.design.data:
             return read_data(self.resolve(self.design.data), self.data, self.path).design()
         from simfit.models import BUILTIN
@@ -388,9 +407,8 @@ def load_scenario(path: str | Path, text: str | None = None, build: bool = True)
             f"{path}: unknown section(s) {', '.join(f'[{u}]' for u in unknown)}; allowed sections "
             f"are {', '.join(f'[{s}]' for s in _SECTIONS)}."
         )
-    for name in ("model", "design"):
-        if name not in data:
-            raise ScenarioError(f"{path}: missing section [{name}].")
+    if "model" not in data:
+        raise ScenarioError(f"{path}: missing section [model].")
     model_spec = _section(data["model"], "model", ModelSpec, path)
     truth = _numbers(data.get("truth", {}), "truth", path)
     start = _numbers(data.get("start", {}), "start", path)
@@ -418,7 +436,7 @@ def load_scenario(path: str | Path, text: str | None = None, build: bool = True)
             f"{path}: {', '.join(both)} appear(s) in both [truth] and [grid]; a replication's truth comes from one of "
             "them: keep the [grid] to vary it, or the [truth] to fix it."
         )
-    design = _section(data["design"], "design", DesignSpec, path)
+    design = _section(data.get("design", {}), "design", DesignSpec, path)
     data_spec = _section(data.get("data", {}), "data", DataSpec, path)
     fit_table = data.get("fit", {})
     if not isinstance(fit_table, dict):
@@ -450,7 +468,9 @@ def _validate(sc: Scenario, build: bool = True) -> None:
     path = sc.path
     model = resolve_model(sc.model.name, path, sc.statistics.kind)[0] if build else None
     d = sc.design
-    if d.data:
+    if not sc.has_design:
+        pass  # a scenario for fitting data files (`simfit fit --data`): the data are the design
+    elif d.data:
         if d.units or d.observations or d.groups:
             raise ScenarioError(f"{path}: [design] give either data or units/observations/groups, not both.")
         if not sc.resolve(d.data).exists():
@@ -468,7 +488,8 @@ def _validate(sc: Scenario, build: bool = True) -> None:
             )
     try:
         if model is not None:
-            sc.truth_spec().validate(model)
+            if sc.has_design or sc.truth or sc.grid or sc.prior:  # a study or simulation needs every truth
+                sc.truth_spec().validate(model)
             if sc.start:
                 model.params.as_vector({**dict(zip(model.param_names, model.params.start)), **sc.start})
     except SimfitError as exc:

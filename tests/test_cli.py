@@ -352,3 +352,28 @@ def test_ctrl_c_stops_a_kernel_in_an_endless_loop(tmp_path):
         proc.kill()
         pytest.fail("Ctrl-C did not stop the command")
     assert code in (130, -signal.SIGINT)
+
+
+def test_fit_a_data_file_with_only_model_and_data_and_write_the_results(tmp_path, capsys):
+    data = tmp_path / "observed.csv"
+    model = random_intercept.model()
+    panel = simfit.Simulator(model, simfit.Panel.balanced(40, 8)).simulate({"mu": 1.0, "tau": 0.5, "sigma": 1.0}, seed=2).panel(0)
+    panel.to_frame().rename(columns={"unit": "id"}).to_csv(data, index=False)
+    scenario = tmp_path / "fit.toml"
+    scenario.write_text('[model]\nname = "random_intercept"\n[data]\nunit = "id"\nvalues = ["y"]\n[start]\nsigma = 2.0\n')
+    out = tmp_path / "fit"
+    argv = ["fit", str(scenario), "--data", str(data), "--n-sims", "12", "--weighting", "diagonal", "--bootstrap", "0", "--out", str(out)]
+    assert main([*argv, "--json"]) == 0
+    summary = last_json(capsys)
+    assert summary["n_sims"] == 12 and summary["weighting"] == "diagonal" and "bootstrap" not in summary
+    assert sorted(summary["files"]) == sorted(p.name for p in out.iterdir())
+    assert {"estimates.csv", "fit.json", "summary.txt", "statistics.csv", "statistics.png", "population.csv"} <= set(summary["files"])
+    estimates = pd.read_csv(out / "estimates.csv", index_col="parameter")
+    assert list(estimates.index) == ["mu", "tau", "sigma"]
+    assert "std_difference" in pd.read_csv(out / "statistics.csv").columns
+    assert main(argv) == 2 and "--force" in capsys.readouterr().err  # an earlier fit is not replaced
+    assert main(["show", str(out), "--json"]) == 0
+    shown = last_json(capsys)
+    assert shown["content"]["params"] == summary["params"]
+    assert main(["fit", str(scenario), "--data", str(data), "--bootstrap", "many"]) == 2
+    assert "--bootstrap takes 'auto' or a number" in capsys.readouterr().err
