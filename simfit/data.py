@@ -16,7 +16,7 @@ Nesting is a chain of offset arrays from units down to observations. For a two-l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -306,9 +306,9 @@ class Panel:
         cls,
         frame: pd.DataFrame,
         unit: str,
-        values: Sequence[str] | str,
-        covariates: Sequence[str] = (),
-        unit_covariates: Sequence[str] = (),
+        values: Sequence[str] | str | Mapping[str, str],
+        covariates: Sequence[str] | Mapping[str, str] = (),
+        unit_covariates: Sequence[str] | Mapping[str, str] = (),
         group: str | None = None,
     ) -> Panel:
         """Build a panel from a long DataFrame with one row per observation.
@@ -322,18 +322,44 @@ class Panel:
         frame : DataFrame
         unit : str
             Column identifying the unit of each row.
-        values : str or sequence of str
-            Observed value column(s).
-        covariates : sequence of str
+        values : str, sequence of str, or mapping
+            Observed value column(s). A mapping ``{model_name: column}`` reads a column under the
+            name the model uses (``{"concentration": "Conc"}``); so do ``covariates`` and
+            ``unit_covariates``.
+        covariates : sequence of str, or mapping
             Observation-level covariate columns.
-        unit_covariates : sequence of str
+        unit_covariates : sequence of str, or mapping
             Columns constant within each unit, used as unit-level covariates.
         group : str, optional
             Column identifying groups nested in units (three-level data).
         """
         if not isinstance(frame, pd.DataFrame):
             raise DataError(f"Expected a pandas DataFrame, got {type(frame).__name__}.")
-        values = [values] if isinstance(values, str) else list(values)
+        renames: dict[str, str] = {}
+
+        def mapped(spec):
+            if isinstance(spec, Mapping):
+                for name, column in spec.items():
+                    if not isinstance(column, str):
+                        raise DataError(f"Column mapping {name!r} = {column!r}: give the data's column name as a string.")
+                    if column in renames and renames[column] != name:
+                        raise DataError(f"Column {column!r} is mapped to both {renames[column]!r} and {name!r}.")
+                    renames[column] = name
+                return list(spec)
+            return [spec] if isinstance(spec, str) else list(spec)
+
+        values, covariates, unit_covariates = mapped(values), mapped(covariates), mapped(unit_covariates)
+        if renames:
+            missing = [c for c in renames if c not in frame.columns]
+            if missing:
+                raise DataError(
+                    f"Column(s) {', '.join(map(repr, missing))} not found in the data; available "
+                    f"columns: {', '.join(map(str, frame.columns))}."
+                )
+            clash = [n for c, n in renames.items() if n in frame.columns and n not in renames and n != c]
+            if clash:
+                raise DataError(f"The data already have column(s) {', '.join(map(repr, clash))}, the name(s) a mapping gives another column.")
+            frame = frame.rename(columns=renames)
         needed = [unit, *values, *covariates, *unit_covariates] + ([group] if group else [])
         missing = [c for c in needed if c not in frame.columns]
         if missing:

@@ -117,14 +117,20 @@ class StatisticsSpec:
     seed: int = 0
 
 
+#: Columns of a data file: names, or a table of the model's names to the file's columns.
+ColumnNames = list[str] | dict[str, str]
+
+
 @dataclass(frozen=True)
 class DataSpec:
     """``[data]``: columns of a long data file (one row per observation)."""
 
     unit: str = "unit"
-    values: list[str] = field(default_factory=lambda: ["y"])
-    covariates: list[str] = field(default_factory=list)
-    unit_covariates: list[str] = field(default_factory=list)
+    # Each a list of column names, or a table mapping the model's names to the file's columns
+    # (covariates = { time = "Time", dose = "Dose" }).
+    values: ColumnNames = field(default_factory=lambda: ["y"])
+    covariates: ColumnNames = field(default_factory=list)
+    unit_covariates: ColumnNames = field(default_factory=list)
     group: str = ""
 
 
@@ -327,6 +333,13 @@ def _check_type(value: Any, expected, where: str) -> Any:
         if not isinstance(value, dict):
             raise ScenarioError(f"{where}: expected a table such as {{ maxfev = 2000 }}, got {value!r}.")
         return dict(value)
+    if expected == "names":  # column names, or a table of model name = "file column"
+        if isinstance(value, dict):
+            bad = [k for k, v in value.items() if not isinstance(v, str)]
+            if bad:
+                raise ScenarioError(f"{where}: map each name to a column name in quotes, e.g. {{ {bad[0]} = \"Column\" }}.")
+            return dict(value)
+        return _check_type(value, list, where)
     if expected == "steps":  # one step, or a table of steps by parameter name
         if isinstance(value, dict):
             return {k: _check_type(v, float, f"{where}.{k}") for k, v in value.items()}
@@ -342,7 +355,7 @@ def _check_type(value: Any, expected, where: str) -> Any:
 
 def _field_type(f) -> type:
     # Annotations are strings here (postponed evaluation).
-    return {"int": int, "float": float, "str": str, "bool": bool, "list[str]": list}[str(f.type)]
+    return {"int": int, "float": float, "str": str, "bool": bool, "list[str]": list, "ColumnNames": "names"}[str(f.type)]
 
 
 def _section(data: dict, name: str, cls, path: Path):
@@ -504,7 +517,13 @@ def _validate(sc: Scenario, build: bool = True) -> None:
 
 
 def _data_columns(columns: DataSpec) -> set[str]:
-    return {columns.unit, columns.group, *columns.values, *columns.covariates, *columns.unit_covariates}
+    """The file's columns that ``[data]`` reads."""
+
+    def file_names(spec):
+        return list(spec.values()) if isinstance(spec, dict) else list(spec)
+
+    return {columns.unit, columns.group, *file_names(columns.values), *file_names(columns.covariates),
+            *file_names(columns.unit_covariates)}
 
 
 def _unit_ids_as_written(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

@@ -219,3 +219,20 @@ def test_unit_ids_are_read_as_written(tmp_path):
     assert panel.n_units == 2 and panel.obs_per_unit.tolist() == [2, 2]
     (tmp_path / "e.csv").write_text("sim,unit,y\n0,1,1\n0,1,2\n")  # one simulated panel is data
     assert read_data(tmp_path / "e.csv", DataSpec(unit="unit", values=["y"])).n_units == 1
+
+
+def test_data_columns_map_file_names_to_the_models(tmp_path):
+    from simfit.scenario import DataSpec, read_data
+
+    (tmp_path / "d.csv").write_text("Subject,Time,Dose,Conc\nA,1,100,2.0\nA,2,100,1.5\nB,1,50,1.0\nB,2,50,0.7\n")
+    spec = DataSpec(unit="Subject", values={"concentration": "Conc"}, covariates={"time": "Time", "dose": "Dose"})
+    panel = read_data(tmp_path / "d.csv", spec)
+    assert panel.value_names == ("concentration",) and panel.covariate_names == ("time", "dose")
+    assert panel.covariates[:, 1].tolist() == [100.0, 100.0, 50.0, 50.0]
+    scenario = write(tmp_path, '[model]\nname = "pk"\n[data]\nunit = "Subject"\nvalues = { concentration = "Conc" }\n'
+                               'covariates = { time = "Time", dose = "Dose" }\n')
+    assert load_scenario(scenario).data.covariates == {"time": "Time", "dose": "Dose"}
+    with pytest.raises(ScenarioError, match="column name in quotes"):
+        load_scenario(write(tmp_path, '[model]\nname = "pk"\n[data]\ncovariates = { time = 3 }\n'))
+    with pytest.raises(ScenarioError, match="'Tim' not found"):
+        read_data(tmp_path / "d.csv", DataSpec(unit="Subject", values=["Conc"], covariates={"time": "Tim"}))
