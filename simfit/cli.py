@@ -24,7 +24,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from simfit import jsonio
@@ -56,7 +55,6 @@ def _load(name: str):
 
 
 def _print_table(frame, title: str) -> None:
-    import pandas as pd
 
     with pd.option_context("display.width", 120, "display.max_columns", 20, "display.precision", 4):
         print(f"\n{title}\n{frame}")
@@ -345,16 +343,8 @@ def _run_sample(scenario, out: Path, data_path: Path, method, chains, draws, war
         chains=chains, draws=draws, warmup=warmup, seed=seed, options=dict(options),
         fit_options=scenario.fit, start=start, n_jobs=n_jobs, out=out, progress=progress, manifest=manifest, force=force,
     )
-    frame = posterior.to_frame()
-    frame.to_csv(out / "posterior.csv", index_label="parameter")
-    draws_frame = pd.DataFrame(
-        posterior.draws.reshape(-1, len(model.param_names)), columns=list(model.param_names)
-    )
-    draws_frame.insert(0, "draw", np.tile(np.arange(posterior.n_draws), posterior.n_chains))
-    draws_frame.insert(0, "chain", np.repeat(np.arange(posterior.n_chains), posterior.n_draws))
-    if posterior.weights is not None:
-        draws_frame["weight"] = posterior.weights.reshape(-1)
-    draws_frame.to_csv(out / "draws.csv", index=False)
+    posterior.summary_frame().to_csv(out / "posterior.csv", index_label="parameter")
+    posterior.to_frame().to_csv(out / "draws.csv", index=False)
     text = posterior.summary()
     (out / "summary.txt").write_text(text + "\n")
     summary = posterior.to_dict()

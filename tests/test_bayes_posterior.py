@@ -73,9 +73,13 @@ def test_map_of_a_spread_piled_up_at_zero_is_near_zero(model, rng):
 def test_views_are_plain_data_and_the_summary_reads(model, rng):
     draws, _, _ = _gaussian_draws(rng)
     post = Posterior(model=model, draws=draws, method="bsl", estimate=pd.Series([1.0, 0.5, 1.0], index=["mu", "tau", "sigma"]))
-    frame = post.to_frame()
+    frame = post.summary_frame()
     assert list(frame.index) == ["mu", "tau", "sigma"]
-    assert {"mean", "sd", "map", "estimate", "rhat", "ess_bulk", "ess_tail"} <= set(frame.columns)
+    assert {"mean", "sd", "map", "marginal_mode", "estimate", "rhat", "ess_bulk", "ess_tail"} <= set(frame.columns)
+    table = post.to_frame()  # the draws
+    assert list(table.columns) == ["chain", "draw", "mu", "tau", "sigma"] and len(table) == draws.shape[0] * draws.shape[1]
+    assert np.array_equal(table[["mu", "tau", "sigma"]].to_numpy(), draws.reshape(-1, 3))
+    assert table["chain"].tolist() == np.repeat(np.arange(draws.shape[0]), draws.shape[1]).tolist()
     json.dumps(post.to_dict())
     text = post.summary()
     assert "posterior expectations" in text and "map" in text and "estimate" in text
@@ -102,3 +106,13 @@ def test_shapes_and_weights_are_checked(model):
         Posterior(model=model, draws=np.zeros((1, 10, 3)), method="abc-smc", weights=-np.ones((1, 10)))
     with pytest.raises(ArgumentError, match="alpha"):
         Posterior(model=model, draws=np.ones((1, 10, 3)), method="bsl").interval(1.5)
+
+
+def test_marginal_mode_of_known_densities(model, rng):
+    # mu ~ N(1, 0.2^2) (mode 1); tau exponential, its mode on the bound 0; sigma gamma(3, 0.5) (mode 1)
+    n = 4000
+    draws = np.stack([1.0 + 0.2 * rng.standard_normal(n), rng.exponential(0.1, n), rng.gamma(3.0, 0.5, n)], axis=1)
+    post = Posterior(model=model, draws=draws[None], method="bsl")
+    mode = post.marginal_mode()
+    assert abs(mode["mu"] - 1.0) < 0.06 and mode["tau"] < 0.01 and abs(mode["sigma"] - 1.0) < 0.2
+    assert mode["tau"] < post.mean()["tau"] - 0.05  # the mode at the bound, the mean away from it
