@@ -47,3 +47,14 @@ def test_fit_the_example_data_file_from_the_command_line(capsys):
     assert summary["converged"]
     for name, value in TRUTH.items():  # the file was simulated at TRUTH
         assert abs(summary["params"][name] - value) < 4 * summary["se"][name], name
+
+
+def test_fit_the_nonmem_style_example_through_its_column_mapping(tmp_path, capsys):
+    folder = ROOT / "scenarios" / "data"
+    out = tmp_path / "pk_fit"
+    argv = ["fit", str(folder / "pk_nonmem.toml"), "--data", str(folder / "pk_nonmem.csv"), "--bootstrap", "0", "--out", str(out), "--json"]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1], parse_constant=_refuse)
+    for name, value in TRUTH.items():  # the same data as pk_example.csv, simulated at TRUTH
+        assert abs(summary["params"][name] - value) < 4 * summary["se"][name], name
+    assert {"estimates.csv", "fit.json", "summary.txt", "statistics.csv", "statistics.png", "population.csv"} <= set(p.name for p in out.iterdir())
