@@ -15,38 +15,49 @@ if _os.environ.get("SIMFIT_CHECK", "") not in ("", "0"):
     _os.environ.setdefault("NUMBA_BOUNDSCHECK", "1")
     _os.environ.setdefault("NUMBA_CACHE_DIR", _os.path.join(_os.path.expanduser("~"), ".cache", "simfit-checked-numba"))
 
-from simfit import bayes, checkpoint, inference, optimizers, random, statistics, weighting
-from simfit.bayes import ABCOptions, BSLOptions, Posterior, Priors, sample
-from simfit.data import Panel
-from simfit.engine import (
-    SimulationResult,
-    Simulator,
-    observed_statistics,
-    panel_statistics,
-    panel_unit_statistics,
-    simulate,
-    simulate_statistics,
-)
-from simfit.errors import (
-    ArgumentError,
-    DataError,
-    EstimationError,
-    ModelError,
-    ScenarioError,
-    SimfitError,
-    SimulationError,
-    StatisticsError,
-)
-from simfit.estimation import FitOptions, fit
-from simfit.model import Level, Model, Observations
-from simfit.params import Param, ParamSet
-from simfit.population import LogitNormal, LogNormal, MvNormal, Normal, population_level
-from simfit.population_summary import population_summary, unit_distribution
-from simfit.preflight import CheckResult, check
-from simfit.results import FitResult
-from simfit.statistics import Statistics
-from simfit.study import RecoveryResult, recover
-from simfit.unit_predictions import predict_units
+import importlib as _importlib
+
+# The public names and the modules that define them, imported on first use: `import simfit` stays
+# quick (a command's --help, a scenario check), and scipy, pandas and the compiled engine load
+# when something needs them.
+_LAZY = {
+    "bayes": None, "checkpoint": None, "inference": None, "optimizers": None, "random": None, "statistics": None,
+    "weighting": None,
+    "ABCOptions": "simfit.bayes", "BSLOptions": "simfit.bayes", "Posterior": "simfit.bayes", "Priors": "simfit.bayes",
+    "sample": "simfit.bayes",
+    "Panel": "simfit.data",
+    "SimulationResult": "simfit.engine", "Simulator": "simfit.engine", "observed_statistics": "simfit.engine",
+    "panel_statistics": "simfit.engine", "panel_unit_statistics": "simfit.engine", "simulate": "simfit.engine",
+    "simulate_statistics": "simfit.engine",
+    "ArgumentError": "simfit.errors", "DataError": "simfit.errors", "EstimationError": "simfit.errors",
+    "ModelError": "simfit.errors", "ScenarioError": "simfit.errors", "SimfitError": "simfit.errors",
+    "SimulationError": "simfit.errors", "StatisticsError": "simfit.errors",
+    "FitOptions": "simfit.estimation", "fit": "simfit.estimation",
+    "Level": "simfit.model", "Model": "simfit.model", "Observations": "simfit.model",
+    "Param": "simfit.params", "ParamSet": "simfit.params",
+    "LogitNormal": "simfit.population", "LogNormal": "simfit.population", "MvNormal": "simfit.population",
+    "Normal": "simfit.population", "population_level": "simfit.population",
+    "population_summary": "simfit.population_summary", "unit_distribution": "simfit.population_summary",
+    "CheckResult": "simfit.preflight", "check": "simfit.preflight",
+    "FitResult": "simfit.results",
+    "Statistics": "simfit.statistics",
+    "RecoveryResult": "simfit.study", "recover": "simfit.study",
+    "predict_units": "simfit.unit_predictions",
+}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'simfit' has no attribute {name!r}")
+    module = _LAZY[name]
+    value = _importlib.import_module(f"simfit.{name}") if module is None else getattr(_importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 
