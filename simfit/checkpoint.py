@@ -49,13 +49,8 @@ LOCK = ".lock"
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Write a whole file or nothing: a temporary file of this process, fsynced, then renamed."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """Write a whole text file or nothing (see :func:`_write_atomic_bytes`)."""
+    _write_atomic_bytes(path, text.encode())
 
 
 def _has_manifest(folder: Path) -> bool:
@@ -63,6 +58,7 @@ def _has_manifest(folder: Path) -> bool:
 
 
 def _write_atomic_bytes(path: Path, data: bytes) -> None:
+    """Write a whole file or nothing: a temporary file of this process, fsynced, then renamed."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with tmp.open("wb") as fh:
         fh.write(data)
@@ -71,11 +67,16 @@ def _write_atomic_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _manifest_body_and_crc(manifest: dict) -> tuple[dict, int]:
+    """The manifest without its checksum, and the checksum of that content."""
+    body = {k: v for k, v in manifest.items() if k != "crc"}
+    return body, zlib.crc32(jsonio.dumps(body, sort_keys=True, separators=(",", ":")).encode())
+
+
 def _manifest_text(manifest: dict) -> str:
     """The manifest with a checksum of its own content (so a flipped byte is detected)."""
-    body = {k: v for k, v in manifest.items() if k != "crc"}
-    canonical = jsonio.dumps(body, sort_keys=True, separators=(",", ":"))
-    return jsonio.dumps({**body, "crc": zlib.crc32(canonical.encode())}, indent=2, sort_keys=True)
+    body, crc = _manifest_body_and_crc(manifest)
+    return jsonio.dumps({**body, "crc": crc}, indent=2, sort_keys=True)
 
 
 def _write_manifest(folder: Path, manifest: dict) -> None:
@@ -93,11 +94,8 @@ def _parse_manifest(path: Path) -> dict | None:
     if not isinstance(manifest, dict):
         return None
     if "crc" in manifest:
-        body = {k: v for k, v in manifest.items() if k != "crc"}
-        canonical = jsonio.dumps(body, sort_keys=True, separators=(",", ":"))
-        if zlib.crc32(canonical.encode()) != manifest["crc"]:
-            return None
-        return body
+        body, crc = _manifest_body_and_crc(manifest)
+        return body if crc == manifest["crc"] else None
     return manifest  # written before manifests carried a checksum
 
 

@@ -264,11 +264,11 @@ def _cmd_check(args) -> dict:
 
 def _write_new(path: Path, text: str, force: bool) -> None:
     """Write ``text`` to ``path``, refusing to replace an existing file unless ``force``."""
+    from simfit.checkpoint import _write_atomic
+
     if path.exists() and not force:
         raise ScenarioError(f"{path} already exists; simfit does not overwrite files. Choose another --out, or pass --force.")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    _write_atomic(path, text)
 
 
 def _cmd_simulate(args) -> dict:

@@ -137,14 +137,20 @@ def condition_summary_kernel(y, x, groups, args, work, out):
         out[c * per] = m / total if total > 0 else np.nan
         for j in range(q):
             out[c * per + 1 + j] = sorted_quantile(correct, m, args[1 + j]) if m > 0 else np.nan
-        e = 0
-        for k in range(n):
-            if x[k, ccol] == c and y[k, 1] == 0.0:
-                work[e] = y[k, 0]
-                e += 1
-        errors = work[:e]
-        errors.sort()
-        out[c * per + q + 1] = sorted_quantile(errors, e, 0.5) if e > 0 else np.nan
+        out[c * per + q + 1] = _error_median(y, x, ccol, c, work)
+
+
+@njit(cache=True, inline="always")
+def _error_median(y, x, ccol, c, work):
+    """Median RT of the error responses in condition ``c`` (NaN without any), sorted in ``work``."""
+    e = 0
+    for k in range(y.shape[0]):
+        if x[k, ccol] == c and y[k, 1] == 0.0:
+            work[e] = y[k, 0]
+            e += 1
+    errors = work[:e]
+    errors.sort()
+    return sorted_quantile(errors, e, 0.5) if e > 0 else np.nan
 
 
 def condition_summary(condition: str = "cond", probs=QUANTILES) -> st.UnitStatistic:
@@ -206,14 +212,7 @@ def ez_kernel(y, x, groups, args, work, out):
                     out[o] = v
                     out[o + 1] = math.log(a)
                     out[o + 2] = mrt - mdt
-        e = 0
-        for k in range(n):
-            if x[k, ccol] == c and y[k, 1] == 0.0:
-                work[e] = y[k, 0]
-                e += 1
-        errors = work[:e]
-        errors.sort()
-        out[o + 3] = sorted_quantile(errors, e, 0.5) if e > 0 else np.nan
+        out[o + 3] = _error_median(y, x, ccol, c, work)
 
 
 def ez_summary(condition: str = "cond") -> st.UnitStatistic:
