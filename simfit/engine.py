@@ -39,8 +39,8 @@ from simfit.kernels import DRAW_SIGNATURE, SIMULATE_SIGNATURE, compile_kernel
 from simfit.model import Model
 from simfit.random import STREAM_SIZE, seed_stream
 from simfit.resources import require_memory
-from simfit.statistics.projected import Projected
-from simfit.statistics.spec import Layout, Statistics, StatisticsPlan, _raise_hint
+from simfit.statistics.collection import Statistics
+from simfit.statistics.spec import Layout, StatisticsPlan, _raise_hint
 
 __all__ = [
     "Simulator",
@@ -263,7 +263,7 @@ class Simulator:
             self._plan = statistics.plan(self.layout, self._d.max_obs)
         self.panels_simulated = 0  # panels whose statistics this simulator computed (a cost count)
         self._probe()
-        if isinstance(statistics, Projected):
+        if statistics is not None and statistics.projects:
             # Final statistics are the candidates' projection onto the parameters (fitted on a
             # pilot simulation the first time, then kept with the statistics).
             self._projection = statistics.prepare(model, design)
@@ -856,7 +856,7 @@ def panel_statistics(statistics: Statistics, panel: Panel) -> pd.Series:
     _check_plan_outputs(plan, panel)
     table = _observed_table(statistics, plan, layout, panel)
     values = _aggregate(plan, table[None], np.empty((1, plan.n_stats)))[0]
-    if isinstance(statistics, Projected):
+    if statistics.projects:
         if statistics.projection is None:
             raise StatisticsError(
                 "Projected statistics need their projection, fitted on a model's simulations: call "

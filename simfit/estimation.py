@@ -44,7 +44,7 @@ from simfit.resources import require_memory
 from simfit.results import FitResult, StepRecord
 from simfit.seeding import derive_seed
 from simfit.starts import compare_solutions, global_candidates, search_box
-from simfit.statistics.spec import Statistics
+from simfit.statistics.collection import Statistics
 from simfit.weighting import Diagonal, Optimal, Weighting, get_weighting
 
 __all__ = ["FitOptions", "fit", "derive_seed", "MomentProblem", "ConvergenceWarning", "profile_at_bound", "relative_steps"]

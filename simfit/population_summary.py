@@ -54,10 +54,10 @@ from scipy import stats
 from scipy.ndimage import gaussian_filter1d
 from scipy.special import expit, logit
 
-from simfit.bayes.posterior import systematic_resample, weighted_quantile
 from simfit.data import Panel
 from simfit.errors import ArgumentError
 from simfit.model import Model
+from simfit.weighted import systematic_resample, weighted_quantile
 
 __all__ = ["SUMMARY_NAMES", "unit_distribution", "population_summary"]
 

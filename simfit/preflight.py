@@ -40,7 +40,7 @@ from simfit.intervals import sandwich_concerns
 from simfit.model import Model
 from simfit.results import format_number
 from simfit.seeding import derive_seed
-from simfit.statistics.spec import Statistics
+from simfit.statistics.collection import Statistics
 from simfit.weighting import Optimal
 
 __all__ = ["check", "CheckResult"]

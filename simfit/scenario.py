@@ -81,7 +81,7 @@ from simfit.data import Panel
 from simfit.errors import ScenarioError, SimfitError
 from simfit.estimation import FitOptions
 from simfit.model import Model
-from simfit.statistics.spec import Statistics
+from simfit.statistics.collection import Statistics
 from simfit.study import TruthSpec
 
 __all__ = [

@@ -32,8 +32,8 @@ from simfit.estimation import FitOptions, derive_seed, fit, require_fit_memory, 
 from simfit.model import Model
 from simfit.parallel import BACKENDS, iter_parallel
 from simfit.resources import require_memory
+from simfit.statistics.collection import Statistics
 from simfit.statistics.projected import Projected, Projection
-from simfit.statistics.spec import Statistics
 
 __all__ = ["TruthSpec", "make_prior", "recover", "RecoveryResult"]
 

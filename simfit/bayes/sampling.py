@@ -35,7 +35,7 @@ from simfit.errors import EstimationError, SimfitError
 from simfit.estimation import FitOptions, derive_seed, fit, sequential
 from simfit.model import Model
 from simfit.parallel import BACKENDS, run_parallel
-from simfit.statistics.spec import Statistics
+from simfit.statistics.collection import Statistics
 
 __all__ = ["sample", "METHODS"]
 

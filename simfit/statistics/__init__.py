@@ -24,6 +24,7 @@ from simfit.statistics.aggregate import (
     skewness_of,
 )
 from simfit.statistics.auxiliary import glm, nls
+from simfit.statistics.collection import Statistics
 from simfit.statistics.pooled import pooled_moments, pooled_proportions
 from simfit.statistics.projected import Projected, Projection, projected
 from simfit.statistics.spec import (
@@ -31,7 +32,6 @@ from simfit.statistics.spec import (
     Aggregate,
     Layout,
     Pooled,
-    Statistics,
     StatisticsPlan,
     UnitStatistic,
 )

@@ -14,8 +14,7 @@ from numba import njit
 
 from simfit.errors import StatisticsError
 from simfit.statistics._numeric import sorted_quantile
-from simfit.statistics.spec import Across, Aggregate
-from simfit.statistics.unit import _pct, _probs
+from simfit.statistics.spec import Across, Aggregate, _pct, _probs
 
 __all__ = [
     "across_mean",

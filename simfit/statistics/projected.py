@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simfit.errors import StatisticsError
-from simfit.statistics.spec import Statistics
+from simfit.statistics.collection import Statistics
 
 __all__ = ["Projection", "Projected", "projected"]
 
@@ -122,6 +122,8 @@ def fit_projection(
 
 class Projected(Statistics):
     """Candidate statistics and their projection onto the parameters (see :func:`projected`)."""
+
+    projects = True
 
     def __init__(self, candidates: Statistics, pilot: int = 1000, quadratic: bool = True, width: float = 1.0,
                  seed: int = 0, projection: Projection | None = None) -> None:

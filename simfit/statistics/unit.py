@@ -19,7 +19,7 @@ from numba import njit
 
 from simfit.errors import StatisticsError
 from simfit.statistics._numeric import solve_normal_equations, sorted_column, sorted_quantile
-from simfit.statistics.spec import ColumnRef, UnitStatistic
+from simfit.statistics.spec import ColumnRef, UnitStatistic, _pct, _probs
 
 __all__ = [
     "mean",
@@ -40,18 +40,6 @@ __all__ = [
 
 _MEAN, _VAR, _SD, _SKEW, _KURT = 1, 2, 3, 4, 5
 _MOMENT_LABELS = {_MEAN: "mean", _VAR: "var", _SD: "sd", _SKEW: "skew", _KURT: "kurt"}
-
-
-def _probs(probs: Sequence[float], what: str) -> tuple[float, ...]:
-    ps = tuple(float(p) for p in np.atleast_1d(probs))
-    if not ps or any(not 0.0 <= p <= 1.0 for p in ps):
-        raise StatisticsError(f"{what}: probabilities must lie in [0, 1], got {probs!r}.")
-    return ps
-
-
-def _pct(p: float) -> str:
-    s = f"{100 * p:g}".replace(".", "_")
-    return f"q{s}"
 
 
 # ---------------------------------------------------------------------------- moments
