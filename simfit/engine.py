@@ -52,8 +52,10 @@ __all__ = [
     "panel_unit_statistics",
 ]
 
-# Unit-statistics tables of one call are kept below this size by simulating in blocks of panels.
-_TABLE_BYTES = 256 * 2**20
+# Unit-statistics tables (and their status codes) of one launch are kept below this size by
+# simulating in blocks of panels: on 10^5 units a block is still ~20 panels, enough to keep every
+# core busy, and a fit's peak memory stays near the data's own.
+_TABLE_BYTES = 64 * 2**20
 # Aim for at least this many observations per parallel chunk, so per-chunk set-up is negligible.
 _OBS_PER_CHUNK = 4096
 _MAX_SEED = 2**63 - 1
@@ -463,7 +465,7 @@ class Simulator:
             return out
         flat = out.reshape(total, plan.n_stats)
         self.panels_simulated += total
-        per_sim = self.design.n_units * max(plan.n_unit_columns, 1) * 8
+        per_sim = self.design.n_units * (max(plan.n_unit_columns, 1) + 1) * 8  # table and status
         block = max(1, min(total, _TABLE_BYTES // per_sim))
         for lo in range(0, total, block):
             nb = min(block, total - lo)
