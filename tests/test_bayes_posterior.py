@@ -116,3 +116,21 @@ def test_marginal_mode_of_known_densities(model, rng):
     mode = post.marginal_mode()
     assert abs(mode["mu"] - 1.0) < 0.06 and mode["tau"] < 0.01 and abs(mode["sigma"] - 1.0) < 0.2
     assert mode["tau"] < post.mean()["tau"] - 0.05  # the mode at the bound, the mean away from it
+
+
+def test_tables_are_computed_once_and_handed_out_as_copies(model, rng, monkeypatch):
+    from simfit import population_summary as ps_module
+
+    calls = []
+    real = ps_module.population_summary
+    monkeypatch.setattr(ps_module, "population_summary", lambda post, alpha: calls.append(alpha) or real(post, alpha=alpha))
+    draws = np.array([1.0, 0.5, 1.0]) + np.array([0.05, 0.03, 0.02]) * rng.standard_normal((2, 300, 3))
+    post = Posterior(model=model, draws=draws, method="bsl")
+    first = post.summary_frame()
+    first.loc["mu", "mean"] = 99.0  # a caller's edit must not reach the cache
+    assert post.summary_frame().loc["mu", "mean"] == pytest.approx(draws[..., 0].mean())
+    post.summary()
+    post.summary()
+    assert calls == [0.1]
+    post.population_summary(0.2)
+    assert calls == [0.1, 0.2]

@@ -70,6 +70,8 @@ class Posterior:
     seconds: float = 0.0
     info: dict = field(default_factory=dict)
     fit: object = None
+    # Tables computed once per alpha (the posterior does not change): summary() reads both.
+    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         draws = np.asarray(self.draws, dtype=float)
@@ -252,6 +254,12 @@ class Posterior:
     def summary_frame(self, alpha: float = 0.1) -> pd.DataFrame:
         """One row per parameter: mean, sd, interval, joint MAP, marginal mode, extremum
         estimate, R-hat, ESS."""
+        key = ("summary_frame", float(alpha))
+        if key not in self._cache:
+            self._cache[key] = self._summary_frame(alpha)
+        return self._cache[key].copy()
+
+    def _summary_frame(self, alpha: float) -> pd.DataFrame:
         ci = self.interval(alpha)
         frame = pd.DataFrame({
             "mean": self.mean(),
@@ -273,7 +281,10 @@ class Posterior:
         quantiles of each unit-level parameter's population distribution."""
         from simfit.population_summary import population_summary
 
-        return population_summary(self, alpha=alpha)
+        key = ("population_summary", float(alpha))
+        if key not in self._cache:
+            self._cache[key] = population_summary(self, alpha=alpha)
+        return self._cache[key].copy()
 
     def to_dict(self, alpha: float = 0.1) -> dict:
         """Plain data (JSON-ready)."""
