@@ -38,7 +38,7 @@ from simfit.kernels import (
 from simfit.random import STREAM_SIZE, seed_stream
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _offsets(nest_flat, nest_start, level):
     return nest_flat[nest_start[level] : nest_start[level + 1]]
 
@@ -51,7 +51,7 @@ def _keep_alive(*arrays):
     return len(arrays)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def innermost_range(nest_flat, nest_start, n_levels, unit):
     """Indices [lo, hi) of the innermost entities (groups) of ``unit``."""
     lo = unit
@@ -79,13 +79,13 @@ def _all_finite(bits):
     return bad == 0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _fill_nan(v):
     for j in range(v.shape[0]):
         v[j] = np.nan
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _first_non_finite_1d(v, info, entity):
     for j in range(v.shape[0]):
         if not math.isfinite(v[j]):

@@ -145,7 +145,8 @@ def compile_kernel(kernel: Callable, signature, role: str, checked: bool | None 
         if not callable(kernel):
             raise ModelError(f"The {role} must be a function decorated with @njit, got {kernel!r}.")
         kernel = njit(kernel)
-    if bounds_checked(kernel) if checked is None else checked:
+    already = kernel.py_func.__qualname__.endswith("__bounds_checked")  # a dispatcher this returned
+    if not already and (bounds_checked(kernel) if checked is None else checked):
         kernel = _checked_variant(kernel)
     name = getattr(kernel, "__name__", repr(kernel))
     try:

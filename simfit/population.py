@@ -191,7 +191,7 @@ def population_level(
     )
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _resolve(psi, parent, args, pos):
     kind = args[pos]
     value = args[pos + 1]
@@ -202,7 +202,7 @@ def _resolve(psi, parent, args, pos):
     return parent[int(value)]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _link(latent, link, lo, hi):
     if link == 0.0:
         return latent
