@@ -1,6 +1,6 @@
 """Start-up and scale: how long the first minute takes, and a fit on a large panel.
 
-Usage: python benchmarks/bench_startup.py [--json] [--skip-large]
+Usage: python benchmarks/bench_startup.py [--json] [--skip-large] [--skip-quickstart]
 
 Figures (the last line of stdout is one JSON object with --json):
 
@@ -13,9 +13,15 @@ predict_units_s_1000
     ``predict_units`` for 1,000 units of the random-intercept model (after a fit).
 posterior_population_summary_s
     ``Posterior.population_summary()`` of 1,000 draws of the random-intercept model.
+quickstart_install_s / quickstart_first_run_s
+    ``pip install .`` into a new virtual environment, then the README's main job
+    (``simfit run scenarios/quickstart.toml``) with an empty Numba cache, every compile included
+    (``--skip-quickstart`` leaves them out).
 fit_s_1e5x100 / fit_rss_mb_1e5x100
     a default fit of the random-intercept model on 10^5 units x 100 observations, in a fresh
-    process: wall time and peak resident memory (``--skip-large`` leaves them out).
+    process: wall time and peak resident memory (``--skip-large`` leaves them out), with the
+    panels it simulated (``fit_panels_1e5x100``), those of its bootstrap included
+    (``fit_bootstrap_panels_1e5x100``).
 
 Targets (issue "Real data from the command line, and a fast first minute"): import_s <= 0.5,
 predict_units_s_1000 and posterior_population_summary_s <= 2, fit_s_1e5x100 <= 60,
@@ -58,7 +64,8 @@ t = time.perf_counter()
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     res = simfit.fit(model, data, random_intercept.statistics(), seed=1)
-print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, res.converged)
+boot = res.bootstrap.n_simulations if res.bootstrap is not None else 0
+print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, res.converged, res.n_simulations, boot)
 """
 
 
@@ -104,20 +111,46 @@ def prediction_and_summary_times() -> dict:
     return {"predict_units_s_1000": predict, "posterior_population_summary_s": time.perf_counter() - t}
 
 
+def quickstart_first_run() -> dict:
+    """The README's main job right after a fresh ``pip install .`` into a new virtual environment,
+    with an empty Numba cache: install time and run time (the run includes every compile)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with tempfile.TemporaryDirectory() as tmp:
+        venv = os.path.join(tmp, "venv")
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        python = os.path.join(venv, "bin", "python")
+        t = time.perf_counter()
+        subprocess.run([python, "-m", "pip", "install", "-q", root], check=True, cwd=tmp, capture_output=True)
+        install = time.perf_counter() - t
+        env = {**os.environ, "NUMBA_CACHE_DIR": os.path.join(tmp, "numba-cache")}
+        scenario = os.path.join(root, "scenarios", "quickstart.toml")
+        t = time.perf_counter()
+        subprocess.run([os.path.join(venv, "bin", "simfit"), "run", scenario, "--out", os.path.join(tmp, "out"), "--no-progress"],
+                       check=True, cwd=tmp, env=env, capture_output=True)
+        return {"quickstart_install_s": install, "quickstart_first_run_s": time.perf_counter() - t}
+
+
 def large_fit() -> dict:
-    seconds, rss, converged = _child(_LARGE_FIT)
-    return {"fit_s_1e5x100": float(seconds), "fit_rss_mb_1e5x100": float(rss), "fit_1e5x100_converged": converged == "True"}
+    seconds, rss, converged, panels, boot = _child(_LARGE_FIT)
+    return {
+        "fit_s_1e5x100": float(seconds), "fit_rss_mb_1e5x100": float(rss), "fit_1e5x100_converged": converged == "True",
+        # Where the time goes: simulated panels in all, and those of the default bootstrap.
+        "fit_panels_1e5x100": int(panels), "fit_bootstrap_panels_1e5x100": int(boot),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--skip-large", action="store_true", help="leave out the 10^5 x 100 fit")
+    parser.add_argument("--skip-quickstart", action="store_true", help="leave out the fresh install and first quick-start run")
     args = parser.parse_args()
     started = time.perf_counter()
     out = {"import_s": import_time()}
     out.update(compile_times())
     out.update(prediction_and_summary_times())
+    if not args.skip_quickstart:
+        out.update(quickstart_first_run())
     if not args.skip_large:
         out.update(large_fit())
     out["targets_met"] = bool(
