@@ -11,9 +11,9 @@ from simfit.models import ddm
 TRUTH = {"v_mu": 1.0, "v_sd": 0.5, "log_a": math.log(1.5), "a_sd": 0.2, "t": 0.3, "z": 0.5, "beta": 0.5}
 
 
-def _one_subject(z, beta, correction=True, dt=1e-3, n_trials=4000):
+def _one_subject(z, beta, correction=True, dt=1e-3, n_trials=4000, simulator="euler"):
     truth = {"v_mu": 1.0, "v_sd": 1e-12, "log_a": math.log(1.5), "a_sd": 1e-12, "t": 0.3, "z": z, "beta": beta}
-    model = ddm.model(dt=dt, continuity_correction=correction)
+    model = ddm.model(dt=dt, continuity_correction=correction, simulator=simulator)
     sim = simfit.Simulator(model, ddm.design(10, n_trials))
     values = sim.simulate(truth, seed=4).values[0]
     cond = sim.design.covariates[:, 0]
@@ -40,6 +40,21 @@ def test_corrected_scheme_matches_the_continuous_first_passage_law():
     rt, _, cond = _one_subject(z=0.5, beta=0.0)
     target = mean_time_unbiased(1.0, 1.5) + 1e-3 / 2  # decisions are counted at step ends
     assert abs(rt.mean() - target) < 4 * rt.std() / math.sqrt(rt.size)
+
+
+def test_exact_simulator_follows_the_continuous_law_in_both_conditions():
+    rt, resp, cond = _one_subject(z=0.3, beta=0.8, simulator="exact")
+    for c, v in ((0.0, 1.0), (1.0, 1.8)):
+        r, t = resp[cond == c], rt[cond == c]
+        p = p_upper(v, 1.5, 0.3)
+        assert abs(r.mean() - p) < 4 * math.sqrt(p * (1 - p) / r.size), (c, r.mean(), p)
+        m = (1.5 * p - 0.3 * 1.5) / v  # mean decision time from z * a
+        assert abs(t.mean() - m) < 4 * t.std() / math.sqrt(t.size), (c, t.mean(), m)
+
+
+def test_simulator_is_checked():
+    with pytest.raises(ValueError, match="simulator must be one of"):
+        ddm.model(simulator="milstein")
 
 
 def test_plain_euler_has_the_discrete_monitoring_bias():

@@ -4,10 +4,14 @@ Each subject ``i`` has a drift ``v_i ~ N(v_mu, v_sd^2)`` and a boundary separati
 ``a_i = exp(log_a + a_sd * z)``; the non-decision time ``t_i = t`` (seconds, positive) and the
 starting point, the fraction ``z`` of the separation, are shared; a trial-level condition
 (covariate ``cond``, 0 or 1) shifts the drift by ``beta``. On each trial the evidence starts at
-``z * a_i`` and follows ``dX = v dt + dW`` (unit diffusion; Euler-Maruyama with ``dt`` = 1 ms and
-boundaries corrected for the discrete monitoring, see :func:`model`) until it reaches 0
-(response 0, an error) or ``a_i`` (response 1, correct), or ``t_max`` elapses (then the nearer
-boundary is reported). Values: ``rt`` (decision time + ``t_i``, seconds) and ``response``.
+``z * a_i`` and follows ``dX = v dt + dW`` (unit diffusion) until it reaches 0 (response 0, an
+error) or ``a_i`` (response 1, correct). Values: ``rt`` (decision time + ``t_i``, seconds) and
+``response``.
+
+Two simulators (``model(simulator=...)``): ``"euler"`` (default), Euler-Maruyama with ``dt`` =
+1 ms, boundaries corrected for the discrete monitoring, and at most ``t_max`` seconds (then the
+nearer boundary is reported); ``"exact"``, first-passage times sampled without discretisation
+(:mod:`simfit.first_passage`), at a cost per trial that does not grow with the decision time.
 
 Statistics per subject and condition: accuracy, the 10/30/50/70/90% quantiles of correct response
 times and the median error response time; averaged (and their spread taken) across subjects.
@@ -26,6 +30,7 @@ import numpy as np
 from numba import njit
 
 from simfit import statistics as st
+from simfit.first_passage import wiener_first_passage
 from simfit.model import Model, Observations
 from simfit.params import Param
 from simfit.population import LogNormal, Normal, population_level
@@ -86,32 +91,59 @@ def diffusion_trials(psi, theta, x, args, rng, y):
         y[k, 1] = 1.0 if pos >= upper or (steps >= max_steps and pos > 0.5 * a) else 0.0
 
 
-def model(dt: float = DT, t_max: float = T_MAX, continuity_correction: bool = True) -> Model:
+@njit(cache=True, error_model="numpy")
+def diffusion_trials_exact(psi, theta, x, args, rng, y):
+    """Observation kernel of the exact simulator: as :func:`diffusion_trials`, with
+    ``args = (index of z in psi, index of beta in psi)``."""
+    z = psi[int(args[0])]
+    beta = psi[int(args[1])]
+    v0 = theta[0]
+    a = theta[1]
+    ndt = theta[2]
+    for k in range(y.shape[0]):
+        substream(rng, k)  # common random numbers aligned trial by trial
+        decision, upper = wiener_first_passage(rng, v0 + beta * x[k, 0], a, z)
+        y[k, 0] = decision + ndt
+        y[k, 1] = upper
+
+
+SIMULATORS = ("euler", "exact")
+
+
+def model(dt: float = DT, t_max: float = T_MAX, continuity_correction: bool = True, simulator: str = "euler") -> Model:
     """The hierarchical DDM; ``dt`` and ``t_max`` in seconds.
 
-    Checking the walk only every ``dt`` lets it cross a boundary unseen between steps, which
-    moves each boundary out by about ``0.5826 sqrt(dt)`` (Broadie, Glasserman & Kou 1997): at
-    1 ms, +0.037 on the separation. With ``continuity_correction`` the boundaries are moved in by
-    that amount, so the simulated process approximates the continuous-time DDM; without it the
-    scheme is plain Euler, as in most DDM simulators.
+    ``simulator="euler"``: checking the walk only every ``dt`` lets it cross a boundary unseen
+    between steps, which moves each boundary out by about ``0.5826 sqrt(dt)`` (Broadie, Glasserman
+    & Kou 1997): at 1 ms, +0.037 on the separation. With ``continuity_correction`` the boundaries
+    are moved in by that amount, so the simulated process approximates the continuous-time DDM;
+    without it the scheme is plain Euler, as in most DDM simulators.
+
+    ``simulator="exact"``: the continuous-time DDM itself, by exact first-passage sampling
+    (:func:`simfit.first_passage.wiener_first_passage`); ``dt``, ``t_max`` and
+    ``continuity_correction`` do not apply. Each trial's decision time is a continuous function
+    of the parameters between the points where one of its accept or side decisions flips, and
+    jumps there, where the Euler times move in steps of ``dt``.
     """
+    if simulator not in SIMULATORS:
+        raise ValueError(f"simulator must be one of {', '.join(map(repr, SIMULATORS))}, got {simulator!r}.")
     subject = population_level(
         "subject",
         [Normal("v", "v_mu", "v_sd"), LogNormal("a", "log_a", "a_sd"), Normal("t", "t", 0.0)],
         PARAMS,
     )
     names = [p.name for p in PARAMS]
+    if simulator == "exact":
+        kernel, args = diffusion_trials_exact, (names.index("z"), names.index("beta"))
+    else:
+        shift = BGK_CONSTANT * math.sqrt(dt) if continuity_correction else 0.0
+        kernel, args = diffusion_trials, (dt, t_max, names.index("z"), names.index("beta"), shift)
     return Model(
         params=PARAMS,
         levels=(subject,),
-        observations=Observations(
-            diffusion_trials,
-            values=("rt", "response"),
-            args=(dt, t_max, names.index("z"), names.index("beta"), BGK_CONSTANT * math.sqrt(dt) if continuity_correction else 0.0),
-            covariates=("cond",),
-        ),
+        observations=Observations(kernel, values=("rt", "response"), args=args, covariates=("cond",)),
         name="ddm",
-        description=__doc__.splitlines()[0],
+        description=__doc__.splitlines()[0] + ("" if simulator == "euler" else " (exact first-passage simulator)"),
     )
 
 
