@@ -165,3 +165,23 @@ def test_a_spread_estimated_on_its_bound_still_starts_the_sampler(ri_model, ri_s
     assert (post.rhat() < 1.05).all()
     assert post.map()["tau"] < 0.5 * post.mean()["tau"]
     assert post.interval(0.1).loc["tau", "lower"] < 0.05 < 0.1 < post.mean()["tau"]
+
+
+def test_the_summary_reports_the_fit_the_chains_started_from(ri_model, ri_stats, ri_data, ri_posterior):
+    # The preliminary fit is fit() with the same options: the same estimate, not a look-alike.
+    alone = simfit.fit(ri_model, ri_data, ri_stats, bootstrap=0)
+    assert np.array_equal(ri_posterior.estimate.to_numpy(), alone.params.to_numpy())
+    text = ri_posterior.summary()
+    assert "preliminary fit: simfit.fit() with the same statistics (seed 0" in text
+    assert f"mu {alone.params['mu']:.4g} (se {alone.se()['mu']:.3g})" in text
+    seeded = simfit.FitOptions(seed=7, bootstrap=0)
+    post = simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, chains=1, draws=20, warmup=20, seed=1, fit_options=seeded)
+    assert np.array_equal(post.estimate.to_numpy(), simfit.fit(ri_model, ri_data, ri_stats, options=seeded).params.to_numpy())
+    assert "(seed 7" in post.summary()
+
+
+def test_abc_smc_says_it_has_no_preliminary_fit(ln_model, ln_data):
+    stats = Statistics(unit=[log_mean("y")], across=["mean", "sd"])
+    post = simfit.sample(ln_model, ln_data, stats, LN_PRIOR, method="abc-smc", n_particles=200, max_generations=2, seed=1)
+    assert "preliminary fit: none (ABC-SMC starts from the prior)" in post.summary()
+    assert post.summary_frame()["estimate"].isna().all()

@@ -319,6 +319,23 @@ class Posterior:
         stats = {"lp": self.log_posterior} if self.log_posterior is not None and self.weights is None else None
         return az.from_dict(posterior=posterior, sample_stats=stats, attrs={"method": self.method, "n_simulations": int(self.n_simulations)})
 
+    def _preliminary_lines(self) -> list[str]:
+        """The fit the sampler started from, labelled as such (or that there was none)."""
+        record = self.info.get("preliminary_fit") if self.info else None
+        if self.estimate is None or not record:
+            start = "ABC-SMC starts from the prior" if self.method == "abc-smc" else "none recorded"
+            return [f"preliminary fit: none ({start})"]
+        se = record.get("se", {})
+        values = ", ".join(
+            f"{name} {self.estimate[name]:.4g} (se {se.get(name, float('nan')):.3g})" for name in self.param_names
+        )
+        return [
+            f"preliminary fit: simfit.fit() with the same statistics (seed {record.get('seed')}, S = {record.get('n_sims')}, "
+            f"{record.get('weighting')} weighting), converged {'yes' if record.get('converged') else 'NO'}; it started "
+            "the chains and scaled their proposals:",
+            f"  {values}",
+        ]
+
     def summary(self, alpha: float = 0.1) -> str:
         """A readable report: sampler, expectations beside modes, diagnostics, population."""
         lines = [
@@ -332,8 +349,9 @@ class Posterior:
                 f"particles {self.n_draws}    generations {self.info.get('generations')}    stopped by "
                 f"{self.info.get('stopped')}    simulated panels {self.n_simulations:,}    wall {self.seconds:.2f} s"
             )
+        lines.extend(self._preliminary_lines())
         for key, value in self.info.items():
-            if key in ("generations", "stopped", "tolerances", "acceptance_by_generation"):
+            if key in ("generations", "stopped", "tolerances", "acceptance_by_generation", "preliminary_fit"):
                 continue
             if key == "compute_seconds":
                 lines.append(f"compute time of the run, over all its sessions: {value:.2f} s (wall above: this session)")
@@ -345,8 +363,8 @@ class Posterior:
         rhat = self.rhat()
         if (rhat > 1.01).any():
             lines.append(f"\nWarning: R-hat above 1.01 for {', '.join(rhat.index[rhat > 1.01])}; run longer chains.")
-        lines.append("\nmean and quantiles are posterior expectations; map is the posterior mode, estimate the")
-        lines.append("extremum (indirect-inference) estimate of the preliminary fit.")
+        lines.append("\nmean and quantiles are posterior expectations; map is the posterior mode; estimate is the")
+        lines.append("preliminary fit's extremum estimate (above), empty without one.")
         try:
             pop = self.population_summary(alpha)
         except Exception as exc:  # the report must not fail because of an optional section

@@ -177,8 +177,9 @@ def sample(
             f"The unbiased synthetic likelihood needs more panels per proposal than statistics + 3 "
             f"({observed.size + 3}); got n_sims={opts.n_sims}. Raise n_sims, use n_sims='auto', or set unbiased=False."
         )
-    fit_options = fit_options or FitOptions()
-    fit_options = replace(sequential(fit_options), seed=derive_seed(seed, 50))
+    # The preliminary fit is fit() with these options (their seed included), so it agrees with a
+    # fit the user runs with the same options; only its worker pools are turned off.
+    fit_options = sequential(fit_options or FitOptions())
 
     store = None
     records: dict = {}
@@ -317,6 +318,7 @@ def _sample_bsl(model, data, statistics, simulator, observed, priors, opts: BSLO
         setup = {
             "starts": starts.tolist(), "proposal_cov": prop_cov.tolist(), "n_sims": n_sims,
             "loglik_sd": loglik_sd, "estimate": fit_result.params.to_dict(), "n_simulations": setup_sims,
+            "preliminary_fit": _preliminary_fit_record(fit_result, fit_options),
         }
         if store is not None:
             store.update_manifest(setup=setup)
@@ -348,6 +350,7 @@ def _sample_bsl(model, data, statistics, simulator, observed, priors, opts: BSLO
     results.sort(key=lambda r: r["chain"])
     n_sims_used = sum(r["n_simulations"] for r in results) + int(setup.get("n_simulations", 0))
     info = {
+        "preliminary_fit": setup.get("preliminary_fit"),
         "panels_per_proposal": n_sims,
         "loglik_sd_at_estimate": None if setup.get("loglik_sd") is None else round(float(setup["loglik_sd"]), 3),
         "warmup": warmup,
@@ -365,6 +368,18 @@ def _sample_bsl(model, data, statistics, simulator, observed, priors, opts: BSLO
     )
 
 
+def _preliminary_fit_record(fit_result, fit_options: FitOptions) -> dict:
+    """What the summary says about the fit the chains started from (plain data, kept in a
+    checkpoint folder's manifest)."""
+    return {
+        "seed": int(fit_options.seed),
+        "n_sims": int(fit_options.n_sims),
+        "weighting": getattr(fit_options.weighting, "name", str(fit_options.weighting)),
+        "converged": bool(fit_result.converged),
+        "se": {k: float(v) for k, v in fit_result.se().items()},
+    }
+
+
 def _fit_simulations(fit_result) -> int:
     """Panels a fit simulated."""
     return int(fit_result.n_simulations)
@@ -374,6 +389,7 @@ def _sample_abc(model, simulator, observed, priors, opts: ABCOptions, seed, stor
     generations = list(records.values())
     res = run_abc_smc(simulator, observed, priors, opts, seed, generations, store, bar.update if bar is not None else None)
     info = {
+        "preliminary_fit": None,
         "generations": res["generations"],
         "stopped": res["stopped"],
         "final_tolerance": round(float(res["tolerances"][-1]), 4) if math.isfinite(res["tolerances"][-1]) else None,
