@@ -155,13 +155,14 @@ def test_default_statistics_of_the_lognormal_model_are_accepted(ln_model, ln_dat
 
 
 def test_a_spread_estimated_on_its_bound_still_starts_the_sampler(ri_model, ri_stats):
-    # Eight units: the extremum estimate of tau is 0 (its sandwich variance infinite); the
-    # chains start from the prior's range in that direction and converge, and the posterior mean
-    # of tau lies well above the estimate and the posterior mode.
+    # Eight units: the extremum estimate of tau is near 0, where its sandwich variance is huge;
+    # the chains start from the prior's range in that direction and converge, and the posterior
+    # mean of tau lies well above the estimate and the posterior mode.
     data = simfit.simulate(ri_model, Panel.balanced(8, 5), {"mu": 1.0, "tau": 0.3, "sigma": 1.0}, seed=17).panel(0)
     prior = {**RI_PRIOR, "tau": {"dist": "halfcauchy", "scale": 1}}
     post = simfit.sample(ri_model, data, ri_stats, prior, chains=4, draws=1000, seed=1)
-    assert post.estimate["tau"] < 0.01
+    assert post.estimate["tau"] < 0.05
+    assert post.info["preliminary_fit"]["se"]["tau"] > 1.0
     assert (post.rhat() < 1.05).all()
     assert post.map()["tau"] < 0.5 * post.mean()["tau"]
     assert post.interval(0.1).loc["tau", "lower"] < 0.05 < 0.1 < post.mean()["tau"]
