@@ -17,8 +17,12 @@ Distances are Euclidean on statistics divided by their spread (median absolute d
 the prior simulations of generation 0 (or, with ``adaptive_scale``, among the candidates of the
 previous generation, Prangle 2017). The final particles are corrected by local-linear regression
 on their statistics (Beaumont, Zhang & Balding 2002), which removes most of the blur the last
-tolerance leaves. Every generation is checkpointed; a run resumes from the
-last finished generation and continues exactly as if it had never stopped.
+tolerance leaves, for each parameter the regression predicts: a linear adjustment of a
+parameter the statistics do not predict linearly (a spread on few units, whose statistics inform
+it through their dispersion) adds noise and, through the link, bias, so a parameter is adjusted
+only where the regression's cross-validated R^2 reaches ``adjust_min_gain``. Every generation is
+checkpointed; a run resumes from the last finished generation and continues exactly as if it had
+never stopped.
 """
 
 from __future__ import annotations
@@ -63,6 +67,10 @@ class ABCOptions:
         Correct the final particles by local-linear regression on their statistics
         (Beaumont, Zhang & Balding 2002): the tolerance's blur of the posterior shrinks to what a
         linear relation between parameters and statistics cannot explain.
+    adjust_min_gain : float
+        Adjust a parameter (on the unconstrained scale) only where the regression predicts it:
+        its 5-fold cross-validated R^2 among the final particles is at least this. Below it the
+        adjustment can only add noise and bias; the parameter keeps its particles.
     """
 
     n_particles: int = 1000
@@ -74,6 +82,7 @@ class ABCOptions:
     batch: int | None = None
     adaptive_scale: bool = False
     adjust: bool = True
+    adjust_min_gain: float = 0.1
 
     def __post_init__(self) -> None:
         for name in ("n_particles", "max_generations", "max_simulations"):
@@ -84,12 +93,23 @@ class ABCOptions:
             raise EstimationError(f"n_particles must be at least 20, got {self.n_particles}.")
         if not 0.0 < self.quantile < 1.0 or not 0.0 <= self.min_acceptance < 1.0 or self.min_tolerance < 0:
             raise EstimationError("quantile must lie in (0, 1), min_acceptance in [0, 1) and min_tolerance be >= 0.")
+        if not 0.0 <= self.adjust_min_gain < 1.0:
+            raise EstimationError(f"adjust_min_gain must lie in [0, 1), got {self.adjust_min_gain!r}.")
         if self.batch is not None and (not isinstance(self.batch, (int, np.integer)) or self.batch < 1):
             raise EstimationError(f"batch must be a positive integer, got {self.batch!r}.")
 
 
-def regression_adjust(u: np.ndarray, weights: np.ndarray, deviations: np.ndarray, distances: np.ndarray, tolerance: float):
-    """Local-linear regression adjustment of ABC particles (Beaumont, Zhang & Balding 2002).
+def regression_adjust(
+    u: np.ndarray,
+    weights: np.ndarray,
+    deviations: np.ndarray,
+    distances: np.ndarray,
+    tolerance: float,
+    min_gain: float = 0.0,
+    folds: int = 5,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Local-linear regression adjustment of ABC particles (Beaumont, Zhang & Balding 2002),
+    parameter by parameter where the regression predicts the parameter.
 
     Parameters
     ----------
@@ -100,26 +120,60 @@ def regression_adjust(u: np.ndarray, weights: np.ndarray, deviations: np.ndarray
         Scaled simulated minus observed statistics of each particle.
     distances : ndarray, shape (n,)
     tolerance : float
+    min_gain : float
+        Adjust parameter ``j`` only if the cross-validated R^2 of its regression (``gains[j]``)
+        is at least this.
+    folds : int
+        Folds of the cross-validation (a fixed assignment: particle ``i`` in fold ``i % folds``).
 
     Returns
     -------
-    (ndarray, ndarray)
-        Adjusted particles ``u - (s - s_obs) B`` with ``B`` the weighted least-squares slopes of
-        ``u`` on the statistics, and weights multiplied by the Epanechnikov kernel
-        ``1 - (d / tolerance)^2``. Unchanged when the tolerance is infinite or too few particles
-        carry weight for the regression.
+    (ndarray, ndarray, ndarray)
+        Particles with the adjusted parameters replaced by ``u - (s - s_obs) B`` (``B`` the
+        weighted least-squares slopes of ``u`` on the statistics); weights multiplied by the
+        Epanechnikov kernel ``1 - (d / tolerance)^2``; and the gains, shape (n_params,): ``1 -``
+        the kernel-weighted out-of-fold squared error of the regression over that of the
+        training folds' weighted mean (NaN where not computed). Particles and weights are
+        returned unchanged when the tolerance is infinite, too few particles carry weight, or no
+        parameter reaches ``min_gain``.
     """
+    gains = np.full(u.shape[1], np.nan)
     if not math.isfinite(tolerance) or tolerance <= 0:
-        return u, weights
+        return u, weights, gains
     kernel = np.clip(1.0 - (distances / tolerance) ** 2, 0.0, None)
     w = weights * kernel
     if w.sum() <= 0 or 1.0 / np.sum((w / w.sum()) ** 2) < 5 * (deviations.shape[1] + 1):
-        return u, weights
+        return u, weights, gains
     w = w / w.sum()
     x = np.column_stack([np.ones(u.shape[0]), deviations])
+    gains = _cross_validated_gain(u, w, x, folds)
+    adjust = gains >= min_gain
+    if not adjust.any():
+        return u, weights, gains
     root_w = np.sqrt(w)[:, None]
     coef, *_ = np.linalg.lstsq(root_w * x, root_w * u, rcond=None)
-    return u - deviations @ coef[1:], w
+    out = u.copy()
+    out[:, adjust] = u[:, adjust] - deviations @ coef[1:, adjust]
+    return out, w, gains
+
+
+def _cross_validated_gain(u: np.ndarray, w: np.ndarray, x: np.ndarray, folds: int) -> np.ndarray:
+    """Per column of ``u``: 1 - out-of-fold weighted squared error of the weighted regression on
+    ``x`` over that of the weighted mean of the training folds."""
+    fold = np.arange(u.shape[0]) % folds
+    err_fit = np.zeros(u.shape[1])
+    err_mean = np.zeros(u.shape[1])
+    for f in range(folds):
+        train, test = fold != f, fold == f
+        if w[train].sum() <= 0 or w[test].sum() <= 0:
+            return np.full(u.shape[1], np.nan)
+        root_w = np.sqrt(w[train])[:, None]
+        coef, *_ = np.linalg.lstsq(root_w * x[train], root_w * u[train], rcond=None)
+        centre = np.average(u[train], axis=0, weights=w[train])
+        err_fit += w[test] @ (u[test] - x[test] @ coef) ** 2
+        err_mean += w[test] @ (u[test] - centre) ** 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(err_mean > 0, 1.0 - err_fit / err_mean, np.nan)
 
 
 def _robust_scale(stats: np.ndarray) -> np.ndarray:
@@ -302,12 +356,15 @@ def run_abc_smc(
     u = np.asarray(last["particles"])
     logw = np.asarray(last["log_weights"])
     weights = np.exp(logw - logsumexp(logw))
+    gains = np.full(u.shape[1], np.nan)
     if options.adjust:
         scale = np.asarray(last["scale"])
-        u, weights = regression_adjust(
-            u, weights, (np.asarray(last["statistics"]) - observed) / scale, np.asarray(last["distances"]), last["tolerance"]
+        u, weights, gains = regression_adjust(
+            u, weights, (np.asarray(last["statistics"]) - observed) / scale, np.asarray(last["distances"]), last["tolerance"],
+            min_gain=options.adjust_min_gain,
         )
     return {
+        "adjustment_gains": gains,
         "particles": params.to_natural(u),
         "weights": weights,
         "distances": np.asarray(last["distances"]),

@@ -385,6 +385,18 @@ def _fit_simulations(fit_result) -> int:
     return int(fit_result.n_simulations)
 
 
+def _adjustment_note(names, gains, opts: ABCOptions) -> str:
+    """Which parameters the regression adjustment moved, with each regression's cross-validated R^2."""
+    if not opts.adjust:
+        return "off"
+    if not np.isfinite(gains).any():
+        return "none (no finite tolerance or too few weighted particles)"
+    parts = [
+        f"{n} {'adjusted' if g >= opts.adjust_min_gain else 'kept'} (cv R2 {g:.2f})" for n, g in zip(names, gains)
+    ]
+    return f"{', '.join(parts)}; adjusted where cv R2 >= {opts.adjust_min_gain:g}"
+
+
 def _sample_abc(model, simulator, observed, priors, opts: ABCOptions, seed, store, records, bar) -> Posterior:
     generations = list(records.values())
     res = run_abc_smc(simulator, observed, priors, opts, seed, generations, store, bar.update if bar is not None else None)
@@ -396,6 +408,7 @@ def _sample_abc(model, simulator, observed, priors, opts: ABCOptions, seed, stor
         "final_acceptance": round(float(res["acceptance"][-1]), 4),
         "tolerances": [float(t) for t in res["tolerances"]],
         "acceptance_by_generation": [float(a) for a in res["acceptance"]],
+        "regression_adjustment": _adjustment_note(model.param_names, res["adjustment_gains"], opts),
     }
     return Posterior(
         model=model,

@@ -15,12 +15,13 @@ from simfit.models import (
     growth,
     logistic_map,
     lognormal_exponential,
+    meta_analysis,
     pk,
     random_intercept,
     three_level,
 )
 
-__all__ = ["random_intercept", "lognormal_exponential", "three_level", "ddm", "dynamic_panel", "gandk", "pk", "growth", "logistic_map", "BUILTIN"]
+__all__ = ["random_intercept", "lognormal_exponential", "three_level", "ddm", "dynamic_panel", "gandk", "pk", "growth", "logistic_map", "meta_analysis", "BUILTIN"]
 
 #: Built-in model modules by name (used by scenario files).
 BUILTIN = {
@@ -33,4 +34,5 @@ BUILTIN = {
     "pk": pk,
     "growth": growth,
     "logistic_map": logistic_map,
+    "meta_analysis": meta_analysis,
 }
