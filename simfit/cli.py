@@ -522,7 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="posterior draws given observed data (BSL or ABC-SMC), checkpointed")
     p.add_argument("scenario")
     p.add_argument("--data", default=None, help="CSV file with the columns named in [data] (default: simulate at [truth])")
-    p.add_argument("--method", choices=["bsl", "abc-smc"], default=None)
+    p.add_argument("--method", choices=["bsl", "abc-smc", "surrogate"], default=None)
     p.add_argument("--chains", type=int, default=None)
     p.add_argument("--draws", type=int, default=None, help="kept draws per chain")
     p.add_argument("--seed", type=int, default=None)

@@ -48,11 +48,11 @@
     n_sims = 1
 
     [sample]                         # simfit sample (priors: every parameter in [prior])
-    method = "bsl"                   # or "abc-smc"
+    method = "bsl"                   # or "abc-smc", "surrogate"
     chains = 4
     draws = 1000
     seed = 1
-    n_sims = "auto"                  # and any other option of BSLOptions / ABCOptions
+    n_sims = "auto"                  # and any other option of BSLOptions / ABCOptions / SurrogateOptions
 
 Every table maps one to one onto a frozen dataclass below (or :class:`~simfit.estimation.FitOptions`
 for ``[fit]``): unknown keys and wrong types are errors naming the file, the key and what was
@@ -74,9 +74,8 @@ from typing import Any
 
 import pandas as pd
 
-from simfit.bayes.abc_smc import ABCOptions
 from simfit.bayes.priors import make_prior
-from simfit.bayes.synthetic_likelihood import BSLOptions
+from simfit.bayes.sampling import SAMPLER_OPTIONS
 from simfit.data import Panel
 from simfit.errors import ScenarioError, SimfitError
 from simfit.estimation import FitOptions
@@ -166,7 +165,7 @@ class SimulateSpec:
 @dataclass(frozen=True)
 class SampleSpec:
     """``[sample]``: options of ``simfit sample`` (``options`` are the method's own, e.g.
-    ``n_sims`` for BSL or ``n_particles`` for ABC-SMC)."""
+    ``n_sims`` for BSL, ``n_particles`` for ABC-SMC, ``n_design`` for the surrogate)."""
 
     method: str = "bsl"
     chains: int = 4
@@ -185,9 +184,9 @@ def _sample_section(data, path: Path) -> SampleSpec:
     if not isinstance(data, dict):
         raise ScenarioError(f"{where} must be a table.")
     method = data.get("method", "bsl")
-    if method not in ("bsl", "abc-smc"):
-        raise ScenarioError(f"{where} method: expected 'bsl' or 'abc-smc', got {method!r}.")
-    cls = BSLOptions if method == "bsl" else ABCOptions
+    if method not in SAMPLER_OPTIONS:
+        raise ScenarioError(f"{where} method: expected one of {', '.join(map(repr, SAMPLER_OPTIONS))}, got {method!r}.")
+    cls = SAMPLER_OPTIONS[method]
     allowed = {**_SAMPLE_KEYS, **{f.name: f for f in fields(cls)}}
     unknown = sorted(set(data) - set(allowed))
     if unknown:

@@ -257,7 +257,7 @@ def test_few_units_scenario_shows_a_mode_at_zero_and_a_mean_away_from_it(tmp_pat
     out = tmp_path / "few"
     assert main(["sample", str(ROOT / "scenarios" / "few_units.toml"), "--out", str(out), "--json", "--no-progress"]) == 0
     tau = last_json(capsys)["params"]["tau"]
-    assert tau["estimate"] < 0.01 and tau["map"] < 0.1 < tau["mean"]
+    assert tau["estimate"] < 0.05 and tau["map"] < 0.1 < tau["mean"]
 
 
 def test_killed_sampling_run_resumes_to_the_uninterrupted_draws(tmp_path):

@@ -55,7 +55,7 @@ observations = 5
         (GOOD + '[prior]\ntau = { dist = "cauchy" }\n', "Unknown prior family"),
         (GOOD + "[grid]\nsigma = []\n", r"\[grid\] sigma: expected a non-empty list"),
         (GOOD + '[study]\nalpha = 2.0\n', "alpha must lie in"),
-        (GOOD + '[sample]\nmethod = "nuts"\n', r"\[sample\] method: expected 'bsl' or 'abc-smc'"),
+        (GOOD + '[sample]\nmethod = "nuts"\n', r"\[sample\] method: expected one of 'bsl', 'abc-smc', 'surrogate', got 'nuts'"),
         (GOOD + "[sample]\nn_particles = 100\n", r"\[sample\]: unknown key\(s\) n_particles for method 'bsl'"),
         (GOOD + '[sample]\nmethod = "abc-smc"\nn_particles = 5\n', "n_particles must be at least 20"),
         (GOOD + "[sample]\nchains = 0\n", r"\[sample\] chains must be a positive integer"),

@@ -6,7 +6,10 @@ per generation, appended the moment it is done):
 
 * ``method="bsl"``: Bayesian synthetic likelihood (:mod:`simfit.bayes.synthetic_likelihood`),
   started at and scaled by a preliminary :func:`~simfit.estimation.fit`;
-* ``method="abc-smc"``: ABC by sequential Monte Carlo (:mod:`simfit.bayes.abc_smc`).
+* ``method="abc-smc"``: ABC by sequential Monte Carlo (:mod:`simfit.bayes.abc_smc`);
+* ``method="surrogate"``: the Gaussian synthetic likelihood of a regression surrogate trained on
+  batched simulations where the posterior mass is (:mod:`simfit.bayes.surrogate`), started, like
+  BSL, from a preliminary fit: a few thousand panels instead of BSL's hundred thousand.
 """
 
 from __future__ import annotations
@@ -27,19 +30,22 @@ import pandas as pd
 from simfit.bayes.abc_smc import ABCOptions, run_abc_smc
 from simfit.bayes.posterior import Posterior
 from simfit.bayes.priors import Priors
+from simfit.bayes.surrogate import SURROGATE_CHECK_RANGE, SurrogateOptions, SurrogateWarning, run_surrogate
 from simfit.bayes.synthetic_likelihood import BSLOptions, SyntheticLikelihood, choose_n_sims, run_chains
 from simfit.checkpoint import ReplicationStore
 from simfit.data import Panel
 from simfit.engine import Simulator
-from simfit.errors import EstimationError, SimfitError
+from simfit.errors import EstimationError, SimfitError, warn
 from simfit.estimation import FitOptions, derive_seed, fit, sequential
 from simfit.model import Model
 from simfit.parallel import BACKENDS, run_parallel
 from simfit.statistics.collection import Statistics
 
-__all__ = ["sample", "METHODS"]
+__all__ = ["sample", "METHODS", "SAMPLER_OPTIONS"]
 
-METHODS = ("bsl", "abc-smc")
+METHODS = ("bsl", "abc-smc", "surrogate")
+#: The options class of each method.
+SAMPLER_OPTIONS = {"bsl": BSLOptions, "abc-smc": ABCOptions, "surrogate": SurrogateOptions}
 
 
 def _check_int(value, name: str, minimum: int) -> int:
@@ -49,7 +55,7 @@ def _check_int(value, name: str, minimum: int) -> int:
 
 
 def _method_options(method: str, options, kwargs: dict):
-    cls = BSLOptions if method == "bsl" else ABCOptions
+    cls = SAMPLER_OPTIONS[method]
     if options is None:
         options = cls()
     elif isinstance(options, Mapping):
@@ -118,7 +124,7 @@ def sample(
     prior : mapping or Priors
         ``{parameter: prior}`` for every parameter: a table such as ``{"dist": "halfnormal",
         "scale": 1}`` or a frozen ``scipy.stats`` distribution (see :mod:`simfit.bayes.priors`).
-    method : {"bsl", "abc-smc"}
+    method : {"bsl", "abc-smc", "surrogate"}
     chains, draws, warmup : int
         BSL: chains, kept draws per chain and adaptive warm-up iterations per chain (``draws //
         2`` by default). ABC-SMC ignores them (its population size is ``n_particles``).
@@ -197,7 +203,12 @@ def sample(
 
     bar = _progress_bar(progress, method, chains * (warmup + draws) if method == "bsl" else None)
     try:
-        if method == "bsl":
+        if method == "surrogate":
+            post = _sample_surrogate(
+                model, data, statistics, simulator, observed, priors, opts, chains, draws, warmup, seed,
+                fit_options, start, store, records, bar,
+            )
+        elif method == "bsl":
             post = _sample_bsl(
                 model, data, statistics, simulator, observed, priors, opts, chains, draws, warmup, seed,
                 fit_options, start, n_jobs, backend, store, records, setup, bar,
@@ -291,18 +302,72 @@ def _finite_starts(target: SyntheticLikelihood, centre, starts, prop_cov, seed: 
     )
 
 
+def _preliminary_fit(model, data, statistics, start, fit_options):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            # Only its estimate and sandwich covariance are used: no bootstrap.
+            return fit(model, data, statistics, start=start, options=replace(fit_options, bootstrap=0))
+        except SimfitError as exc:
+            raise EstimationError(f"The preliminary fit that starts and scales the sampler failed: {exc}") from exc
+
+
+def _sample_surrogate(model, data, statistics, simulator, observed, priors, opts: SurrogateOptions, chains, draws, warmup,
+                      seed, fit_options, start, store, records, bar) -> Posterior:
+    done = records.get(0) if records else None
+    fit_result = None
+    if done is None:
+        fit_result = _preliminary_fit(model, data, statistics, start, fit_options)
+        target = SyntheticLikelihood(simulator, observed, priors, 10)
+        centre, _, cov = _start_points(fit_result, target, chains, seed)
+        res = run_surrogate(simulator, observed, priors, opts, centre, cov, chains, draws, warmup, seed,
+                            progress=bar.update if bar is not None else None)
+        check = res["surrogate_check"]
+        done = {
+            "rep": 0,
+            "draws": res["draws"].tolist(),
+            "log_posterior": res["log_posterior"].tolist(),
+            "estimate": fit_result.params.to_dict(),
+            "n_simulations": int(res["n_simulations"]) + _fit_simulations(fit_result),
+            "info": {
+                "preliminary_fit": _preliminary_fit_record(fit_result, fit_options),
+                "design_points": res["design_points"],
+                "failed_design_points": res["failed"],
+                "acceptance": round(res["acceptance"], 3),
+                "surrogate_check": None if not math.isfinite(check) else round(check, 3),
+                "surrogate_r2_min": round(float(np.nanmin(res["r2"])), 3),
+            },
+        }
+        if math.isfinite(check) and not SURROGATE_CHECK_RANGE[0] <= check <= SURROGATE_CHECK_RANGE[1]:
+            done["info"]["warning"] = (
+                f"the surrogate predicts new simulations poorly (check {check:.3g}, 1 where it holds): its quadratic "
+                "mean and log-linear variances do not describe the statistics over the posterior, whose draws may be "
+                "wrong; use method='bsl' or 'abc-smc'"
+            )
+        if store is not None:
+            store.append(done)
+    if done["info"].get("warning"):
+        warn("Surrogate posterior: " + done["info"]["warning"] + ".", SurrogateWarning)
+    params = model.params
+    draws_u = np.asarray(done["draws"], dtype=float)
+    return Posterior(
+        model=model,
+        draws=params.to_natural(draws_u.reshape(-1, draws_u.shape[2])).reshape(draws_u.shape),
+        method="surrogate",
+        log_posterior=np.asarray(done["log_posterior"], dtype=float),
+        estimate=pd.Series(done["estimate"], name="estimate")[list(model.param_names)],
+        n_simulations=int(done["n_simulations"]),
+        info=dict(done["info"]),
+        fit=fit_result,
+    )
+
+
 def _sample_bsl(model, data, statistics, simulator, observed, priors, opts: BSLOptions, chains, draws, warmup, seed,
                 fit_options, start, n_jobs, backend, store, records, setup, bar) -> Posterior:
     estimate = None
     fit_result = None
     if setup is None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                # Only its estimate and sandwich covariance are used: no bootstrap.
-                fit_result = fit(model, data, statistics, start=start, options=replace(fit_options, bootstrap=0))
-            except SimfitError as exc:
-                raise EstimationError(f"The preliminary fit that starts and scales the sampler failed: {exc}") from exc
+        fit_result = _preliminary_fit(model, data, statistics, start, fit_options)
         target = SyntheticLikelihood(simulator, observed, priors, 10, opts.shrinkage, opts.unbiased)
         centre, starts, prop_cov = _start_points(fit_result, target, chains, seed)
         setup_sims = _fit_simulations(fit_result)

@@ -1,0 +1,347 @@
+"""Synthetic likelihood with a regression surrogate: posteriors from a few thousand panels.
+
+BSL simulates ``S`` fresh panels at every proposal, tens of thousands of times. When one panel is
+expensive, most of that work re-learns the same smooth relation between parameters and
+statistics. The surrogate sampler learns it once, from batched simulations placed where the
+posterior mass is (in the manner of Wilkinson 2014 and of Järvenpää et al. 2018, with a
+polynomial in place of a Gaussian process):
+
+1. **First pass** (a quasi-Bayesian, Laplace-type posterior; Chernozhukov and Hong 2003): the
+   preliminary :func:`~simfit.estimation.fit` and its sandwich covariance on the unconstrained
+   scale, widened towards the prior where the fit says little, place the first design.
+2. **Rounds**: draw ``n_design`` parameter vectors from a normal around the current posterior,
+   its covariance times ``inflate^2``, and simulate one panel at each, all in one launch of the
+   engine. Regress the statistics on a quadratic in the standardised
+   parameters (all rounds so far); the residuals give the statistics' covariance ``Sigma(u)`` of
+   one panel: each statistic's log variance linear in the parameters, their correlations
+   constant.
+3. **Surrogate posterior**: ``log p(u) = log prior(u) + log N(s_obs; m(u), Sigma (1 + h(u)))``,
+   with ``m(u)`` the fitted mean and ``h(u)`` the leverage of ``u`` in the regression, which adds
+   the surrogate's own uncertainty about ``m(u)``, restricted to the round's design region (the
+   ellipsoid holding 99% of its points: a quadratic extrapolated beyond the design can curve back
+   towards the observed statistics). Its evaluations simulate nothing: random-walk
+   Metropolis chains (proposal covariance adapted in warm-up) draw from it, and their mean and
+   covariance place the next round's design.
+
+The last round's simulations also check the previous surrogate before they enter the fit: their
+standardised prediction errors should have mean square 1 (``info["surrogate_check"]``; far from
+1 means the quadratic mean or the log-linear variances do not describe the statistics over the
+posterior, and a :class:`SurrogateWarning` and the summary say so). Statistics whose spread,
+rather than their mean, carries a parameter (the estimates of a few units informing their
+between-unit sd) are such a case: use ABC-SMC or BSL there.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from simfit.bayes.priors import Priors
+from simfit.engine import Simulator
+from simfit.errors import EstimationError
+from simfit.estimation import derive_seed
+
+__all__ = ["SurrogateOptions", "run_surrogate", "QuadraticSurrogate", "SurrogateWarning", "SURROGATE_CHECK_RANGE"]
+
+# A surrogate check (mean squared standardised prediction error of new simulations, 1 where the
+# surrogate holds, with a standard error near sqrt(2 / (n_stats n_design))) outside this range is
+# reported as a misfit: above, the surrogate is overconfident; below, its variances are too large.
+SURROGATE_CHECK_RANGE = (0.67, 1.5)
+
+
+class SurrogateWarning(UserWarning):
+    """The surrogate does not predict new simulations: its posterior may be wrong."""
+
+
+@dataclass(frozen=True)
+class SurrogateOptions:
+    """Options of the surrogate sampler.
+
+    Attributes
+    ----------
+    n_design : int
+        Panels simulated per round (one per design point).
+    rounds : int
+        Design rounds (the first placed by the preliminary fit, the others by the surrogate
+        posterior of the round before).
+    inflate : float
+        The design's spread relative to the current posterior (covariance times ``inflate^2``).
+    target_acceptance : float
+        Acceptance rate the chains' proposal scale is adapted to in warm-up.
+    """
+
+    n_design: int = 1000
+    rounds: int = 3
+    inflate: float = 2.0
+    target_acceptance: float = 0.3
+
+    def __post_init__(self) -> None:
+        for name in ("n_design", "rounds"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise EstimationError(f"{name} must be a positive integer, got {v!r}.")
+        if not self.inflate >= 1.0:
+            raise EstimationError(f"inflate must be at least 1, got {self.inflate!r}.")
+        if not 0.0 < self.target_acceptance < 1.0:
+            raise EstimationError(f"target_acceptance must lie in (0, 1), got {self.target_acceptance!r}.")
+
+
+class QuadraticSurrogate:
+    """Mean of the statistics as a quadratic in standardised parameters, fitted by least squares;
+    their covariance with log variances linear in the parameters and constant correlations.
+
+    Parameters
+    ----------
+    u : ndarray, shape (n, n_params)
+        Design points (unconstrained scale).
+    stats : ndarray, shape (n, n_stats)
+        One simulated panel's statistics at each point.
+    centre : ndarray, shape (n_params,)
+    cov : ndarray, shape (n_params, n_params)
+        Standardise ``u`` by this centre and covariance (for conditioning).
+    """
+
+    def __init__(self, u: np.ndarray, stats: np.ndarray, centre: np.ndarray, cov: np.ndarray) -> None:
+        self.centre = np.asarray(centre, dtype=float)
+        self.root = np.linalg.cholesky(np.asarray(cov, dtype=float))
+        features = self.features(u)
+        n, k = features.shape
+        if n <= k + stats.shape[1]:
+            raise EstimationError(
+                f"The surrogate needs more design points than its {k} regression terms plus {stats.shape[1]} "
+                f"statistics; got {n}. Raise n_design."
+            )
+        self.coef, *_ = np.linalg.lstsq(features, stats, rcond=None)
+        resid = stats - features @ self.coef
+        # Each statistic's log variance linear in the standardised parameters (the spread of a
+        # statistic changes with the parameters, as BSL's covariance does at every proposal);
+        # E log(chi2_1) = -1.2704 corrects the regression of log squared residuals.
+        linear = features[:, : 1 + self.centre.size]
+        floor = 1e-12 * max(float(np.max(resid**2)), 1e-300)
+        log_sq = np.log(np.maximum(resid**2, floor)) + 1.2704
+        self.var_coef, *_ = np.linalg.lstsq(linear, log_sq, rcond=None)
+        fitted = linear @ self.var_coef
+        # Predictions stay within the log variances fitted on the design (no extrapolation).
+        self.log_var_range = (fitted.min(axis=0), fitted.max(axis=0))
+        scaled = resid / np.exp(0.5 * fitted)
+        corr = scaled.T @ scaled / (n - k)
+        sd = np.sqrt(np.diag(corr))
+        if not (np.all(np.isfinite(corr)) and np.all(sd > 0)):
+            raise EstimationError("The surrogate's residual covariance is not finite; a statistic may be constant or "
+                                  "explode over the design. Check the statistics or use method='bsl'.")
+        shift = 2.0 * np.log(sd)  # the scaled residuals' variances back into the scale
+        self.var_coef[0] += shift
+        self.log_var_range = (self.log_var_range[0] + shift, self.log_var_range[1] + shift)
+        corr = corr / np.outer(sd, sd)
+        try:
+            self.corr_root = np.linalg.cholesky(corr)
+        except np.linalg.LinAlgError:
+            # Statistics (nearly) collinear in their residuals: a small ridge keeps the density proper.
+            corr = 0.999 * corr + 0.001 * np.eye(corr.shape[0])
+            self.corr_root = np.linalg.cholesky(corr)
+        self.corr = corr
+        self.half_logdet_corr = float(np.log(np.diag(self.corr_root)).sum())
+        self.gram_inv = np.linalg.pinv(features.T @ features)
+        total = ((stats - stats.mean(axis=0)) ** 2).sum(axis=0)
+        self.r2 = np.where(total > 0, 1.0 - (resid**2).sum(axis=0) / np.where(total > 0, total, 1.0), np.nan)
+
+    def features(self, u: np.ndarray) -> np.ndarray:
+        z = np.linalg.solve(self.root, (np.atleast_2d(u) - self.centre).T).T
+        i, j = np.triu_indices(z.shape[1])
+        return np.column_stack([np.ones(z.shape[0]), z, z[:, i] * z[:, j]])
+
+    def _standardised(self, u: np.ndarray, stats: np.ndarray):
+        """Prediction errors whitened by ``Sigma(u)``, the leverage ``h(u)`` and ``log |D(u)|``."""
+        f = self.features(u)
+        lev = np.einsum("ij,jk,ik->i", f, self.gram_inv, f)
+        log_sd = 0.5 * np.clip(f[:, : 1 + self.centre.size] @ self.var_coef, *self.log_var_range)
+        z = np.linalg.solve(self.corr_root, ((stats - f @ self.coef) * np.exp(-log_sd)).T).T
+        return z, lev, log_sd.sum(axis=1)
+
+    def standardised_errors(self, u: np.ndarray, stats: np.ndarray) -> np.ndarray:
+        """Mahalanobis squared prediction errors of new simulations, divided by their expectation
+        (the number of statistics times ``1 + h``): mean 1 where the surrogate holds."""
+        z, lev, _ = self._standardised(u, stats)
+        return (z**2).sum(axis=1) / ((1.0 + lev) * stats.shape[1])
+
+    def loglik(self, u: np.ndarray, observed: np.ndarray) -> np.ndarray:
+        """``log N(observed; m(u), Sigma(u) (1 + h(u)))`` up to a constant, shape (K,)."""
+        u = np.atleast_2d(u)
+        z, lev, log_det_d = self._standardised(u, np.broadcast_to(observed, (u.shape[0], observed.size)))
+        d = observed.size
+        return -0.5 * (z**2).sum(axis=1) / (1.0 + lev) - 0.5 * d * np.log1p(lev) - log_det_d - self.half_logdet_corr
+
+
+# Metropolis steps per kept draw: the surrogate is cheap to evaluate, so the chains can afford to
+# be thinned to nearly independent draws (random-walk Metropolis keeps about one effective draw
+# in ten in a few dimensions).
+THIN = 10
+# Each chain is made of this many independent sub-chains run side by side (one vectorised
+# evaluation serves all), its draws their kept draws one after the other.
+SUB_CHAINS = 10
+
+
+def _metropolis(logp, centre, cov, chains, warmup, draws, rng, target_acceptance):
+    """Random-walk Metropolis chains on a cheap log density, shape (chains, draws, p).
+
+    Each chain is :data:`SUB_CHAINS` sub-chains (vectorised together), each warmed up on its
+    own and keeping every :data:`THIN`-th state; the proposal scale adapts in warm-up
+    (Robbins-Monro on the acceptance rate, shared) and its shape to the warm-up draws once half
+    the warm-up has run.
+    """
+    n_out, n_draws = chains, draws
+    chains = n_out * SUB_CHAINS
+    draws = -(-n_draws // SUB_CHAINS)
+    p = centre.size
+    root = np.linalg.cholesky(cov)
+    x = centre + rng.standard_normal((chains, p)) @ root.T
+    lp = logp(x)
+    for _ in range(100):  # starts where the density is positive
+        bad = ~np.isfinite(lp)
+        if not bad.any():
+            break
+        x[bad] = centre + 0.5 * rng.standard_normal((int(bad.sum()), p)) @ root.T
+        lp[bad] = logp(x[bad])
+    if not np.all(np.isfinite(lp)):
+        raise EstimationError("The surrogate posterior is zero around the preliminary estimate; check the priors.")
+    log_scale = math.log(2.38 / math.sqrt(p))
+    out = np.empty((chains, draws, p))
+    out_lp = np.empty((chains, draws))
+    history = []
+    accepted = 0
+    for t in range(warmup + draws):
+        for _ in range(1 if t < warmup else THIN):
+            prop = x + math.exp(log_scale) * rng.standard_normal((chains, p)) @ root.T
+            lp_prop = logp(prop)
+            take = np.log(rng.uniform(size=chains)) < lp_prop - lp
+            x[take], lp[take] = prop[take], lp_prop[take]
+            if t >= warmup:
+                accepted += int(take.sum())
+        if t < warmup:
+            log_scale += (take.mean() - target_acceptance) * (t + 1) ** -0.6
+            history.append(x.copy())
+            if t + 1 == warmup // 2 and t + 1 >= 20:
+                shape = np.cov(np.concatenate(history[len(history) // 2 :]), rowvar=False)
+                shape = np.atleast_2d(shape) + 1e-12 * np.eye(p)
+                try:
+                    root = np.linalg.cholesky(shape)
+                    log_scale = math.log(2.38 / math.sqrt(p))
+                except np.linalg.LinAlgError:
+                    pass
+        else:
+            out[:, t - warmup] = x
+            out_lp[:, t - warmup] = lp
+    out = out.reshape(n_out, SUB_CHAINS * draws, p)[:, :n_draws]
+    out_lp = out_lp.reshape(n_out, SUB_CHAINS * draws)[:, :n_draws]
+    return out, out_lp, accepted / max(1, chains * draws * THIN)
+
+
+def run_surrogate(
+    simulator: Simulator,
+    observed: np.ndarray,
+    priors: Priors,
+    options: SurrogateOptions,
+    centre: np.ndarray,
+    cov: np.ndarray,
+    chains: int,
+    draws: int,
+    warmup: int,
+    seed: int,
+    progress=None,
+) -> dict:
+    """Run the surrogate sampler (see the module docstring).
+
+    Parameters
+    ----------
+    simulator : Simulator
+        On the observed panel's design, with the statistics.
+    observed : ndarray, shape (n_stats,)
+    priors : Priors
+    options : SurrogateOptions
+    centre, cov : ndarray
+        The first pass: centre (n_params,) and covariance (n_params, n_params) on the
+        unconstrained scale.
+    chains, draws, warmup : int
+        Of the chains on the final surrogate (earlier rounds use a quarter of the draws).
+    seed : int
+    progress : callable, optional
+        Called with the number of panels just simulated.
+
+    Returns
+    -------
+    dict
+        ``draws`` (chains, draws, n_params) unconstrained; ``log_posterior``; ``n_simulations``;
+        ``acceptance``; ``surrogate_check`` (mean standardised squared error of the last round's
+        simulations under the surrogate before them; NaN with one round); ``r2`` (per statistic);
+        ``failed`` (design points whose panel failed).
+    """
+    params = priors.params
+    centre = np.asarray(centre, dtype=float)
+    cov = np.asarray(cov, dtype=float)
+    p = centre.size
+    us, ss = [], []
+    failed = 0
+    check = math.nan
+    surrogate = None
+    result = None
+    for r in range(options.rounds):
+        rng = np.random.default_rng(derive_seed(seed, 60, r))
+        root = np.linalg.cholesky(cov)
+        u = centre + options.inflate * (rng.standard_normal((options.n_design, p)) @ root.T)
+        inside = np.isfinite(priors.logpdf_free(u))
+        u = u[inside]
+        stats = simulator.statistics_batch(params.to_natural(u), 1, derive_seed(seed, 61, r), 0, failures="nan")[:, 0, :]
+        if progress is not None:
+            progress(int(u.shape[0]))
+        ok = np.all(np.isfinite(stats), axis=1)
+        failed += int((~ok).sum())
+        if ok.sum() < 0.5 * max(1, u.shape[0]):
+            raise EstimationError(
+                f"Surrogate round {r}: the simulator failed (non-finite statistics) at {int((~ok).sum())} of "
+                f"{u.shape[0]} design points around {dict(zip(params.names, np.round(params.to_natural(centre), 4)))}; "
+                "narrow the priors or check the model there."
+            )
+        if surrogate is not None and r == options.rounds - 1:
+            check = float(np.mean(surrogate.standardised_errors(u[ok], stats[ok])))
+        us.append(u[ok])
+        ss.append(stats[ok])
+        surrogate = QuadraticSurrogate(np.concatenate(us), np.concatenate(ss), centre, cov)
+
+        # The surrogate is trusted where this round's design is: a quadratic extrapolated beyond
+        # it can curve back towards the observed statistics and make a spurious mode.
+        design_root = options.inflate * root
+        z2 = (np.linalg.solve(design_root, (u[ok] - centre).T) ** 2).sum(axis=0)
+        radius2 = float(np.quantile(z2, 0.99))
+        design_centre = centre.copy()
+
+        def logp(x, s=surrogate, c=design_centre, r=design_root, r2=radius2):
+            lp = priors.logpdf_free(x)
+            lp[(np.linalg.solve(r, (x - c).T) ** 2).sum(axis=0) > r2] = -math.inf
+            out = np.full(x.shape[0], -math.inf)
+            fin = np.isfinite(lp)
+            if fin.any():
+                out[fin] = lp[fin] + s.loglik(x[fin], observed)
+            return out
+
+        last = r == options.rounds - 1
+        n_draws = draws if last else max(200, draws // 4)
+        n_warm = warmup if last else max(200, warmup // 4)
+        mcmc_rng = np.random.default_rng(derive_seed(seed, 62, r))
+        chain_draws, chain_lp, acceptance = _metropolis(logp, centre, cov, chains, n_warm, n_draws, mcmc_rng, options.target_acceptance)
+        flat = chain_draws.reshape(-1, p)
+        centre = flat.mean(axis=0)
+        cov = np.atleast_2d(np.cov(flat, rowvar=False)) + 1e-12 * np.eye(p)
+        result = (chain_draws, chain_lp, acceptance)
+    chain_draws, chain_lp, acceptance = result
+    return {
+        "draws": chain_draws,
+        "log_posterior": chain_lp,
+        "n_simulations": int(sum(x.shape[0] for x in us) + failed),
+        "acceptance": float(acceptance),
+        "surrogate_check": check,
+        "r2": surrogate.r2,
+        "failed": failed,
+        "design_points": int(sum(x.shape[0] for x in us)),
+    }

@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+
+import simfit
+from simfit.bayes.surrogate import QuadraticSurrogate, SurrogateOptions, SurrogateWarning
+from simfit.errors import EstimationError
+from simfit.models import meta_analysis as ma
+
+
+def _design(rng, n=4000):
+    u = rng.standard_normal((n, 2))
+    mean = np.column_stack([2.0 + 3.0 * u[:, 0] + u[:, 1] ** 2, 1.0 - u[:, 0] * u[:, 1]])
+    sd = np.exp(0.5 * np.column_stack([0.4 * u[:, 0], -0.3 * u[:, 1]]))
+    noise = rng.standard_normal((n, 2)) @ np.linalg.cholesky([[1.0, 0.5], [0.5, 1.0]]).T
+    return u, mean + sd * noise
+
+
+def test_the_surrogate_learns_a_quadratic_mean_and_log_linear_variances(rng):
+    u, stats = _design(rng)
+    sur = QuadraticSurrogate(u, stats, np.zeros(2), np.eye(2))
+    # features: 1, u0, u1, u0^2, u0 u1, u1^2
+    expected = np.array([[2.0, 1.0], [3.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, -1.0], [1.0, 0.0]])
+    se = 4 * 2.0 / np.sqrt(u.shape[0])  # coefficients' standard errors are about sd / sqrt(n)
+    np.testing.assert_allclose(sur.coef, expected, atol=se)
+    np.testing.assert_allclose(sur.var_coef[1:], [[0.4, 0.0], [0.0, -0.3]], atol=0.1)
+    assert sur.corr[0, 1] == pytest.approx(0.5, abs=4 * 0.75 / np.sqrt(u.shape[0]))
+    fresh_u, fresh = _design(rng, 2000)
+    check = sur.standardised_errors(fresh_u, fresh).mean()
+    assert abs(check - 1.0) < 4 * np.sqrt(2 / (2 * 2000))  # mean of chi2_2 / 2 over 2000 points
+
+
+def test_options_are_validated():
+    with pytest.raises(EstimationError, match="n_design"):
+        SurrogateOptions(n_design=0)
+    with pytest.raises(EstimationError, match="inflate"):
+        SurrogateOptions(inflate=0.5)
+
+
+def test_surrogate_posterior_matches_bsl_with_a_tenth_of_the_panels(ri_model, ri_stats, ri_data, ri_posterior):
+    post = simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, method="surrogate", seed=1)
+    assert post.n_simulations * 10 < ri_posterior.n_simulations
+    assert (post.rhat() < 1.01).all()
+    assert 0.67 <= post.info["surrogate_check"] <= 1.5
+    ess = np.minimum(post.ess().to_numpy(), ri_posterior.ess().to_numpy())
+    # Monte Carlo standard errors of the two posterior means (each with at least this ESS)
+    se = ri_posterior.sd().to_numpy() * np.sqrt(2.0 / ess)
+    assert np.all(np.abs(post.mean().to_numpy() - ri_posterior.mean().to_numpy()) < 4 * se)
+    # sd of an sd estimate ~ sd / sqrt(2 ESS); two estimates
+    ratio = post.sd().to_numpy() / ri_posterior.sd().to_numpy()
+    assert np.all(np.abs(ratio - 1.0) < 4 * np.sqrt(2.0 / (2 * ess)))
+    assert "preliminary fit: simfit.fit()" in post.summary()
+
+
+def test_a_surrogate_that_does_not_describe_the_statistics_says_so():
+    # Eight units with one observation each: tau moves the estimates' spread, not their mean,
+    # and their log variance log(tau^2 + se^2) is not linear in log tau.
+    prior = {"mu": {"dist": "normal", "mean": 0, "sd": 10}, "tau": {"dist": "halfnormal", "scale": 10}}
+    with pytest.warns(SurrogateWarning, match="predicts new simulations poorly"):
+        post = simfit.sample(ma.model(), ma.eight_schools(), ma.statistics(), prior, method="surrogate", seed=1)
+    assert "warning" in post.info and "warning: the surrogate" in post.summary()
+
+
+def test_a_surrogate_run_is_kept_and_read_back(ri_model, ri_stats, ri_data, tmp_path):
+    kwargs = dict(method="surrogate", seed=2, chains=2, draws=300, warmup=300, n_design=400, rounds=2)
+    first = simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, out=tmp_path / "post", **kwargs)
+    again = simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, out=tmp_path / "post", **kwargs)
+    assert np.array_equal(first.draws, again.draws)
+    assert again.n_simulations == first.n_simulations
+
+
+RI_PRIOR = {
+    "mu": {"dist": "normal", "mean": 0, "sd": 5},
+    "tau": {"dist": "halfnormal", "scale": 2},
+    "sigma": {"dist": "halfnormal", "scale": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def ri_data(ri_model):
+    from conftest import RI_TRUTH
+
+    return simfit.simulate(ri_model, simfit.Panel.balanced(100, 10), RI_TRUTH, seed=11).panel(0)
+
+
+@pytest.fixture(scope="module")
+def ri_posterior(ri_model, ri_stats, ri_data):
+    return simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, chains=4, draws=1000, seed=1)
