@@ -6,20 +6,26 @@ times in the units of ``1 / v^2``), as a kernel (``@njit``) for observation kern
 zoo's DDM. It walks from interval to interval ("walk on spheres" in one dimension):
 
 1. From the current position ``x``, take the largest interval ``(x - r, x + r)`` inside the
-   boundaries, with ``|v| r`` at most :data:`DRIFT_CAP`.
+   boundaries.
 2. Sample the exit of that interval exactly. With drift ``v``, Girsanov's theorem gives the joint
    density of the exit time ``T`` and side as ``exp(+-v r - v^2 T / 2)`` times the driftless one,
    and without drift the side is independent of ``T`` by symmetry. So the side and the time are
-   independent: the upper side with probability ``1 / (1 + exp(-2 v r))``, and ``T`` from the
-   driftless exit time ``r^2 T_1`` accepted with probability ``exp(-v^2 T / 2)`` (acceptance
-   rate ``1 / cosh(v r)``, at least 0.43).
+   independent: the upper side with probability ``1 / (1 + exp(-2 v r))``, and ``T`` with density
+   ``cosh(v r) exp(-v^2 T / 2) f_0(T)``, ``f_0`` the driftless exit density. For ``|v| r`` below
+   :data:`DRIFT_SWITCH`, ``T`` is the driftless exit time ``r^2 T_1`` accepted with probability
+   ``exp(-v^2 T / 2)`` (acceptance ``1 / cosh(v r)``, at least 0.65). Above it, ``T`` is an inverse
+   Gaussian draw (the first passage through one barrier at distance ``r``, mean ``r / |v|``, shape
+   ``r^2``), accepted with probability ``f_0(T) / (2 g_0(T))``, ``g_0`` the driftless one-barrier
+   density (``f_0 <= 2 g_0``: leaving the interval at one side is leaving through that barrier;
+   acceptance ``1 / (1 + exp(-2 |v| r))``, at least 0.88). So the intervals need not shrink with
+   the drift, and the number of intervals per trial stays small whatever ``v`` and ``a``.
 3. Stop when the exit side is a boundary; otherwise continue from ``x +- r``.
 
 ``T_1``, the exit time of a standard Brownian motion from ``(-1, 1)``, is drawn by inverting its
 distribution function to machine precision: a table of its exact quantiles (computed once, at
 import) gives a bracket and a first guess, and safeguarded Newton steps on the series of
-:func:`unit_exit_cdf` finish it. The number of steps per trial depends on ``w`` and on ``|v| a``
-(a handful for typical DDM parameters), not on the decision time.
+:func:`unit_exit_cdf` finish it. The number of intervals per trial is geometric (each ends the
+trial with probability about one half or more), whatever the decision time.
 
 :func:`choice_probability` and :func:`mean_decision_time` are the closed forms it is checked
 against.
@@ -33,7 +39,7 @@ import numpy as np
 from numba import njit
 from scipy.special import erfc
 
-from simfit.random import uniform, uniform_open
+from simfit.random import normal, uniform, uniform_open
 
 __all__ = [
     "wiener_first_passage",
@@ -41,12 +47,13 @@ __all__ = [
     "unit_exit_cdf",
     "choice_probability",
     "mean_decision_time",
-    "DRIFT_CAP",
+    "DRIFT_SWITCH",
 ]
 
-#: Largest ``|v| r`` of one interval: the time's acceptance rate is ``1 / cosh(|v| r)``, and a
-#: smaller cap means more intervals; 1.5 about minimises the exit-time draws per unit distance.
-DRIFT_CAP = 1.5
+#: ``|v| r`` above which an interval's exit time is drawn from the inverse Gaussian proposal
+#: (acceptance ``1 / (1 + exp(-2 |v| r))``) rather than from the driftless exit time
+#: (acceptance ``1 / cosh(|v| r)``).
+DRIFT_SWITCH = 1.0
 #: Safety bound on the intervals of one trial (never reached for finite parameters).
 MAX_INTERVALS = 100_000
 
@@ -253,6 +260,52 @@ def unit_exit_time(rng):
 
 
 @njit(cache=True)
+def _one_barrier_ratio(s):
+    """``f_1(s) / (2 g_1(s))``: the driftless exit density of ``(-1, 1)`` over twice the density
+    of the first passage through 1 (Levy), in [0, 1]. By the images series,
+    ``sum_j (-1)^j (2j+1) exp(-2 j (j+1) / s)`` for ``s <= 2``; above, the eigenfunction series
+    over the Levy density."""
+    if s <= 2.0:
+        out = 1.0
+        for j in range(1, 8):
+            term = (2.0 * j + 1.0) * math.exp(-2.0 * j * (j + 1.0) / s)
+            out += -term if j % 2 else term
+            if term < 1e-17:
+                break
+        return out
+    _, dens = _upper_series(s)
+    levy = math.exp(-0.5 / s) / (s * math.sqrt(s) * _SQRT_2PI)
+    return dens / (2.0 * levy)
+
+
+@njit(cache=True)
+def _inverse_gaussian(rng, mean, shape):
+    """Inverse Gaussian draw (Michael, Schucany and Haas 1976)."""
+    n = normal(rng)
+    y = n * n
+    my = mean * y
+    x = mean + mean * my / (2.0 * shape) - (mean / (2.0 * shape)) * math.sqrt(4.0 * shape * my + my * my)
+    if uniform(rng) * (mean + x) <= mean:
+        return x
+    return mean * mean / x
+
+
+@njit(cache=True)
+def _interval_exit_time(rng, v, r):
+    """Exit time of ``dX = v dt + dW`` from ``(x - r, x + r)`` started at ``x`` (module docstring)."""
+    speed = abs(v)
+    if speed * r < DRIFT_SWITCH:
+        while True:
+            tau = r * r * unit_exit_time(rng)
+            if speed == 0.0 or uniform(rng) < math.exp(-0.5 * v * v * tau):
+                return tau
+    while True:
+        tau = _inverse_gaussian(rng, r / speed, r * r)
+        if uniform(rng) < _one_barrier_ratio(tau / (r * r)):
+            return tau
+
+
+@njit(cache=True)
 def wiener_first_passage(rng, v, a, w):
     """Exact decision time and choice of a Wiener diffusion (see the module docstring).
 
@@ -273,28 +326,24 @@ def wiener_first_passage(rng, v, a, w):
     """
     x = w * a
     t = 0.0
-    speed = abs(v)
     for _ in range(MAX_INTERVALS):
         to_lower = x
         to_upper = a - x
         r = min(to_lower, to_upper)
         if r <= 0.0:
             return t, 1.0 if to_upper <= to_lower else 0.0
-        capped = speed * r > DRIFT_CAP
-        if capped:
-            r = DRIFT_CAP / speed
+        t += _interval_exit_time(rng, v, r)
+        # P(upper side) = 1 / (1 + exp(-2 v r)), written to stay finite for any v r
         vr = v * r
-        while True:
-            tau = r * r * unit_exit_time(rng)
-            if vr == 0.0 or uniform(rng) < math.exp(-0.5 * v * v * tau):
-                break
-        t += tau
-        up = uniform(rng) * (1.0 + math.exp(-2.0 * vr)) < 1.0
-        if not capped:
-            if up and to_upper <= to_lower:
-                return t, 1.0
-            if not up and to_lower <= to_upper:
-                return t, 0.0
+        if vr >= 0.0:
+            up = uniform(rng) * (1.0 + math.exp(-2.0 * vr)) < 1.0
+        else:
+            e = math.exp(2.0 * vr)
+            up = uniform(rng) * (1.0 + e) < e
+        if up and to_upper <= to_lower:
+            return t, 1.0
+        if not up and to_lower <= to_upper:
+            return t, 0.0
         x = x + r if up else x - r
     return t, 1.0 if x > 0.5 * a else 0.0
 
