@@ -54,7 +54,8 @@ __all__ = [
 #: (acceptance ``1 / (1 + exp(-2 |v| r))``) rather than from the driftless exit time
 #: (acceptance ``1 / cosh(|v| r)``).
 DRIFT_SWITCH = 1.0
-#: Safety bound on the intervals of one trial (never reached for finite parameters).
+#: Safety bound on the intervals of one trial (never reached for finite parameters: each interval
+#: ends the trial with probability about one half or more); beyond it the trial is NaN.
 MAX_INTERVALS = 100_000
 
 _PI = math.pi
@@ -322,7 +323,8 @@ def wiener_first_passage(rng, v, a, w):
     Returns
     -------
     (float, float)
-        The first-passage time and ``1.0`` for the upper boundary ``a``, ``0.0`` for 0.
+        The first-passage time and ``1.0`` for the upper boundary ``a``, ``0.0`` for 0 (NaN, NaN
+        after :data:`MAX_INTERVALS` intervals).
     """
     x = w * a
     t = 0.0
@@ -345,7 +347,7 @@ def wiener_first_passage(rng, v, a, w):
         if not up and to_lower <= to_upper:
             return t, 0.0
         x = x + r if up else x - r
-    return t, 1.0 if x > 0.5 * a else 0.0
+    return math.nan, math.nan  # never for finite parameters; NaN makes the engine report it
 
 
 def choice_probability(v, a, w):

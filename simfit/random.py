@@ -92,7 +92,7 @@ _SALT1 = np.uint64(0x8CB92BA72F3D8DD7)
 _MAIN = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _mix64(z):
     # SplitMix64 finaliser (Stafford's "Mix13"): a bijection with full avalanche.
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -100,7 +100,7 @@ def _mix64(z):
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _rotl(x, k):
     return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
 
@@ -164,7 +164,7 @@ def substream(rng, k):
 # of reloading it from the stream array at every draw (see fill_normal).
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _step(s0, s1, s2, s3):
     # xoshiro256++ (Blackman & Vigna 2019): output and next state.
     result = _rotl(s0 + s3, 23) + s0
@@ -178,12 +178,12 @@ def _step(s0, s1, s2, s3):
     return result, s0, s1, s2, s3
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _to_unit_open(r):
     return (float(r >> np.uint64(11)) + 0.5) * _TWO_POW_M53
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _normal_core(s0, s1, s2, s3):
     while True:
         r, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
@@ -207,7 +207,7 @@ def _normal_core(s0, s1, s2, s3):
             return x, s0, s1, s2, s3
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _exponential_core(s0, s1, s2, s3):
     while True:
         r, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
@@ -226,60 +226,60 @@ def _exponential_core(s0, s1, s2, s3):
             return x, s0, s1, s2, s3
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def next_uint64(rng):
     """Next raw 64-bit output of the stream (xoshiro256++)."""
     r, rng[0], rng[1], rng[2], rng[3] = _step(rng[0], rng[1], rng[2], rng[3])
     return r
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def uniform(rng):
     """Uniform draw on [0, 1) with 53 random bits."""
     return float(next_uint64(rng) >> np.uint64(11)) * _TWO_POW_M53
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def uniform_open(rng):
     """Uniform draw on the open interval (0, 1), safe to pass to ``log``."""
     return _to_unit_open(next_uint64(rng))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def normal(rng):
     """Standard normal draw (256-layer ziggurat)."""
     x, rng[0], rng[1], rng[2], rng[3] = _normal_core(rng[0], rng[1], rng[2], rng[3])
     return x
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def exponential(rng):
     """Standard exponential draw (rate 1, 256-layer ziggurat)."""
     x, rng[0], rng[1], rng[2], rng[3] = _exponential_core(rng[0], rng[1], rng[2], rng[3])
     return x
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def load(rng):
     """The stream's four state words as a tuple, to draw with :func:`normal_from` in a hot loop
     with the state in registers; write it back with :func:`store` before the stream is used again."""
     return rng[0], rng[1], rng[2], rng[3]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def store(rng, state):
     """Write a state tuple from :func:`load` back into the stream."""
     rng[0], rng[1], rng[2], rng[3] = state
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def normal_from(state):
     """``(z, new_state)``: a standard normal from a state tuple (same numbers as :func:`normal`)."""
     z, s0, s1, s2, s3 = _normal_core(state[0], state[1], state[2], state[3])
     return z, (s0, s1, s2, s3)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def uniform_from(state):
     """``(u, new_state)``: a uniform on [0, 1) from a state tuple (same numbers as :func:`uniform`)."""
     r, s0, s1, s2, s3 = _step(state[0], state[1], state[2], state[3])
@@ -464,7 +464,7 @@ def integers(rng, low, high):
             return np.int64(low) + np.int64(hi)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _mul_hi_lo(a, b):
     # 64x64 -> 128-bit product split in high and low words.
     mask = np.uint64(0xFFFFFFFF)
