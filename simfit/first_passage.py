@@ -54,10 +54,14 @@ __all__ = [
 #: (acceptance ``1 / (1 + exp(-2 |v| r))``) rather than from the driftless exit time
 #: (acceptance ``1 / cosh(|v| r)``).
 DRIFT_SWITCH = 1.0
-#: Safety bound on the intervals of one trial (never reached for finite parameters: each interval
-#: ends the trial with probability about one half or more); beyond it the trial is NaN.
-MAX_INTERVALS = 100_000
+#: Bound on the exit-time proposals of one trial, all its intervals together (never reached for
+#: parameters floating point can represent: each interval ends the trial with probability about
+#: one half or more, and each proposal is accepted with probability 0.65 or more); beyond it the
+#: trial is NaN, so no trial can run for long.
+MAX_PROPOSALS = 10_000
 
+# Proposals per interval before giving up (acceptance is at least 0.65: never reached).
+_MAX_PROPOSALS = MAX_PROPOSALS
 _PI = math.pi
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 _SMALL_TERMS = 6  # erfc series, accurate to 1e-16 for t <= 1.5
@@ -293,17 +297,26 @@ def _inverse_gaussian(rng, mean, shape):
 
 @njit(cache=True)
 def _interval_exit_time(rng, v, r):
-    """Exit time of ``dX = v dt + dW`` from ``(x - r, x + r)`` started at ``x`` (module docstring)."""
+    """Exit time of ``dX = v dt + dW`` from ``(x - r, x + r)`` started at ``x`` (module docstring)
+    and the proposals it took; NaN where floating point cannot represent the interval's times."""
     speed = abs(v)
+    r2 = r * r
+    if not (math.isfinite(r2) and r2 > 0.0 and math.isfinite(r / speed if speed > 0.0 else 0.0)):
+        return math.nan, 1
     if speed * r < DRIFT_SWITCH:
-        while True:
-            tau = r * r * unit_exit_time(rng)
+        for k in range(_MAX_PROPOSALS):  # acceptance at least 0.65
+            tau = r2 * unit_exit_time(rng)
             if speed == 0.0 or uniform(rng) < math.exp(-0.5 * v * v * tau):
-                return tau
-    while True:
-        tau = _inverse_gaussian(rng, r / speed, r * r)
-        if uniform(rng) < _one_barrier_ratio(tau / (r * r)):
-            return tau
+                return tau, k + 1
+        return math.nan, _MAX_PROPOSALS
+    for k in range(_MAX_PROPOSALS):  # acceptance at least 0.88
+        tau = _inverse_gaussian(rng, r / speed, r2)
+        s = tau / r2
+        if not (math.isfinite(tau) and s > 0.0 and math.isfinite(s)):
+            return math.nan, k + 1
+        if uniform(rng) < _one_barrier_ratio(s):
+            return tau, k + 1
+    return math.nan, _MAX_PROPOSALS
 
 
 @njit(cache=True)
@@ -323,18 +336,26 @@ def wiener_first_passage(rng, v, a, w):
     Returns
     -------
     (float, float)
-        The first-passage time and ``1.0`` for the upper boundary ``a``, ``0.0`` for 0 (NaN, NaN
-        after :data:`MAX_INTERVALS` intervals).
+        The first-passage time and ``1.0`` for the upper boundary ``a``, ``0.0`` for 0; NaN, NaN
+        for a non-finite drift or separation, a separation that is not positive, ``w`` outside
+        (0, 1), or a trial beyond :data:`MAX_PROPOSALS` proposals (never for finite parameters).
     """
+    if not (math.isfinite(v) and math.isfinite(a) and a > 0.0 and 0.0 < w < 1.0):
+        return math.nan, math.nan  # the engine reports non-finite output with the parameters
     x = w * a
     t = 0.0
-    for _ in range(MAX_INTERVALS):
+    spent = 0
+    while spent < MAX_PROPOSALS:
         to_lower = x
         to_upper = a - x
         r = min(to_lower, to_upper)
         if r <= 0.0:
             return t, 1.0 if to_upper <= to_lower else 0.0
-        t += _interval_exit_time(rng, v, r)
+        tau, used = _interval_exit_time(rng, v, r)
+        spent += used
+        t += tau
+        if not math.isfinite(t):
+            return math.nan, math.nan
         # P(upper side) = 1 / (1 + exp(-2 v r)), written to stay finite for any v r
         vr = v * r
         if vr >= 0.0:

@@ -84,3 +84,10 @@ def test_closed_forms_limits():
     assert mean_decision_time(1e-9, 2.0, 0.25) == pytest.approx(4 * 0.25 * 0.75, rel=1e-6)
     assert choice_probability(50.0, 1.0, 0.5) == pytest.approx(1.0)
     assert mean_decision_time(50.0, 1.0, 0.5) == pytest.approx(0.5 / 50.0, rel=1e-6)
+
+
+@pytest.mark.parametrize("v, a, w", [(1.0, math.inf, 0.5), (math.nan, 1.0, 0.5), (1.0, 0.0, 0.5), (1.0, 1.0, 1.0), (math.inf, 1.0, 0.5),
+                                      (-0.4, 1e300, 0.9), (0.3, 1e-200, 0.5)])
+def test_parameters_outside_the_model_give_nan_not_a_hang(v, a, w):
+    times, upper = _passages(3, 1, v, a, w)
+    assert np.isnan(times).all() and np.isnan(upper).all()
