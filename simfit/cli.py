@@ -323,6 +323,17 @@ def _cmd_simulate(args) -> dict:
 _SAMPLE_DATA = "data.csv"
 
 
+def _as_data_file(frame, data_spec):
+    """A simulated panel's frame under the column names the scenario's [data] reads."""
+    names = {"unit": data_spec.unit}
+    if data_spec.group:
+        names["group"] = data_spec.group
+    for columns in (data_spec.values, data_spec.covariates, data_spec.unit_covariates):
+        if isinstance(columns, dict):
+            names.update(columns)  # the model's name -> the file's column
+    return frame.rename(columns=names)
+
+
 def _run_sample(scenario, out: Path, data_path: Path, method, chains, draws, warmup, seed, n_jobs, options, progress, as_json,
                 force: bool = False) -> dict:
     from simfit.bayes import sample
@@ -372,7 +383,7 @@ def _cmd_sample(args) -> dict:
         model, _ = scenario.build()
         truth = scenario.truth_spec().truth(model, scenario.simulate.seed, 0)
         panel = simulate(model, scenario.design_panel(), truth, seed=scenario.simulate.seed).panel(0)
-        content = panel.to_frame().to_csv(index=False).encode()
+        content = _as_data_file(panel.to_frame(), scenario.data).to_csv(index=False).encode()
         if not args.json:
             print(f"no --data: sampling data simulated at {truth} (seed {scenario.simulate.seed})")
     if out.is_dir() and not (out / "manifest.json").exists() and any(out.iterdir()) and not args.force:

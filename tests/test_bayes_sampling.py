@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import RI_TRUTH
+from conftest import RI_PRIOR, RI_TRUTH
 
 import simfit
 from simfit.checkpoint import RECORDS
@@ -12,23 +12,8 @@ from simfit.errors import EstimationError, ModelError
 from simfit.models import lognormal_exponential
 from simfit.statistics import Statistics, log_mean
 
-RI_PRIOR = {
-    "mu": {"dist": "normal", "mean": 0, "sd": 5},
-    "tau": {"dist": "halfnormal", "scale": 2},
-    "sigma": {"dist": "halfnormal", "scale": 2},
-}
 LN_PRIOR = {"m": {"dist": "uniform", "low": -2, "high": 2}, "s": {"dist": "uniform", "low": 0.01, "high": 2}}
 LN_TRUTH = {"m": 0.0, "s": 0.5}
-
-
-@pytest.fixture(scope="module")
-def ri_data(ri_model):
-    return simfit.simulate(ri_model, Panel.balanced(100, 10), RI_TRUTH, seed=11).panel(0)
-
-
-@pytest.fixture(scope="module")
-def ri_posterior(ri_model, ri_stats, ri_data):
-    return simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, chains=4, draws=1000, seed=1)
 
 
 @pytest.fixture(scope="module")

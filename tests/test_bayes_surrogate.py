@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from conftest import RI_PRIOR
 
 import simfit
 from simfit.bayes.surrogate import QuadraticSurrogate, SurrogateOptions, SurrogateWarning
@@ -66,22 +67,3 @@ def test_a_surrogate_run_is_kept_and_read_back(ri_model, ri_stats, ri_data, tmp_
     again = simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, out=tmp_path / "post", **kwargs)
     assert np.array_equal(first.draws, again.draws)
     assert again.n_simulations == first.n_simulations
-
-
-RI_PRIOR = {
-    "mu": {"dist": "normal", "mean": 0, "sd": 5},
-    "tau": {"dist": "halfnormal", "scale": 2},
-    "sigma": {"dist": "halfnormal", "scale": 2},
-}
-
-
-@pytest.fixture(scope="module")
-def ri_data(ri_model):
-    from conftest import RI_TRUTH
-
-    return simfit.simulate(ri_model, simfit.Panel.balanced(100, 10), RI_TRUTH, seed=11).panel(0)
-
-
-@pytest.fixture(scope="module")
-def ri_posterior(ri_model, ri_stats, ri_data):
-    return simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, chains=4, draws=1000, seed=1)

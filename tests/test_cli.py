@@ -194,6 +194,20 @@ block = 50
 """
 
 
+def test_sample_simulates_data_under_the_scenarios_column_names(tmp_path, capsys):
+    # [data] names the unit column "subject": the simulated data file must use it, since the
+    # sampler reads the file back through [data]. Here with the surrogate sampler, small.
+    scenario = tmp_path / "named.toml"
+    text = SAMPLE_SCENARIO.replace("[sample]\nchains = 2\ndraws = 200\nseed = 3\nn_sims = 20\nblock = 50\n",
+                                   '[data]\nunit = "subject"\n[sample]\nmethod = "surrogate"\nchains = 2\ndraws = 200\nseed = 3\nn_design = 300\nrounds = 2\n')
+    assert 'unit = "subject"' in text
+    scenario.write_text(text)
+    out = tmp_path / "post"
+    assert main(["sample", str(scenario), "--out", str(out), "--json", "--no-progress"]) == 0
+    assert last_json(capsys)["method"] == "surrogate"
+    assert pd.read_csv(out / "data.csv").columns[0] == "subject"
+
+
 def test_sample_writes_the_posterior_and_resumes_after_a_kill(tmp_path, capsys):
     scenario = tmp_path / "ln.toml"
     scenario.write_text(SAMPLE_SCENARIO)
