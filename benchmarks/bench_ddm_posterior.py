@@ -94,6 +94,7 @@ def sbc(datasets: int, seed: int, subjects: int, trials: int, jobs: int) -> dict
     for j, name in enumerate(names):
         out["coverage50"][name] = float(np.mean([r["cover50"][j] for r in ok]))
         out["coverage90"][name] = float(np.mean([r["cover90"][j] for r in ok]))
+    out["errors"] = [r["error"] for r in rows if r["failed"]][:5]
     out["within_2_se"] = bool(
         all(abs(c - 0.5) <= 2 * out["se50"] for c in out["coverage50"].values())
         and all(abs(c - 0.9) <= 2 * out["se90"] for c in out["coverage90"].values())
