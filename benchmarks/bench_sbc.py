@@ -218,23 +218,32 @@ def abc_dataset(k: int, truth: np.ndarray, seed: int, particles: int) -> dict:
     return out
 
 
-def summarise_abc(rows: list[dict], names: list[str]) -> dict:
+def _calibration(rows: list[dict], names: list[str]) -> tuple[list[dict], dict]:
+    """The data sets sampled, and per parameter the rank histogram, its chi-square p-value and the
+    coverage of the 50% and 90% intervals (with their binomial standard errors)."""
     ok = [r for r in rows if not r["failed"]]
     n = len(ok)
     ranks = np.array([r["rank"] for r in ok])
     per_bin = (N_RANKS + 1) // N_BINS
-    out: dict = {"sbc_pvalue": {}, "coverage50": {}, "coverage90": {}, "coverage90_adjust_all": {}, "rank_histogram": {}}
+    out: dict = {"sbc_pvalue": {}, "coverage50": {}, "coverage90": {}, "rank_histogram": {}}
     for j, name in enumerate(names):
         counts = np.bincount(ranks[:, j] // per_bin, minlength=N_BINS)
         out["rank_histogram"][name] = counts.tolist()
         out["sbc_pvalue"][name] = float(sps.chisquare(counts).pvalue)
         out["coverage50"][name] = float(np.mean([r["cover50"][j] for r in ok]))
         out["coverage90"][name] = float(np.mean([r["cover90"][j] for r in ok]))
-        out["coverage90_adjust_all"][name] = float(np.mean([r["cover90_adjust_all"][j] for r in ok]))
     out["coverage50_se"] = math.sqrt(0.5 * 0.5 / n)
     out["coverage90_se"] = math.sqrt(0.9 * 0.1 / n)
     out["datasets"] = n
     out["failed"] = len(rows) - n
+    return ok, out
+
+
+def summarise_abc(rows: list[dict], names: list[str]) -> dict:
+    ok, out = _calibration(rows, names)
+    out["coverage90_adjust_all"] = {
+        name: float(np.mean([r["cover90_adjust_all"][j] for r in ok])) for j, name in enumerate(names)
+    }
     out["n_simulations_median"] = float(np.median([r["n_simulations"] for r in ok]))
     out["tau_adjusted_share"] = float(np.mean(["tau adjusted" in r["adjusted"] for r in ok]))
     out["mu_adjusted_share"] = float(np.mean(["mu adjusted" in r["adjusted"] for r in ok]))
@@ -275,21 +284,7 @@ def _within(coverage: float, nominal: float) -> bool:
 
 
 def summarise(rows: list[dict], names: list[str], draws: int) -> dict:
-    ok = [r for r in rows if not r["failed"]]
-    n = len(ok)
-    ranks = np.array([r["rank"] for r in ok])
-    per_bin = (N_RANKS + 1) // N_BINS
-    out: dict = {"sbc_pvalue": {}, "coverage50": {}, "coverage90": {}, "rank_histogram": {}}
-    for j, name in enumerate(names):
-        counts = np.bincount(ranks[:, j] // per_bin, minlength=N_BINS)
-        out["rank_histogram"][name] = counts.tolist()
-        out["sbc_pvalue"][name] = float(sps.chisquare(counts).pvalue)
-        out["coverage50"][name] = float(np.mean([r["cover50"][j] for r in ok]))
-        out["coverage90"][name] = float(np.mean([r["cover90"][j] for r in ok]))
-    out["coverage50_se"] = math.sqrt(0.5 * 0.5 / n)
-    out["coverage90_se"] = math.sqrt(0.9 * 0.1 / n)
-    out["datasets"] = n
-    out["failed"] = len(rows) - n
+    ok, out = _calibration(rows, names)
     out["resampled"] = int(sum(len(r["errors"]) > 0 for r in ok))
     out["rerun_longer"] = int(sum(r["draws"] > draws for r in ok))
     out["ess_below_L"] = int(sum(r["ess"] < N_RANKS for r in ok))
