@@ -76,6 +76,20 @@ def test_conditional_quantiles_are_nan_without_the_outcome_and_aggregates_skip_t
     assert panel_statistics(spec, p)["mean:rt.q50|resp=1"] == 4.0
 
 
+def test_mean_or_falls_back_only_when_no_unit_has_the_statistic():
+    spec = st.Statistics(
+        unit=[st.conditional_quantiles([0.5], "rt", "resp", 1), st.quantiles([0.5], "rt")],
+        across=[],
+        extra=[st.mean_or("rt.q50|resp=1", fallback="rt.q50")],
+    )
+    some = Panel.from_units([np.array([[1.0, 0], [2.0, 0]]), np.array([[3.0, 1], [5.0, 1]])], value_names=("rt", "resp"))
+    assert panel_statistics(spec, some)["mean:rt.q50|resp=1"] == 4.0  # the unit without resp=1 is skipped
+    none = Panel.from_units([np.array([[1.0, 0], [2.0, 0]]), np.array([[3.0, 0], [7.0, 0]])], value_names=("rt", "resp"))
+    assert panel_statistics(spec, none)["mean:rt.q50|resp=1"] == 3.25  # mean of the medians 1.5 and 5
+    with pytest.raises(StatisticsError, match="another unit statistic"):
+        st.mean_or("rt.q50", fallback="rt.q50")
+
+
 def test_aggregates_against_numpy(panel):
     spec = st.Statistics(
         unit=[st.mean("rt"), st.sd("rt")],

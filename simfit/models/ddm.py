@@ -25,6 +25,7 @@ fits use finite-difference steps of about 2% (``FIT_OPTIONS``).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 from numba import njit
@@ -267,7 +268,10 @@ def statistics(kind: str = "hand") -> st.Statistics:
     kind : {"hand", "auxiliary"}
         ``"hand"`` (default): mean across subjects of every per-condition summary
         (:func:`condition_summary`), and the spread across subjects of the accuracies and of the
-        10% and 50% correct-RT quantiles (for the subject-level spreads). ``"auxiliary"``: each
+        10% and 50% correct-RT quantiles (for the subject-level spreads). The mean error median
+        of a condition is taken over the subjects who err in it; in a panel where none does, the
+        mean correct median stands in (:func:`simfit.statistics.mean_or`), so that every
+        statistic is defined on every panel. ``"auxiliary"``: each
         subject's EZ-diffusion estimates per condition (:func:`ez_summary`), their means, and the
         spreads of the drift and log boundary estimates.
     """
@@ -276,9 +280,16 @@ def statistics(kind: str = "hand") -> st.Statistics:
         return st.Statistics(unit=[ez_summary()], across=["mean"], extra=[st.sd_of(*spread)])
     if kind != "hand":
         raise ValueError(f"kind must be 'hand' or 'auxiliary', got {kind!r}.")
-    unit = condition_summary()
+    # The means are listed one by one so that a panel in which no subject errs in a condition
+    # (high accuracy, few trials) takes the mean correct median in place of the error median: the
+    # two have the same distribution at an unbiased start (z = 1/2), and a NaN would stop the fit.
+    unit = replace(condition_summary(), hidden=True)
+    means = []
+    for c in (0, 1):
+        means.append(st.mean_of(f"rt.acc|cond={c}", *(f"rt.q{int(round(100 * p))}|cond={c},correct" for p in QUANTILES)))
+        means.append(st.mean_or(f"rt.q50|cond={c},error", fallback=f"rt.q50|cond={c},correct"))
     spread = [f"rt.{lab}" for lab in ("acc|cond=0", "acc|cond=1", "q10|cond=0,correct", "q50|cond=0,correct", "q10|cond=1,correct", "q50|cond=1,correct")]
-    return st.Statistics(unit=[unit], across=["mean"], extra=[st.sd_of(*spread)])
+    return st.Statistics(unit=[unit], across=[], extra=[*means, st.sd_of(*spread)])
 
 
 def design(n_subjects: int = 30, n_trials: int = 100):

@@ -21,6 +21,7 @@ __all__ = [
     "across_sd",
     "across_quantiles",
     "mean_of",
+    "mean_or",
     "sd_of",
     "skewness_of",
     "kurtosis_of",
@@ -41,6 +42,24 @@ def mean_kernel(u, columns, args, work, out):
                 s += v
                 m += 1
         out[j] = s / m if m > 0 else np.nan
+
+
+@njit(cache=True)
+def mean_or_kernel(u, columns, args, work, out):
+    """columns = (a0, b0, a1, b1, ...): mean of column a over the units that have it; when no unit
+    has it, the mean of column b."""
+    for j in range(columns.shape[0] // 2):
+        for c in (columns[2 * j], columns[2 * j + 1]):
+            s = 0.0
+            m = 0
+            for i in range(u.shape[0]):
+                v = u[i, c]
+                if not math.isnan(v):
+                    s += v
+                    m += 1
+            out[j] = s / m if m > 0 else np.nan
+            if m > 0:
+                break
 
 
 @njit(cache=True)
@@ -175,6 +194,25 @@ def across_quantiles(probs: Sequence[float]) -> Across:
 def mean_of(*names: str) -> Aggregate:
     """Mean across units of the named unit statistics (``mean:<name>``)."""
     return Aggregate(mean_kernel, names, tuple(f"mean:{n}" for n in names))
+
+
+def mean_or(name: str, fallback: str) -> Aggregate:
+    """Mean across units of the unit statistic ``name`` (``mean:<name>``), or of ``fallback`` in a
+    panel where no unit has a value of ``name``.
+
+    For a statistic that a whole panel can lack, such as the median error response time when no
+    subject makes an error: the result is then defined on every panel, and it equals
+    ``mean_of(name)`` wherever that is defined. Like every statistic it is applied alike to the
+    observed and the simulated panels, so the estimator stays consistent whatever the fallback;
+    a fallback with the same expectation as ``name`` keeps the statistic informative.
+
+    Examples
+    --------
+    >>> mean_or("rt.q50|cond=1,error", fallback="rt.q50|cond=1,correct")
+    """
+    if name == fallback:
+        raise StatisticsError(f"mean_or: the fallback must be another unit statistic than {name!r}.")
+    return Aggregate(mean_or_kernel, (name, fallback), (f"mean:{name}",))
 
 
 def sd_of(*names: str) -> Aggregate:
