@@ -73,8 +73,12 @@ def _sbc_one(k: int, seed: int, subjects: int, trials: int) -> dict:
     except simfit.SimfitError as exc:
         return {"k": k, "failed": True, "error": str(exc)[:300]}
     i50, i90 = post.interval(0.5), post.interval(0.1)
+    flat = post.draws.reshape(-1, truth.size)
     return {
-        "k": k, "failed": False,
+        "k": k, "failed": False, "truth": truth.tolist(),
+        "quantile_of_truth": np.mean(flat < truth, axis=0).tolist(),
+        "mean": post.mean().tolist(), "sd": post.sd().tolist(),
+        "surrogate_check": post.info.get("surrogate_check"),
         "cover50": [bool(i50["lower"].iloc[j] <= truth[j] <= i50["upper"].iloc[j]) for j in range(truth.size)],
         "cover90": [bool(i90["lower"].iloc[j] <= truth[j] <= i90["upper"].iloc[j]) for j in range(truth.size)],
         "rhat_max": float(post.rhat().max()),

@@ -30,11 +30,29 @@ def test_the_surrogate_learns_a_quadratic_mean_and_log_linear_variances(rng):
     assert abs(check - 1.0) < 4 * np.sqrt(2 / (2 * 2000))  # mean of chi2_2 / 2 over 2000 points
 
 
+def test_a_fixed_covariance_takes_the_centre_s_covariance_everywhere(rng):
+    u, stats = _design(rng)
+    points = rng.standard_normal((5, 2))
+    for fixed in (True, False):
+        sur = QuadraticSurrogate(u, stats, np.zeros(2), np.eye(2), fixed_covariance=fixed)
+        f = sur.features(points)
+        lev = np.einsum("ij,jk,ik->i", f, sur.gram_inv, f)
+        # At the surrogate's own mean only the covariance's determinant and the leverage remain.
+        at_mean = np.array([sur.loglik(x[None], (sur.features(x[None]) @ sur.coef)[0])[0] for x in points])
+        log_det = at_mean + stats.shape[1] * 0.5 * np.log1p(lev)
+        assert (np.ptp(log_det) < 1e-9) == fixed
+    # Predictions of new simulations keep the varying covariance whichever the likelihood uses.
+    np.testing.assert_allclose(sur.standardised_errors(points, stats[:5]),
+                               QuadraticSurrogate(u, stats, np.zeros(2), np.eye(2), True).standardised_errors(points, stats[:5]))
+
+
 def test_options_are_validated():
     with pytest.raises(EstimationError, match="n_design"):
         SurrogateOptions(n_design=0)
     with pytest.raises(EstimationError, match="inflate"):
         SurrogateOptions(inflate=0.5)
+    with pytest.raises(EstimationError, match="covariance"):
+        SurrogateOptions(covariance="diagonal")
 
 
 def test_surrogate_posterior_matches_bsl_with_a_tenth_of_the_panels(ri_model, ri_stats, ri_data, ri_posterior):

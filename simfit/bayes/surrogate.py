@@ -16,10 +16,12 @@ polynomial in place of a Gaussian process):
    one panel: each statistic's log variance linear in the parameters, their correlations
    constant.
 3. **Surrogate posterior**: ``log p(u) = log prior(u) + log N(s_obs; m(u), Sigma (1 + h(u)))``,
-   with ``m(u)`` the fitted mean and ``h(u)`` the leverage of ``u`` in the regression, which adds
-   the surrogate's own uncertainty about ``m(u)``, restricted to the round's design region (the
-   ellipsoid holding 99% of its points: a quadratic extrapolated beyond the design can curve back
-   towards the observed statistics). Its evaluations simulate nothing: random-walk
+   with ``m(u)`` the fitted mean, ``Sigma`` the fitted covariance at the design's centre (by
+   default; see ``SurrogateOptions.covariance``) and ``h(u)`` the leverage of ``u`` in the
+   regression, which adds the surrogate's own uncertainty about ``m(u)``, restricted to the
+   round's design region (the ellipsoid holding 99% of its points: a quadratic extrapolated beyond
+   the design can curve back towards the observed statistics), where it is also fitted. Its
+   evaluations simulate nothing: random-walk
    Metropolis chains (proposal covariance adapted in warm-up) draw from it, and their mean and
    covariance place the next round's design.
 
@@ -70,12 +72,23 @@ class SurrogateOptions:
         The design's spread relative to the current posterior (covariance times ``inflate^2``).
     target_acceptance : float
         Acceptance rate the chains' proposal scale is adapted to in warm-up.
+    covariance : {"fixed", "varying"}
+        The statistics' covariance in the synthetic likelihood. ``"fixed"`` (default): the
+        surrogate's covariance at the centre of its design (the posterior mean of the round
+        before), a quasi-posterior in the manner of Chernozhukov and Hong (2003), whose intervals
+        rest only on the statistics' mean being normal. ``"varying"``: the fitted covariance at
+        every parameter value, as BSL's is; the dispersion of one observed vector of statistics
+        then informs the parameters as if the statistics were exactly Gaussian, which makes
+        posteriors overconfident when they are skewed or heavy-tailed (the DDM's spreads across
+        subjects of few trials: posterior sds of the boundary spread half the spread of the
+        posterior means over repeated data sets).
     """
 
     n_design: int = 1000
     rounds: int = 3
     inflate: float = 2.0
     target_acceptance: float = 0.3
+    covariance: str = "fixed"
 
     def __post_init__(self) -> None:
         for name in ("n_design", "rounds"):
@@ -86,6 +99,8 @@ class SurrogateOptions:
             raise EstimationError(f"inflate must be at least 1, got {self.inflate!r}.")
         if not 0.0 < self.target_acceptance < 1.0:
             raise EstimationError(f"target_acceptance must lie in (0, 1), got {self.target_acceptance!r}.")
+        if self.covariance not in ("fixed", "varying"):
+            raise EstimationError(f"covariance must be 'fixed' or 'varying', got {self.covariance!r}.")
 
 
 class QuadraticSurrogate:
@@ -101,9 +116,14 @@ class QuadraticSurrogate:
     centre : ndarray, shape (n_params,)
     cov : ndarray, shape (n_params, n_params)
         Standardise ``u`` by this centre and covariance (for conditioning).
+    fixed_covariance : bool
+        The likelihood (:meth:`loglik`) takes the covariance at ``centre`` wherever it is
+        evaluated; predictions of new simulations (:meth:`standardised_errors`) still use the
+        fitted covariance at their own parameters.
     """
 
-    def __init__(self, u: np.ndarray, stats: np.ndarray, centre: np.ndarray, cov: np.ndarray) -> None:
+    def __init__(self, u: np.ndarray, stats: np.ndarray, centre: np.ndarray, cov: np.ndarray, fixed_covariance: bool = False) -> None:
+        self.fixed_covariance = bool(fixed_covariance)
         self.centre = np.asarray(centre, dtype=float)
         self.root = np.linalg.cholesky(np.asarray(cov, dtype=float))
         features = self.features(u)
@@ -152,11 +172,16 @@ class QuadraticSurrogate:
         i, j = np.triu_indices(z.shape[1])
         return np.column_stack([np.ones(z.shape[0]), z, z[:, i] * z[:, j]])
 
-    def _standardised(self, u: np.ndarray, stats: np.ndarray):
-        """Prediction errors whitened by ``Sigma(u)``, the leverage ``h(u)`` and ``log |D(u)|``."""
+    def _standardised(self, u: np.ndarray, stats: np.ndarray, fixed: bool = False):
+        """Prediction errors whitened by ``Sigma(u)`` (``Sigma(centre)`` if ``fixed``), the
+        leverage ``h(u)`` and ``log |D(u)|``."""
         f = self.features(u)
         lev = np.einsum("ij,jk,ik->i", f, self.gram_inv, f)
-        log_sd = 0.5 * np.clip(f[:, : 1 + self.centre.size] @ self.var_coef, *self.log_var_range)
+        linear = f[:, : 1 + self.centre.size]
+        if fixed:  # the standardised features of the centre are (1, 0, ..., 0)
+            linear = np.zeros_like(linear)
+            linear[:, 0] = 1.0
+        log_sd = 0.5 * np.clip(linear @ self.var_coef, *self.log_var_range)
         z = np.linalg.solve(self.corr_root, ((stats - f @ self.coef) * np.exp(-log_sd)).T).T
         return z, lev, log_sd.sum(axis=1)
 
@@ -169,7 +194,7 @@ class QuadraticSurrogate:
     def loglik(self, u: np.ndarray, observed: np.ndarray) -> np.ndarray:
         """``log N(observed; m(u), Sigma(u) (1 + h(u)))`` up to a constant, shape (K,)."""
         u = np.atleast_2d(u)
-        z, lev, log_det_d = self._standardised(u, np.broadcast_to(observed, (u.shape[0], observed.size)))
+        z, lev, log_det_d = self._standardised(u, np.broadcast_to(observed, (u.shape[0], observed.size)), self.fixed_covariance)
         d = observed.size
         return -0.5 * (z**2).sum(axis=1) / (1.0 + lev) - 0.5 * d * np.log1p(lev) - log_det_d - self.half_logdet_corr
 
@@ -307,14 +332,18 @@ def run_surrogate(
             check = float(np.mean(surrogate.standardised_errors(u[ok], stats[ok])))
         us.append(u[ok])
         ss.append(stats[ok])
-        surrogate = QuadraticSurrogate(np.concatenate(us), np.concatenate(ss), centre, cov)
 
         # The surrogate is trusted where this round's design is: a quadratic extrapolated beyond
-        # it can curve back towards the observed statistics and make a spurious mode.
+        # it can curve back towards the observed statistics and make a spurious mode. It is also
+        # fitted there only: earlier rounds' points outside that region, where the statistics may
+        # bend away from any quadratic that holds near the posterior, would spoil the local fit.
         design_root = options.inflate * root
+        design_centre = centre.copy()
         z2 = (np.linalg.solve(design_root, (u[ok] - centre).T) ** 2).sum(axis=0)
         radius2 = float(np.quantile(z2, 0.99))
-        design_centre = centre.copy()
+        all_u, all_s = np.concatenate(us), np.concatenate(ss)
+        near = (np.linalg.solve(design_root, (all_u - centre).T) ** 2).sum(axis=0) <= radius2
+        surrogate = QuadraticSurrogate(all_u[near], all_s[near], centre, cov, options.covariance == "fixed")
 
         def logp(x, s=surrogate, c=design_centre, r=design_root, r2=radius2):
             lp = priors.logpdf_free(x)
