@@ -30,18 +30,23 @@ __all__ = [
 ]
 
 
+@njit(cache=True, inline="always")
+def _column_mean(u, c):
+    """Mean of column ``c`` over the units where it is not NaN (NaN if none)."""
+    s = 0.0
+    m = 0
+    for i in range(u.shape[0]):
+        v = u[i, c]
+        if not math.isnan(v):
+            s += v
+            m += 1
+    return s / m if m > 0 else np.nan
+
+
 @njit(cache=True)
 def mean_kernel(u, columns, args, work, out):
     for j in range(columns.shape[0]):
-        c = columns[j]
-        s = 0.0
-        m = 0
-        for i in range(u.shape[0]):
-            v = u[i, c]
-            if not math.isnan(v):
-                s += v
-                m += 1
-        out[j] = s / m if m > 0 else np.nan
+        out[j] = _column_mean(u, columns[j])
 
 
 @njit(cache=True)
@@ -49,17 +54,9 @@ def mean_or_kernel(u, columns, args, work, out):
     """columns = (a0, b0, a1, b1, ...): mean of column a over the units that have it; when no unit
     has it, the mean of column b."""
     for j in range(columns.shape[0] // 2):
-        for c in (columns[2 * j], columns[2 * j + 1]):
-            s = 0.0
-            m = 0
-            for i in range(u.shape[0]):
-                v = u[i, c]
-                if not math.isnan(v):
-                    s += v
-                    m += 1
-            out[j] = s / m if m > 0 else np.nan
-            if m > 0:
-                break
+        out[j] = _column_mean(u, columns[2 * j])
+        if math.isnan(out[j]):
+            out[j] = _column_mean(u, columns[2 * j + 1])
 
 
 @njit(cache=True)
