@@ -59,9 +59,6 @@ DRIFT_SWITCH = 1.0
 #: one half or more, and each proposal is accepted with probability 0.65 or more); beyond it the
 #: trial is NaN, so no trial can run for long.
 MAX_PROPOSALS = 10_000
-
-# Proposals per interval before giving up (acceptance is at least 0.65: never reached).
-_MAX_PROPOSALS = MAX_PROPOSALS
 _PI = math.pi
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 _SMALL_TERMS = 6  # erfc series, accurate to 1e-16 for t <= 1.5
@@ -304,19 +301,19 @@ def _interval_exit_time(rng, v, r):
     if not (math.isfinite(r2) and r2 > 0.0 and math.isfinite(r / speed if speed > 0.0 else 0.0)):
         return math.nan, 1
     if speed * r < DRIFT_SWITCH:
-        for k in range(_MAX_PROPOSALS):  # acceptance at least 0.65
+        for k in range(MAX_PROPOSALS):  # acceptance at least 0.65
             tau = r2 * unit_exit_time(rng)
             if speed == 0.0 or uniform(rng) < math.exp(-0.5 * v * v * tau):
                 return tau, k + 1
-        return math.nan, _MAX_PROPOSALS
-    for k in range(_MAX_PROPOSALS):  # acceptance at least 0.88
+        return math.nan, MAX_PROPOSALS
+    for k in range(MAX_PROPOSALS):  # acceptance at least 0.88
         tau = _inverse_gaussian(rng, r / speed, r2)
         s = tau / r2
         if not (math.isfinite(tau) and s > 0.0 and math.isfinite(s)):
             return math.nan, k + 1
         if uniform(rng) < _one_barrier_ratio(s):
             return tau, k + 1
-    return math.nan, _MAX_PROPOSALS
+    return math.nan, MAX_PROPOSALS
 
 
 @njit(cache=True)

@@ -31,8 +31,8 @@ __all__ = [
 
 
 @njit(cache=True, inline="always")
-def _column_mean(u, c):
-    """Mean of column ``c`` over the units where it is not NaN (NaN if none)."""
+def _column_sum(u, c):
+    """Sum and count of column ``c`` over the units where it is not NaN."""
     s = 0.0
     m = 0
     for i in range(u.shape[0]):
@@ -40,6 +40,13 @@ def _column_mean(u, c):
         if not math.isnan(v):
             s += v
             m += 1
+    return s, m
+
+
+@njit(cache=True, inline="always")
+def _column_mean(u, c):
+    """Mean of column ``c`` over the units where it is not NaN (NaN if none)."""
+    s, m = _column_sum(u, c)
     return s / m if m > 0 else np.nan
 
 
@@ -63,13 +70,7 @@ def mean_or_kernel(u, columns, args, work, out):
 def sd_kernel(u, columns, args, work, out):
     for j in range(columns.shape[0]):
         c = columns[j]
-        s = 0.0
-        m = 0
-        for i in range(u.shape[0]):
-            v = u[i, c]
-            if not math.isnan(v):
-                s += v
-                m += 1
+        s, m = _column_sum(u, c)
         if m < 2:
             out[j] = np.nan
             continue
