@@ -79,6 +79,7 @@ def _sbc_one(k: int, seed: int, subjects: int, trials: int) -> dict:
         "quantile_of_truth": np.mean(flat < truth, axis=0).tolist(),
         "mean": post.mean().tolist(), "sd": post.sd().tolist(),
         "surrogate_check": post.info.get("surrogate_check"),
+        "rounds": post.info.get("rounds"), "lack_of_fit": post.info.get("lack_of_fit"),
         "cover50": [bool(i50["lower"].iloc[j] <= truth[j] <= i50["upper"].iloc[j]) for j in range(truth.size)],
         "cover90": [bool(i90["lower"].iloc[j] <= truth[j] <= i90["upper"].iloc[j]) for j in range(truth.size)],
         "rhat_max": float(post.rhat().max()),
@@ -98,6 +99,12 @@ def sbc(datasets: int, seed: int, subjects: int, trials: int, jobs: int) -> dict
     for j, name in enumerate(names):
         out["coverage50"][name] = float(np.mean([r["cover50"][j] for r in ok]))
         out["coverage90"][name] = float(np.mean([r["cover90"][j] for r in ok]))
+    # Spread over data sets of (posterior mean - truth) / posterior sd: about 1 where the posterior
+    # sds are right, above 1 where they are too small.
+    out["z_sd"] = {name: float(np.std([(r["mean"][j] - r["truth"][j]) / r["sd"][j] for r in ok])) for j, name in enumerate(names)}
+    checks = np.array([r["surrogate_check"] if r["surrogate_check"] is not None else np.nan for r in ok], dtype=float)
+    out["surrogate_check_median"] = float(np.nanmedian(checks)) if n else None
+    out["surrogate_warnings"] = int(np.sum((checks < 0.67) | (checks > 1.5)))
     out["errors"] = [r["error"] for r in rows if r["failed"]][:5]
     out["within_2_se"] = bool(
         all(abs(c - 0.5) <= 2 * out["se50"] for c in out["coverage50"].values())

@@ -3,7 +3,7 @@ import pytest
 from conftest import RI_PRIOR
 
 import simfit
-from simfit.bayes.surrogate import QuadraticSurrogate, SurrogateOptions, SurrogateWarning
+from simfit.bayes.surrogate import LACK_OF_FIT_MAX, QuadraticSurrogate, SurrogateOptions, SurrogateWarning
 from simfit.errors import EstimationError
 from simfit.models import meta_analysis as ma
 
@@ -30,20 +30,36 @@ def test_the_surrogate_learns_a_quadratic_mean_and_log_linear_variances(rng):
     assert abs(check - 1.0) < 4 * np.sqrt(2 / (2 * 2000))  # mean of chi2_2 / 2 over 2000 points
 
 
-def test_a_fixed_covariance_takes_the_centre_s_covariance_everywhere(rng):
+def test_replicates_at_the_centre_give_the_likelihood_s_covariance_everywhere(rng):
     u, stats = _design(rng)
+    noise = rng.standard_normal((400, 2)) @ np.linalg.cholesky([[1.0, 0.5], [0.5, 1.0]]).T  # the noise at u = 0
+    sur = QuadraticSurrogate(u, stats, np.zeros(2), np.eye(2), noise=noise)
+    np.testing.assert_allclose(sur.noise_root @ sur.noise_root.T, np.cov(noise, rowvar=False) * 399 / 396)
     points = rng.standard_normal((5, 2))
-    for fixed in (True, False):
-        sur = QuadraticSurrogate(u, stats, np.zeros(2), np.eye(2), fixed_covariance=fixed)
-        f = sur.features(points)
-        lev = np.einsum("ij,jk,ik->i", f, sur.gram_inv, f)
-        # At the surrogate's own mean only the covariance's determinant and the leverage remain.
-        at_mean = np.array([sur.loglik(x[None], (sur.features(x[None]) @ sur.coef)[0])[0] for x in points])
-        log_det = at_mean + stats.shape[1] * 0.5 * np.log1p(lev)
-        assert (np.ptp(log_det) < 1e-9) == fixed
-    # Predictions of new simulations keep the varying covariance whichever the likelihood uses.
-    np.testing.assert_allclose(sur.standardised_errors(points, stats[:5]),
-                               QuadraticSurrogate(u, stats, np.zeros(2), np.eye(2), True).standardised_errors(points, stats[:5]))
+    f = sur.features(points)
+    lev = np.einsum("ij,jk,ik->i", f, sur.gram_inv, f)
+    # At the surrogate's own mean only the covariance's determinant and the leverage remain.
+    at_mean = np.array([sur.loglik(x[None], (sur.features(x[None]) @ sur.coef)[0])[0] for x in points])
+    assert np.ptp(at_mean + stats.shape[1] * 0.5 * np.log1p(lev)) < 1e-9
+    # New simulations near the centre, where the replicates' covariance holds, are predicted.
+    fresh_u, fresh = _design(rng, 2000)
+    near = np.abs(fresh_u).max(axis=1) < 0.1
+    assert abs(sur.standardised_errors(fresh_u[near], fresh[near]).mean() - 1.0) < 4 * np.sqrt(2 / (2 * near.sum()))
+
+
+def test_residuals_overstate_the_noise_where_the_quadratic_misses_replicates_do_not(rng):
+    u, stats = _design(rng)
+    noise = rng.standard_normal((400, 2)) @ np.linalg.cholesky([[1.0, 0.5], [0.5, 1.0]]).T
+    # c u0^3 leaves c^2 var(u^3 - 3u) = 6 c^2 to the residuals of the first statistic.
+    mild = stats + np.column_stack([0.5 * u[:, 0] ** 3, np.zeros(len(u))])
+    residual = QuadraticSurrogate(u, mild, np.zeros(2), np.eye(2))
+    replicate = QuadraticSurrogate(u, mild, np.zeros(2), np.eye(2), noise=noise)
+    assert np.exp(residual.var_coef[0, 0]) > 1.5  # the true noise variance at the centre is 1
+    assert abs(replicate.noise_root[0, 0] ** 2 - 1.0) < 4 * np.sqrt(2 / 400)
+    assert replicate.lack_of_fit == pytest.approx((1 + 6 * 0.25 + 1) / 2, rel=0.15)  # median of 2.5 and 1
+    # A design far too wide for the quadratic keeps the residuals' covariance.
+    wide = QuadraticSurrogate(u, stats + np.column_stack([u[:, 0] ** 3, np.zeros(len(u))]), np.zeros(2), np.eye(2), noise=noise)
+    assert wide.lack_of_fit > LACK_OF_FIT_MAX and wide.noise_root is None
 
 
 def test_options_are_validated():
@@ -53,6 +69,8 @@ def test_options_are_validated():
         SurrogateOptions(inflate=0.5)
     with pytest.raises(EstimationError, match="covariance"):
         SurrogateOptions(covariance="diagonal")
+    with pytest.raises(EstimationError, match="n_noise"):
+        SurrogateOptions(n_noise=0)
 
 
 def test_surrogate_posterior_matches_bsl_with_a_tenth_of_the_panels(ri_model, ri_stats, ri_data, ri_posterior):
@@ -76,7 +94,9 @@ def test_a_surrogate_that_does_not_describe_the_statistics_says_so():
     prior = {"mu": {"dist": "normal", "mean": 0, "sd": 10}, "tau": {"dist": "halfnormal", "scale": 10}}
     with pytest.warns(SurrogateWarning, match="predicts new simulations poorly"):
         post = simfit.sample(ma.model(), ma.eight_schools(), ma.statistics(), prior, method="surrogate", seed=1)
-    assert "warning" in post.info and "warning: the surrogate" in post.summary()
+    assert "warning" in post.info and "the surrogate predicts new simulations poorly" in post.summary()
+    # Its design never became local: the posterior kept the residuals' covariance, and says so.
+    assert post.info["lack_of_fit"] > 2 and "still too wide for the quadratic" in post.summary()
 
 
 def test_a_surrogate_run_is_kept_and_read_back(ri_model, ri_stats, ri_data, tmp_path):
@@ -85,3 +105,9 @@ def test_a_surrogate_run_is_kept_and_read_back(ri_model, ri_stats, ri_data, tmp_
     again = simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, out=tmp_path / "post", **kwargs)
     assert np.array_equal(first.draws, again.draws)
     assert again.n_simulations == first.n_simulations
+
+
+
+def test_an_invalid_start_is_reported_before_anything_is_simulated(ri_model, ri_stats, ri_data):
+    with pytest.raises(EstimationError, match="Invalid start"):
+        simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, method="surrogate", start={"tau": -1.0})

@@ -90,6 +90,16 @@ def test_mean_or_falls_back_only_when_no_unit_has_the_statistic():
         st.mean_or("rt.q50", fallback="rt.q50")
 
 
+def test_the_log_spread_is_the_log_of_the_spread(panel):
+    spec = st.Statistics(unit=[st.mean("rt")], across=[], extra=[st.sd_of("rt.mean"), st.sd_of("rt.mean", log=True)])
+    got = panel_statistics(spec, panel)
+    means = [panel.unit(i)[:, 0].mean() for i in range(panel.n_units)]
+    assert got["logsd:rt.mean"] == pytest.approx(math.log(np.std(means, ddof=1)), rel=1e-12)
+    assert got["logsd:rt.mean"] == pytest.approx(math.log(got["sd:rt.mean"]), rel=1e-12)
+    same = Panel.from_units([np.array([[1.0]]), np.array([[1.0]])], value_names=("rt",))
+    assert math.isnan(panel_statistics(spec, same)["logsd:rt.mean"])  # no spread, no log spread
+
+
 def test_aggregates_against_numpy(panel):
     spec = st.Statistics(
         unit=[st.mean("rt"), st.sd("rt")],

@@ -1,6 +1,6 @@
 """``sample()``: posterior draws of the population parameters on the same engine as ``fit()``.
 
-Two samplers share the set-up (priors checked against the bounds, the statistics of the observed
+The samplers share the set-up (priors checked against the bounds, the statistics of the observed
 panel, a compiled simulator on its design) and the checkpointing (one record per chain block or
 per generation, appended the moment it is done):
 
@@ -36,7 +36,7 @@ from simfit.checkpoint import ReplicationStore
 from simfit.data import Panel
 from simfit.engine import Simulator
 from simfit.errors import EstimationError, SimfitError, warn
-from simfit.estimation import FitOptions, derive_seed, fit, sequential
+from simfit.estimation import FitOptions, _as_start, derive_seed, fit, sequential
 from simfit.model import Model
 from simfit.parallel import BACKENDS, run_parallel
 from simfit.statistics.collection import Statistics
@@ -169,6 +169,7 @@ def sample(
     if not isinstance(data, Panel) or not data.has_values:
         raise EstimationError("data must be a Panel with observed values (Panel.from_frame / from_units).")
     priors = prior if isinstance(prior, Priors) and prior.params is model.params else Priors(model.params, prior)
+    _as_start(model, start)  # an invalid start is the user's to fix, not a fit failure to work around
     design = data.design()
     simulator = Simulator(model, design, statistics)
     observed = simulator.observed(data)
@@ -336,14 +337,26 @@ def _sample_surrogate(model, data, statistics, simulator, observed, priors, opts
                 "acceptance": round(res["acceptance"], 3),
                 "surrogate_check": None if not math.isfinite(check) else round(check, 3),
                 "surrogate_r2_min": round(float(np.nanmin(res["r2"])), 3),
+                "rounds": res["rounds"],
+                "lack_of_fit": None if not math.isfinite(res["lack_of_fit"]) else round(res["lack_of_fit"], 3),
             },
         }
+        warnings_ = []
+        if not res["local"]:
+            warnings_.append(
+                f"after {res['rounds']} rounds the design is still too wide for the quadratic (residual variance "
+                f"{res['lack_of_fit']:.3g} times the simulation noise): the likelihood keeps the residuals' covariance, "
+                "so the posterior may be wider than the statistics support and shifted by the misfit; raise rounds or use "
+                "method='bsl'"
+            )
         if math.isfinite(check) and not SURROGATE_CHECK_RANGE[0] <= check <= SURROGATE_CHECK_RANGE[1]:
-            done["info"]["warning"] = (
+            warnings_.append(
                 f"the surrogate predicts new simulations poorly (check {check:.3g}, 1 where it holds): its quadratic "
-                "mean and log-linear variances do not describe the statistics over the posterior, whose draws may be "
+                "mean and covariance do not describe the statistics over the posterior, whose draws may be "
                 "wrong; use method='bsl' or 'abc-smc'"
             )
+        if warnings_:
+            done["info"]["warning"] = "; ".join(warnings_)
         if store is not None:
             store.append(done)
     if done["info"].get("warning"):

@@ -11,26 +11,33 @@ polynomial in place of a Gaussian process):
    scale, widened towards the prior where the fit says little, place the first design.
 2. **Rounds**: draw ``n_design`` parameter vectors from a normal around the current posterior,
    its covariance times ``inflate^2``, and simulate one panel at each, all in one launch of the
-   engine. Regress the statistics on a quadratic in the standardised
-   parameters (all rounds so far); the residuals give the statistics' covariance ``Sigma(u)`` of
-   one panel: each statistic's log variance linear in the parameters, their correlations
-   constant.
+   engine; simulate ``n_noise`` more panels at the design's centre. Regress the statistics on a
+   quadratic in the standardised parameters (the points of all rounds inside this round's design
+   region).
 3. **Surrogate posterior**: ``log p(u) = log prior(u) + log N(s_obs; m(u), Sigma (1 + h(u)))``,
-   with ``m(u)`` the fitted mean, ``Sigma`` the fitted covariance at the design's centre (by
-   default; see ``SurrogateOptions.covariance``) and ``h(u)`` the leverage of ``u`` in the
-   regression, which adds the surrogate's own uncertainty about ``m(u)``, restricted to the
-   round's design region (the ellipsoid holding 99% of its points: a quadratic extrapolated beyond
-   the design can curve back towards the observed statistics), where it is also fitted. Its
-   evaluations simulate nothing: random-walk
-   Metropolis chains (proposal covariance adapted in warm-up) draw from it, and their mean and
-   covariance place the next round's design.
+   with ``m(u)`` the fitted mean, ``h(u)`` the leverage of ``u`` in the regression (the
+   surrogate's own uncertainty about ``m(u)``) and ``Sigma`` the covariance of the panels
+   simulated at the centre: the simulation noise of one panel. Where the regression's residuals
+   exceed that noise by more than :data:`LACK_OF_FIT_MAX` (the design is too wide for a
+   quadratic, as a first design placed by a rough fit can be), ``Sigma`` is the residuals'
+   covariance instead (each statistic's log variance linear in the parameters), which is
+   conservative there; rounds continue, up to :data:`EXTRA_ROUNDS` beyond ``rounds``, until the
+   last design is local. Taking the residuals' covariance throughout makes the posterior too wide
+   by what the quadratic misses, and its design wider still: on the DDM, residual variances of
+   the fastest RT quantiles were 10 to 20 times their noise, and posterior sds of the
+   non-decision time 2.5 times those with the noise's covariance. The posterior is restricted to
+   the round's design region (the ellipsoid holding 99% of its points: a quadratic extrapolated
+   beyond the design can curve back towards the observed statistics). Its evaluations simulate
+   nothing: random-walk Metropolis chains (proposal covariance adapted in warm-up) draw from it,
+   and their mean and covariance place the next round's design.
 
-The last round's simulations also check the previous surrogate before they enter the fit: their
-standardised prediction errors should have mean square 1 (``info["surrogate_check"]``; far from
-1 means the quadratic mean or the log-linear variances do not describe the statistics over the
-posterior, and a :class:`SurrogateWarning` and the summary say so). Statistics whose spread,
-rather than their mean, carries a parameter (the estimates of a few units informing their
-between-unit sd) are such a case: use ABC-SMC or BSL there.
+**Check**: ``n_check`` panels simulated at draws of the final posterior, where the surrogate is
+used; their prediction errors, standardised by the likelihood's covariance and leverage, should
+have mean square 1 (``info["surrogate_check"]``; far from 1 means the quadratic mean or the
+covariance do not describe the statistics over the posterior, and a :class:`SurrogateWarning` and
+the summary say so). Statistics whose spread, rather than their mean, carries a parameter (the
+estimates of a few units informing their between-unit sd) are such a case: use ABC-SMC or BSL
+there.
 """
 
 from __future__ import annotations
@@ -53,6 +60,15 @@ __all__ = ["SurrogateOptions", "run_surrogate", "QuadraticSurrogate", "Surrogate
 SURROGATE_CHECK_RANGE = (0.67, 1.5)
 
 
+# A design over which the regression's residual variance exceeds the simulation noise by more
+# than this factor (median over statistics) is too wide for a quadratic: that round's likelihood
+# keeps the residuals' covariance, which is conservative there, and not the noise's, under which a
+# misfitting mean would make the posterior confidently wrong.
+LACK_OF_FIT_MAX = 2.0
+# Rounds beyond ``SurrogateOptions.rounds`` to reach a design over which the quadratic holds.
+EXTRA_ROUNDS = 2
+
+
 class SurrogateWarning(UserWarning):
     """The surrogate does not predict new simulations: its posterior may be wrong."""
 
@@ -67,21 +83,30 @@ class SurrogateOptions:
         Panels simulated per round (one per design point).
     rounds : int
         Design rounds (the first placed by the preliminary fit, the others by the surrogate
-        posterior of the round before).
+        posterior of the round before); with ``covariance="fixed"``, up to
+        :data:`EXTRA_ROUNDS` more until the last design is local (the regression's residuals
+        within :data:`LACK_OF_FIT_MAX` times the simulation noise).
     inflate : float
         The design's spread relative to the current posterior (covariance times ``inflate^2``).
     target_acceptance : float
         Acceptance rate the chains' proposal scale is adapted to in warm-up.
     covariance : {"fixed", "varying"}
         The statistics' covariance in the synthetic likelihood. ``"fixed"`` (default): the
-        surrogate's covariance at the centre of its design (the posterior mean of the round
-        before), a quasi-posterior in the manner of Chernozhukov and Hong (2003), whose intervals
-        rest only on the statistics' mean being normal. ``"varying"``: the fitted covariance at
-        every parameter value, as BSL's is; the dispersion of one observed vector of statistics
-        then informs the parameters as if the statistics were exactly Gaussian, which makes
-        posteriors overconfident when they are skewed or heavy-tailed (the DDM's spreads across
-        subjects of few trials: posterior sds of the boundary spread half the spread of the
-        posterior means over repeated data sets).
+        covariance of ``n_noise`` panels simulated at the centre of each round's design (the
+        posterior mean of the round before), taken wherever the likelihood is evaluated: a
+        quasi-posterior in the manner of Chernozhukov and Hong (2003), whose intervals rest only
+        on the statistics' mean being normal. ``"varying"``: the covariance of the regression's
+        residuals, its log variances linear in the parameters, as BSL's varies with them; the
+        dispersion of one observed vector of statistics then informs the parameters as if the
+        statistics were exactly Gaussian, which makes posteriors overconfident when they are
+        skewed or heavy-tailed, and the residuals overstate the noise wherever the quadratic does
+        not follow a statistic exactly (on the DDM, 5 to 20 times for the fastest RT quantiles).
+    n_noise : int
+        Panels simulated at each round's design centre for the statistics' covariance
+        (``covariance="fixed"``).
+    n_check : int
+        Panels simulated at draws of the final posterior to check the final surrogate
+        (``info["surrogate_check"]``).
     """
 
     n_design: int = 1000
@@ -89,9 +114,11 @@ class SurrogateOptions:
     inflate: float = 2.0
     target_acceptance: float = 0.3
     covariance: str = "fixed"
+    n_noise: int = 500
+    n_check: int = 200
 
     def __post_init__(self) -> None:
-        for name in ("n_design", "rounds"):
+        for name in ("n_design", "rounds", "n_noise", "n_check"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise EstimationError(f"{name} must be a positive integer, got {v!r}.")
@@ -116,14 +143,15 @@ class QuadraticSurrogate:
     centre : ndarray, shape (n_params,)
     cov : ndarray, shape (n_params, n_params)
         Standardise ``u`` by this centre and covariance (for conditioning).
-    fixed_covariance : bool
-        The likelihood (:meth:`loglik`) takes the covariance at ``centre`` wherever it is
-        evaluated; predictions of new simulations (:meth:`standardised_errors`) still use the
-        fitted covariance at their own parameters.
+    noise : ndarray, shape (n_rep, n_stats), optional
+        Statistics of ``n_rep`` panels simulated at ``centre``. Given, their covariance (its
+        inverse made unbiased) is the statistics' covariance wherever the likelihood is evaluated
+        and new simulations predicted: the pure simulation noise, which the residuals of the
+        regression overstate wherever the quadratic does not follow the statistics exactly.
     """
 
-    def __init__(self, u: np.ndarray, stats: np.ndarray, centre: np.ndarray, cov: np.ndarray, fixed_covariance: bool = False) -> None:
-        self.fixed_covariance = bool(fixed_covariance)
+    def __init__(self, u: np.ndarray, stats: np.ndarray, centre: np.ndarray, cov: np.ndarray,
+                 noise: np.ndarray | None = None) -> None:
         self.centre = np.asarray(centre, dtype=float)
         self.root = np.linalg.cholesky(np.asarray(cov, dtype=float))
         features = self.features(u)
@@ -163,6 +191,15 @@ class QuadraticSurrogate:
             self.corr_root = np.linalg.cholesky(corr)
         self.corr = corr
         self.half_logdet_corr = float(np.log(np.diag(self.corr_root)).sum())
+        self.noise_root = None
+        self.lack_of_fit = math.nan
+        if noise is not None:
+            root, half_logdet = _noise_root(np.asarray(noise, dtype=float))
+            # Residual variance over pure noise variance, the median over statistics: near 1
+            # where the quadratic follows the statistics over the design.
+            self.lack_of_fit = float(np.median((resid**2).sum(axis=0) / (n - k) / (root**2).sum(axis=1)))
+            if self.lack_of_fit <= LACK_OF_FIT_MAX:
+                self.noise_root, self.half_logdet_noise = root, half_logdet
         self.gram_inv = np.linalg.pinv(features.T @ features)
         total = ((stats - stats.mean(axis=0)) ** 2).sum(axis=0)
         self.r2 = np.where(total > 0, 1.0 - (resid**2).sum(axis=0) / np.where(total > 0, total, 1.0), np.nan)
@@ -172,31 +209,57 @@ class QuadraticSurrogate:
         i, j = np.triu_indices(z.shape[1])
         return np.column_stack([np.ones(z.shape[0]), z, z[:, i] * z[:, j]])
 
-    def _standardised(self, u: np.ndarray, stats: np.ndarray, fixed: bool = False):
-        """Prediction errors whitened by ``Sigma(u)`` (``Sigma(centre)`` if ``fixed``), the
-        leverage ``h(u)`` and ``log |D(u)|``."""
+    def _standardised(self, u: np.ndarray, stats: np.ndarray):
+        """Prediction errors whitened by the statistics' covariance at ``u`` (the replicates'
+        covariance where the surrogate has one), the leverage ``h(u)`` and ``log |Sigma(u)| / 2``."""
         f = self.features(u)
         lev = np.einsum("ij,jk,ik->i", f, self.gram_inv, f)
+        resid = stats - f @ self.coef
+        if self.noise_root is not None:
+            z = np.linalg.solve(self.noise_root, resid.T).T
+            return z, lev, np.full(z.shape[0], self.half_logdet_noise)
         linear = f[:, : 1 + self.centre.size]
-        if fixed:  # the standardised features of the centre are (1, 0, ..., 0)
-            linear = np.zeros_like(linear)
-            linear[:, 0] = 1.0
         log_sd = 0.5 * np.clip(linear @ self.var_coef, *self.log_var_range)
-        z = np.linalg.solve(self.corr_root, ((stats - f @ self.coef) * np.exp(-log_sd)).T).T
-        return z, lev, log_sd.sum(axis=1)
+        z = np.linalg.solve(self.corr_root, (resid * np.exp(-log_sd)).T).T
+        return z, lev, log_sd.sum(axis=1) + self.half_logdet_corr
 
     def standardised_errors(self, u: np.ndarray, stats: np.ndarray) -> np.ndarray:
-        """Mahalanobis squared prediction errors of new simulations, divided by their expectation
-        (the number of statistics times ``1 + h``): mean 1 where the surrogate holds."""
+        """Mahalanobis squared prediction errors of new simulations, under the likelihood's
+        covariance and divided by their expectation (the number of statistics times ``1 + h``):
+        mean 1 where the surrogate holds."""
         z, lev, _ = self._standardised(u, stats)
         return (z**2).sum(axis=1) / ((1.0 + lev) * stats.shape[1])
 
     def loglik(self, u: np.ndarray, observed: np.ndarray) -> np.ndarray:
         """``log N(observed; m(u), Sigma(u) (1 + h(u)))`` up to a constant, shape (K,)."""
         u = np.atleast_2d(u)
-        z, lev, log_det_d = self._standardised(u, np.broadcast_to(observed, (u.shape[0], observed.size)), self.fixed_covariance)
+        z, lev, half_log_det = self._standardised(u, np.broadcast_to(observed, (u.shape[0], observed.size)))
         d = observed.size
-        return -0.5 * (z**2).sum(axis=1) / (1.0 + lev) - 0.5 * d * np.log1p(lev) - log_det_d - self.half_logdet_corr
+        return -0.5 * (z**2).sum(axis=1) / (1.0 + lev) - 0.5 * d * np.log1p(lev) - half_log_det
+
+
+def _noise_root(noise: np.ndarray) -> tuple[np.ndarray, float]:
+    """Cholesky root and half log determinant of the replicates' covariance, scaled by
+    ``(n - 1) / (n - d - 2)`` so that its inverse, which the likelihood uses, is unbiased."""
+    noise = noise[np.all(np.isfinite(noise), axis=1)]
+    n, d = noise.shape
+    if n < d + 5:
+        raise EstimationError(
+            f"The statistics' covariance needs more than {d + 4} finite panels at the design's centre; got {n}. "
+            "Raise n_noise, or check the simulator there."
+        )
+    cov = np.atleast_2d(np.cov(noise, rowvar=False)) * (n - 1) / (n - d - 2)
+    sd = np.sqrt(np.diag(cov))
+    if not np.all(sd > 0):
+        raise EstimationError("A statistic is constant over the panels simulated at the design's centre; drop it.")
+    corr = cov / np.outer(sd, sd)
+    try:
+        root = np.linalg.cholesky(corr)
+    except np.linalg.LinAlgError:
+        # Statistics (nearly) collinear: a small ridge keeps the density proper.
+        root = np.linalg.cholesky(0.999 * corr + 0.001 * np.eye(d))
+    root = sd[:, None] * root
+    return root, float(np.log(np.diag(root)).sum())
 
 
 # Metropolis steps per kept draw: the surrogate is cheap to evaluate, so the chains can afford to
@@ -308,18 +371,26 @@ def run_surrogate(
     p = centre.size
     us, ss = [], []
     failed = 0
-    check = math.nan
+    extra = 0  # panels simulated for the noise covariance and the check
     surrogate = None
     result = None
-    for r in range(options.rounds):
+
+    def simulate(u, key, r):
+        stats = simulator.statistics_batch(params.to_natural(u), 1, derive_seed(seed, key, r), 0, failures="nan")[:, 0, :]
+        if progress is not None:
+            progress(int(u.shape[0]))
+        return stats
+
+    r = -1
+    last = False
+    while not last:
+        r += 1
         rng = np.random.default_rng(derive_seed(seed, 60, r))
         root = np.linalg.cholesky(cov)
         u = centre + options.inflate * (rng.standard_normal((options.n_design, p)) @ root.T)
         inside = np.isfinite(priors.logpdf_free(u))
         u = u[inside]
-        stats = simulator.statistics_batch(params.to_natural(u), 1, derive_seed(seed, 61, r), 0, failures="nan")[:, 0, :]
-        if progress is not None:
-            progress(int(u.shape[0]))
+        stats = simulate(u, 61, r)
         ok = np.all(np.isfinite(stats), axis=1)
         failed += int((~ok).sum())
         if ok.sum() < 0.5 * max(1, u.shape[0]):
@@ -328,10 +399,14 @@ def run_surrogate(
                 f"{u.shape[0]} design points around {dict(zip(params.names, np.round(params.to_natural(centre), 4)))}; "
                 "narrow the priors or check the model there."
             )
-        if surrogate is not None and r == options.rounds - 1:
-            check = float(np.mean(surrogate.standardised_errors(u[ok], stats[ok])))
         us.append(u[ok])
         ss.append(stats[ok])
+        # The simulation noise at the design's centre: the likelihood's covariance wherever the
+        # quadratic follows the statistics over the design (see QuadraticSurrogate).
+        noise = None
+        if options.covariance == "fixed":
+            noise = simulate(np.repeat(centre[None], options.n_noise, axis=0), 63, r)
+            extra += options.n_noise
 
         # The surrogate is trusted where this round's design is: a quadratic extrapolated beyond
         # it can curve back towards the observed statistics and make a spurious mode. It is also
@@ -343,7 +418,7 @@ def run_surrogate(
         radius2 = float(np.quantile(z2, 0.99))
         all_u, all_s = np.concatenate(us), np.concatenate(ss)
         near = (np.linalg.solve(design_root, (all_u - centre).T) ** 2).sum(axis=0) <= radius2
-        surrogate = QuadraticSurrogate(all_u[near], all_s[near], centre, cov, options.covariance == "fixed")
+        surrogate = QuadraticSurrogate(all_u[near], all_s[near], centre, cov, noise)
 
         def logp(x, s=surrogate, c=design_centre, r=design_root, r2=radius2):
             lp = priors.logpdf_free(x)
@@ -354,7 +429,10 @@ def run_surrogate(
                 out[fin] = lp[fin] + s.loglik(x[fin], observed)
             return out
 
-        last = r == options.rounds - 1
+        # The last round is a local one (its likelihood takes the simulation noise) unless the
+        # design stays too wide for the quadratic after EXTRA_ROUNDS more.
+        local = options.covariance == "varying" or surrogate.noise_root is not None
+        last = r >= options.rounds - 1 and (local or r >= options.rounds - 1 + EXTRA_ROUNDS)
         n_draws = draws if last else max(200, draws // 4)
         n_warm = warmup if last else max(200, warmup // 4)
         mcmc_rng = np.random.default_rng(derive_seed(seed, 62, r))
@@ -364,12 +442,23 @@ def run_surrogate(
         cov = np.atleast_2d(np.cov(flat, rowvar=False)) + 1e-12 * np.eye(p)
         result = (chain_draws, chain_lp, acceptance)
     chain_draws, chain_lp, acceptance = result
+
+    # The check: new panels at draws of the final posterior, where the surrogate is used.
+    pick = np.random.default_rng(derive_seed(seed, 64)).choice(flat.shape[0], size=options.n_check, replace=flat.shape[0] < options.n_check)
+    check_u = flat[pick]
+    check_stats = simulate(check_u, 65, 0)
+    extra += options.n_check
+    fine = np.all(np.isfinite(check_stats), axis=1)
+    check = float(np.mean(surrogate.standardised_errors(check_u[fine], check_stats[fine]))) if fine.any() else math.inf
     return {
         "draws": chain_draws,
         "log_posterior": chain_lp,
-        "n_simulations": int(sum(x.shape[0] for x in us) + failed),
+        "n_simulations": int(sum(x.shape[0] for x in us) + failed + extra),
         "acceptance": float(acceptance),
         "surrogate_check": check,
+        "rounds": r + 1,
+        "lack_of_fit": surrogate.lack_of_fit,
+        "local": bool(local),
         "r2": surrogate.r2,
         "failed": failed,
         "design_points": int(sum(x.shape[0] for x in us)),
