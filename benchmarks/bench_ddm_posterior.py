@@ -1,6 +1,6 @@
 """Posterior of the DDM scenario: wall time, convergence and simulation-based calibration.
 
-Usage: python benchmarks/bench_ddm_posterior.py [--no-sbc] [--datasets 100] [--subjects 20] [--trials 60] [--json]
+Usage: python benchmarks/bench_ddm_posterior.py [--no-sbc] [--datasets 100] [--subjects 20] [--trials 60] [--rows FILE] [--json]
 
 1. ``simfit sample scenarios/ddm.toml`` as a user runs it (40 subjects x 100 trials, seven
    population parameters, the scenario's priors, ``method="surrogate"``, 2 cores): ``wall_s`` of
@@ -86,7 +86,7 @@ def _sbc_one(k: int, seed: int, subjects: int, trials: int) -> dict:
     }
 
 
-def sbc(datasets: int, seed: int, subjects: int, trials: int, jobs: int) -> dict:
+def sbc(datasets: int, seed: int, subjects: int, trials: int, jobs: int, rows_path: str | None = None) -> dict:
     from simfit.models import ddm
     from simfit.parallel import run_parallel
 
@@ -105,7 +105,11 @@ def sbc(datasets: int, seed: int, subjects: int, trials: int, jobs: int) -> dict
     checks = np.array([r["surrogate_check"] if r["surrogate_check"] is not None else np.nan for r in ok], dtype=float)
     out["surrogate_check_median"] = float(np.nanmedian(checks)) if n else None
     out["surrogate_warnings"] = int(np.sum((checks < 0.67) | (checks > 1.5)))
+    out["rounds_median"] = float(np.median([r["rounds"] for r in ok])) if n else None
     out["errors"] = [r["error"] for r in rows if r["failed"]][:5]
+    if rows_path:
+        with open(rows_path, "w") as fh:
+            json.dump(rows, fh)
     out["within_2_se"] = bool(
         all(abs(c - 0.5) <= 2 * out["se50"] for c in out["coverage50"].values())
         and all(abs(c - 0.9) <= 2 * out["se90"] for c in out["coverage90"].values())
@@ -121,12 +125,13 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=60)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--rows", help="write each data set's SBC result to this JSON file")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     out = scenario_posterior()
     out["targets_met"] = bool(out["wall_s"] <= 300 and out["rhat_max"] <= 1.01)
     if not args.no_sbc:
-        out["sbc"] = sbc(args.datasets, args.seed, args.subjects, args.trials, args.jobs)
+        out["sbc"] = sbc(args.datasets, args.seed, args.subjects, args.trials, args.jobs, args.rows)
         out["targets_met"] = bool(out["targets_met"] and out["sbc"]["within_2_se"] and out["sbc"]["failed"] == 0)
     if not args.json:
         for key, value in out.items():
