@@ -87,6 +87,7 @@ def _sbc_one(k: int, seed: int, subjects: int, trials: int) -> dict:
 
 
 def sbc(datasets: int, seed: int, subjects: int, trials: int, jobs: int, rows_path: str | None = None) -> dict:
+    from simfit.bayes.surrogate import SURROGATE_CHECK_RANGE
     from simfit.models import ddm
     from simfit.parallel import run_parallel
 
@@ -104,7 +105,8 @@ def sbc(datasets: int, seed: int, subjects: int, trials: int, jobs: int, rows_pa
     out["z_sd"] = {name: float(np.std([(r["mean"][j] - r["truth"][j]) / r["sd"][j] for r in ok])) for j, name in enumerate(names)}
     checks = np.array([r["surrogate_check"] if r["surrogate_check"] is not None else np.nan for r in ok], dtype=float)
     out["surrogate_check_median"] = float(np.nanmedian(checks)) if n else None
-    out["surrogate_warnings"] = int(np.sum((checks < 0.67) | (checks > 1.5)))
+    low, high = SURROGATE_CHECK_RANGE
+    out["surrogate_warnings"] = int(np.sum((checks < low) | (checks > high)))
     out["rounds_median"] = float(np.median([r["rounds"] for r in ok])) if n else None
     out["errors"] = [r["error"] for r in rows if r["failed"]][:5]
     if rows_path:
