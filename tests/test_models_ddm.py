@@ -94,6 +94,33 @@ def test_statistics_are_defined_on_panels_without_errors():
     assert fell_back > 0
 
 
+def test_statistics_are_defined_when_almost_no_response_is_correct():
+    # Accuracy about 5e-5 per trial: (almost) no subject has a correct response in a condition, so
+    # the correct-RT quantiles are undefined and the error median stands in for them.
+    hard = dict(TRUTH, v_mu=-4.0, v_sd=0.1, log_a=math.log(2.5), a_sd=0.05, beta=0.0)
+    sim = simfit.Simulator(ddm.model(), ddm.design(5, 20), ddm.statistics())
+    stats = sim.statistics(hard, n_sims=20, seed=5)
+    assert np.isfinite(stats).all()
+    names = list(sim.names)
+    panels = sim.simulate(hard, n_sims=20, seed=5)
+    fell_back = 0
+    for s in range(20):
+        data = panels.panel(s)
+        for c in (0, 1):
+            in_c = data.covariates[:, 0] == c
+            correct = np.add.reduceat(((data.values[:, 1] == 1) & in_c).astype(int), data.unit_offsets[:-1])
+            error = stats[s, names.index(f"mean:rt.q50|cond={c},error")]
+            if (correct > 0).sum() == 0:
+                assert stats[s, names.index(f"mean:rt.q10|cond={c},correct")] == error
+            if (correct > 0).sum() < 2:
+                fell_back += 1
+                medians = [np.median(y[(y[:, 1] == 0) & (x[:, 0] == c), 0]) for y, x in
+                           zip(np.split(data.values, data.unit_offsets[1:-1]), np.split(data.covariates, data.unit_offsets[1:-1]))]
+                for q in (10, 50):
+                    assert stats[s, names.index(f"sd:rt.q{q}|cond={c},correct")] == pytest.approx(np.std(medians, ddof=1))
+    assert fell_back > 0
+
+
 def test_recovered_within_4_standard_errors():
     # The exact simulator: the same continuous-time model as the corrected Euler scheme (its law
     # is tested above), at a tenth of the cost; the Euler fit's recovery is measured over 100

@@ -21,7 +21,8 @@ def test_scenario_runs(path, tmp_path, capsys):
         assert "global_points = 0" in text
         path = tmp_path / "ddm.toml"
         path.write_text(text)
-    reps = "1" if path.stem in ("ddm", "pk") else "2"  # their fits take 5-15 s; one shows the scenario runs
+    # Fits of these take 5-15 s each: one replication shows the scenario runs.
+    reps = "1" if path.stem in ("ddm", "pk", "gandk", "dynamic_panel", "growth") else "2"
     assert main(["run", str(path), "--reps", reps, "--out", str(tmp_path / "out"), "--no-progress", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     model, _ = load_scenario(path).build()

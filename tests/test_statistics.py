@@ -90,6 +90,24 @@ def test_mean_or_falls_back_only_when_no_unit_has_the_statistic():
         st.mean_or("rt.q50", fallback="rt.q50")
 
 
+def test_sd_or_falls_back_only_when_fewer_than_two_units_have_the_statistic():
+    spec = st.Statistics(
+        unit=[st.conditional_quantiles([0.5], "rt", "resp", 1), st.quantiles([0.5], "rt")],
+        across=[],
+        extra=[st.sd_or("rt.q50|resp=1", fallback="rt.q50")],
+    )
+    two = Panel.from_units(
+        [np.array([[1.0, 0], [2.0, 0]]), np.array([[3.0, 1], [5.0, 1]]), np.array([[6.0, 1], [6.0, 0]])],
+        value_names=("rt", "resp"),
+    )
+    stats = panel_statistics(spec, two)
+    assert stats["sd:rt.q50|resp=1"] == pytest.approx(np.std([4.0, 6.0], ddof=1))  # the unit without resp=1 is skipped
+    one = Panel.from_units([np.array([[1.0, 0], [2.0, 0]]), np.array([[3.0, 1], [7.0, 0]])], value_names=("rt", "resp"))
+    assert panel_statistics(spec, one)["sd:rt.q50|resp=1"] == pytest.approx(np.std([1.5, 5.0], ddof=1))
+    with pytest.raises(StatisticsError, match="another unit statistic"):
+        st.sd_or("rt.q50", fallback="rt.q50")
+
+
 def test_the_log_spread_is_the_log_of_the_spread(panel):
     spec = st.Statistics(unit=[st.mean("rt")], across=[], extra=[st.sd_of("rt.mean"), st.sd_of("rt.mean", log=True)])
     got = panel_statistics(spec, panel)
@@ -176,6 +194,26 @@ def test_aggregated_statistics_invariant_to_permuting_units(seed):
     perm = rng.permutation(len(units))
     permuted = panel_statistics(spec, Panel.from_units([units[k] for k in perm]))
     assert np.allclose(base.to_numpy(), permuted.to_numpy(), rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=hs.integers(0, 2**31 - 1))
+def test_sd_or_is_the_spread_of_whichever_statistic_two_units_have(seed):
+    rng = np.random.default_rng(seed)
+    # Few units, most without resp = 1: panels with 0, 1 and several units having rt.q50|resp=1.
+    units = [np.column_stack([rng.exponential(size=4), rng.random(4) < 0.15]).astype(float) for _ in range(rng.integers(2, 7))]
+    spec = st.Statistics(
+        unit=[st.conditional_quantiles([0.5], "rt", "resp", 1), st.quantiles([0.5], "rt")],
+        across=[],
+        extra=[st.sd_or("rt.q50|resp=1", fallback="rt.q50")],
+    )
+    got = panel_statistics(spec, Panel.from_units(units, value_names=("rt", "resp")))["sd:rt.q50|resp=1"]
+    having = [np.median(u[u[:, 1] == 1, 0]) for u in units if (u[:, 1] == 1).any()]
+    expected = np.std(having, ddof=1) if len(having) >= 2 else np.std([np.median(u[:, 0]) for u in units], ddof=1)
+    assert got == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    perm = rng.permutation(len(units))
+    permuted = panel_statistics(spec, Panel.from_units([units[k] for k in perm], value_names=("rt", "resp")))
+    assert permuted["sd:rt.q50|resp=1"] == pytest.approx(got, rel=1e-12, abs=1e-12)
 
 
 def test_specification_errors(panel):

@@ -268,10 +268,13 @@ def statistics(kind: str = "hand") -> st.Statistics:
     kind : {"hand", "auxiliary"}
         ``"hand"`` (default): mean across subjects of every per-condition summary
         (:func:`condition_summary`), and the spread across subjects of the accuracies and of the
-        10% and 50% correct-RT quantiles (for the subject-level spreads). The mean error median
-        of a condition is taken over the subjects who err in it; in a panel where none does, the
-        mean correct median stands in (:func:`simfit.statistics.mean_or`), so that every
-        statistic is defined on every panel. ``"auxiliary"``: each
+        10% and 50% correct-RT quantiles (for the subject-level spreads). Every statistic is
+        defined on every panel: the mean error median of a condition is taken over the subjects
+        who err in it, and in a panel where none does, the mean correct median stands in
+        (:func:`simfit.statistics.mean_or`); likewise, in a panel where almost no response of a
+        condition is correct (a strongly negative drift), the error median stands in for the
+        correct-RT quantiles, in their means when no subject has a correct response and in their
+        spreads when fewer than two do (:func:`simfit.statistics.sd_or`). ``"auxiliary"``: each
         subject's EZ-diffusion estimates per condition (:func:`ez_summary`), their means, and the
         spreads of the drift and log boundary estimates.
     """
@@ -280,16 +283,20 @@ def statistics(kind: str = "hand") -> st.Statistics:
         return st.Statistics(unit=[ez_summary()], across=["mean"], extra=[st.sd_of(*spread)])
     if kind != "hand":
         raise ValueError(f"kind must be 'hand' or 'auxiliary', got {kind!r}.")
-    # The means are listed one by one so that a panel in which no subject errs in a condition
-    # (high accuracy, few trials) takes the mean correct median in place of the error median: the
-    # two have the same distribution at an unbiased start (z = 1/2), and a NaN would stop the fit.
+    # The statistics are listed one by one so that each has a stand-in where a panel lacks it (a
+    # NaN would stop the fit): the mean correct median for the mean error median when no subject
+    # errs in a condition (the two have the same distribution at an unbiased start, z = 1/2), and
+    # the error median for the correct-RT quantiles when (almost) no response is correct.
     unit = replace(condition_summary(), hidden=True)
-    means = []
+    means, spreads = [], []
     for c in (0, 1):
-        means.append(st.mean_of(f"rt.acc|cond={c}", *(f"rt.q{int(round(100 * p))}|cond={c},correct" for p in QUANTILES)))
-        means.append(st.mean_or(f"rt.q50|cond={c},error", fallback=f"rt.q50|cond={c},correct"))
-    spread = [f"rt.{lab}" for lab in ("acc|cond=0", "acc|cond=1", "q10|cond=0,correct", "q50|cond=0,correct", "q10|cond=1,correct", "q50|cond=1,correct")]
-    return st.Statistics(unit=[unit], across=[], extra=[*means, st.sd_of(*spread)])
+        error = f"rt.q50|cond={c},error"
+        means.append(st.mean_of(f"rt.acc|cond={c}"))
+        means += [st.mean_or(f"rt.q{int(round(100 * p))}|cond={c},correct", fallback=error) for p in QUANTILES]
+        means.append(st.mean_or(error, fallback=f"rt.q50|cond={c},correct"))
+        spreads += [st.sd_or(f"rt.q{q}|cond={c},correct", fallback=error) for q in (10, 50)]
+    spread_acc = st.sd_of("rt.acc|cond=0", "rt.acc|cond=1")
+    return st.Statistics(unit=[unit], across=[], extra=[*means, spread_acc, *spreads])
 
 
 def design(n_subjects: int = 30, n_trials: int = 100):

@@ -22,6 +22,7 @@ from simfit.statistics.aggregate import (
     mean_or,
     quantiles_of,
     sd_of,
+    sd_or,
     skewness_of,
 )
 from simfit.statistics.auxiliary import glm, nls
@@ -58,8 +59,8 @@ __all__ = [
     "Statistics", "StatisticsPlan", "UnitStatistic", "Aggregate", "Across", "Pooled", "Layout",
     "mean", "log_mean", "var", "sd", "skewness", "kurtosis", "moments", "quantiles", "conditional_quantiles",
     "autocorr", "ols", "ar", "proportions", "group_variances",
-    "across_mean", "across_sd", "across_quantiles", "mean_of", "mean_or", "sd_of", "skewness_of", "kurtosis_of",
-    "quantiles_of", "corr",
+    "across_mean", "across_sd", "across_quantiles", "mean_of", "mean_or", "sd_of", "sd_or", "skewness_of",
+    "kurtosis_of", "quantiles_of", "corr",
     "pooled_moments", "pooled_proportions", "values", "nls", "glm",
     "projected", "Projected", "Projection",
 ]

@@ -23,6 +23,7 @@ __all__ = [
     "mean_of",
     "mean_or",
     "sd_of",
+    "sd_or",
     "skewness_of",
     "kurtosis_of",
     "quantiles_of",
@@ -66,25 +67,40 @@ def mean_or_kernel(u, columns, args, work, out):
             out[j] = _column_mean(u, columns[2 * j + 1])
 
 
+@njit(cache=True, inline="always")
+def _column_sd(u, c):
+    """Standard deviation (ddof=1) of column ``c`` over the units where it is not NaN (NaN with
+    fewer than two)."""
+    s, m = _column_sum(u, c)
+    if m < 2:
+        return np.nan
+    mu = s / m
+    ss = 0.0
+    for i in range(u.shape[0]):
+        v = u[i, c]
+        if not math.isnan(v):
+            ss += (v - mu) * (v - mu)
+    return math.sqrt(ss / (m - 1))
+
+
 @njit(cache=True)
 def sd_kernel(u, columns, args, work, out):
     """args = () or (1.0,): the standard deviation across units of each column, or its log."""
     take_log = args.shape[0] > 0 and args[0] == 1.0
     for j in range(columns.shape[0]):
-        c = columns[j]
-        s, m = _column_sum(u, c)
-        if m < 2:
-            out[j] = np.nan
-            continue
-        mu = s / m
-        ss = 0.0
-        for i in range(u.shape[0]):
-            v = u[i, c]
-            if not math.isnan(v):
-                ss += (v - mu) * (v - mu)
-        out[j] = math.sqrt(ss / (m - 1))
+        out[j] = _column_sd(u, columns[j])
         if take_log:
             out[j] = math.log(out[j]) if out[j] > 0.0 else np.nan
+
+
+@njit(cache=True)
+def sd_or_kernel(u, columns, args, work, out):
+    """columns = (a0, b0, a1, b1, ...): standard deviation of column a over the units that have
+    it; with fewer than two such units, that of column b."""
+    for j in range(columns.shape[0] // 2):
+        out[j] = _column_sd(u, columns[2 * j])
+        if math.isnan(out[j]):
+            out[j] = _column_sd(u, columns[2 * j + 1])
 
 
 @njit(cache=True)
@@ -229,6 +245,22 @@ def sd_of(*names: str, log: bool = False) -> Aggregate:
     if log:
         return Aggregate(sd_kernel, names, tuple(f"logsd:{n}" for n in names), (1.0,))
     return Aggregate(sd_kernel, names, tuple(f"sd:{n}" for n in names))
+
+
+def sd_or(name: str, fallback: str) -> Aggregate:
+    """Standard deviation across units of the unit statistic ``name`` (``sd:<name>``), or of
+    ``fallback`` in a panel where fewer than two units have a value of ``name``.
+
+    The spread's counterpart of :func:`mean_or`: defined on every panel, and equal to
+    ``sd_of(name)`` wherever that is defined.
+
+    Examples
+    --------
+    >>> sd_or("rt.q10|cond=1,correct", fallback="rt.q50|cond=1,error")
+    """
+    if name == fallback:
+        raise StatisticsError(f"sd_or: the fallback must be another unit statistic than {name!r}.")
+    return Aggregate(sd_or_kernel, (name, fallback), (f"sd:{name}",))
 
 
 def skewness_of(*names: str) -> Aggregate:
