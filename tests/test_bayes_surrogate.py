@@ -71,6 +71,32 @@ def test_options_are_validated():
         SurrogateOptions(covariance="diagonal")
     with pytest.raises(EstimationError, match="n_noise"):
         SurrogateOptions(n_noise=0)
+    with pytest.raises(EstimationError, match="scale"):
+        SurrogateOptions(scale="log")
+
+
+def test_a_statistic_flat_near_a_zero_spread_is_quadratic_on_the_natural_scale(rng):
+    # A statistic carried by a spread sd = exp(u): 1 + 4 sd^2, flat below what the data resolve.
+    # A quadratic in sd follows it over the whole design; a quadratic in log sd does not.
+    u = np.log(0.2) + rng.standard_normal((4000, 1))
+    noise_sd = 0.05
+
+    def simulate(points):
+        sd = np.exp(points[:, 0])
+        return np.column_stack([1.0 + 4.0 * sd**2, sd]) + noise_sd * rng.standard_normal((len(points), 2))
+
+    stats = simulate(u)
+    noise = simulate(np.full((2000, 1), np.log(0.2)))
+    natural = QuadraticSurrogate(u, stats, np.zeros(1), np.eye(1), noise=noise, transform=np.exp)
+    log_scale = QuadraticSurrogate(u, stats, np.zeros(1), np.eye(1), noise=noise)
+    assert natural.lack_of_fit < LACK_OF_FIT_MAX < log_scale.lack_of_fit
+    # New simulations where the spread is near zero (sd < 0.04) are predicted within the noise:
+    # mean chi2_2 / 2 is 1, its standard error sqrt(1 / n) plus that of the estimated noise
+    # variances (about sqrt(2 / n_noise) each, averaged over the two statistics).
+    fresh_u = np.log(0.2) + rng.standard_normal((20000, 1))
+    small = fresh_u[fresh_u[:, 0] < np.log(0.04)]
+    se = np.sqrt(1 / len(small) + 1 / len(noise))
+    assert abs(natural.standardised_errors(small, simulate(small)).mean() - 1.0) < 4 * se
 
 
 def test_surrogate_posterior_matches_bsl_with_a_tenth_of_the_panels(ri_model, ri_stats, ri_data, ri_posterior):

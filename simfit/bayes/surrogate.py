@@ -12,8 +12,8 @@ polynomial in place of a Gaussian process):
 2. **Rounds**: draw ``n_design`` parameter vectors from a normal around the current posterior,
    its covariance times ``inflate^2``, and simulate one panel at each, all in one launch of the
    engine; simulate ``n_noise`` more panels at the design's centre. Regress the statistics on a
-   quadratic in the standardised parameters (the points of all rounds inside this round's design
-   region).
+   quadratic in the standardised parameters, on their natural scale by default (the points of
+   all rounds inside this round's design region).
 3. **Surrogate posterior**: ``log p(u) = log prior(u) + log N(s_obs; m(u), Sigma (1 + h(u)))``,
    with ``m(u)`` the fitted mean, ``h(u)`` the leverage of ``u`` in the regression (the
    surrogate's own uncertainty about ``m(u)``) and ``Sigma`` the covariance of the panels
@@ -107,6 +107,12 @@ class SurrogateOptions:
     n_check : int
         Panels simulated at draws of the final posterior to check the final surrogate
         (``info["surrogate_check"]``).
+    scale : {"natural", "unconstrained"}
+        The parameters the quadratic is in. ``"natural"`` (default): the model's own scale, on
+        which a statistic carried by a spread varies with its square near zero and is flat
+        below what the data resolve; a quadratic in the log spread (``"unconstrained"``) bends
+        up there instead, and a posterior of a spread whose truth is near zero is pushed away
+        from it or collapses onto it.
     """
 
     n_design: int = 1000
@@ -116,6 +122,7 @@ class SurrogateOptions:
     covariance: str = "fixed"
     n_noise: int = 500
     n_check: int = 200
+    scale: str = "natural"
 
     def __post_init__(self) -> None:
         for name in ("n_design", "rounds", "n_noise", "n_check"):
@@ -128,6 +135,8 @@ class SurrogateOptions:
             raise EstimationError(f"target_acceptance must lie in (0, 1), got {self.target_acceptance!r}.")
         if self.covariance not in ("fixed", "varying"):
             raise EstimationError(f"covariance must be 'fixed' or 'varying', got {self.covariance!r}.")
+        if self.scale not in ("natural", "unconstrained"):
+            raise EstimationError(f"scale must be 'natural' or 'unconstrained', got {self.scale!r}.")
 
 
 class QuadraticSurrogate:
@@ -142,16 +151,26 @@ class QuadraticSurrogate:
         One simulated panel's statistics at each point.
     centre : ndarray, shape (n_params,)
     cov : ndarray, shape (n_params, n_params)
-        Standardise ``u`` by this centre and covariance (for conditioning).
+        Standardise ``u`` by this centre and covariance (for conditioning). Ignored with
+        ``transform``: the transformed design points' mean and covariance standardise them.
     noise : ndarray, shape (n_rep, n_stats), optional
         Statistics of ``n_rep`` panels simulated at ``centre``. Given, their covariance (its
         inverse made unbiased) is the statistics' covariance wherever the likelihood is evaluated
         and new simulations predicted: the pure simulation noise, which the residuals of the
         regression overstate wherever the quadratic does not follow the statistics exactly.
+    transform : callable, optional
+        Maps unconstrained points, shape (n, n_params), to those the quadratic is in (e.g.
+        ``Params.to_natural``); the identity if omitted.
     """
 
     def __init__(self, u: np.ndarray, stats: np.ndarray, centre: np.ndarray, cov: np.ndarray,
-                 noise: np.ndarray | None = None) -> None:
+                 noise: np.ndarray | None = None, transform=None) -> None:
+        self.transform = transform
+        if transform is not None:
+            x = transform(np.atleast_2d(u))
+            centre = x.mean(axis=0)
+            cov = np.atleast_2d(np.cov(x, rowvar=False))
+            cov = cov + 1e-12 * max(float(np.max(np.diag(cov))), 1e-300) * np.eye(cov.shape[0])
         self.centre = np.asarray(centre, dtype=float)
         self.root = np.linalg.cholesky(np.asarray(cov, dtype=float))
         features = self.features(u)
@@ -205,7 +224,8 @@ class QuadraticSurrogate:
         self.r2 = np.where(total > 0, 1.0 - (resid**2).sum(axis=0) / np.where(total > 0, total, 1.0), np.nan)
 
     def features(self, u: np.ndarray) -> np.ndarray:
-        z = np.linalg.solve(self.root, (np.atleast_2d(u) - self.centre).T).T
+        x = np.atleast_2d(u) if self.transform is None else self.transform(np.atleast_2d(u))
+        z = np.linalg.solve(self.root, (x - self.centre).T).T
         i, j = np.triu_indices(z.shape[1])
         return np.column_stack([np.ones(z.shape[0]), z, z[:, i] * z[:, j]])
 
@@ -418,7 +438,8 @@ def run_surrogate(
         radius2 = float(np.quantile(z2, 0.99))
         all_u, all_s = np.concatenate(us), np.concatenate(ss)
         near = (np.linalg.solve(design_root, (all_u - centre).T) ** 2).sum(axis=0) <= radius2
-        surrogate = QuadraticSurrogate(all_u[near], all_s[near], centre, cov, noise)
+        transform = params.to_natural if options.scale == "natural" else None
+        surrogate = QuadraticSurrogate(all_u[near], all_s[near], centre, cov, noise, transform)
 
         def logp(x, s=surrogate, c=design_centre, r=design_root, r2=radius2):
             lp = priors.logpdf_free(x)
