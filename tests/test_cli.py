@@ -26,25 +26,25 @@ def last_json(capsys):
 def test_run_quickstart_writes_tables_plots_and_summary(tmp_path, capsys):
     out = tmp_path / "study"
     started = time.perf_counter()
-    assert main(["run", QUICKSTART, "--reps", "20", "--jobs", "2", "--out", str(out), "--json", "--no-progress"]) == 0
+    assert main(["run", QUICKSTART, "--reps", "8", "--jobs", "2", "--out", str(out), "--json", "--no-progress"]) == 0
     assert time.perf_counter() - started < 120
     summary = last_json(capsys)
     for name in ("mu", "tau", "sigma"):
         assert {"bias", "rmse", "coverage95"} <= set(summary["params"][name])
     for f in ("replications.csv", "summary.csv", "summary.json", "recovery.png", "coverage.png"):
         assert (out / f).stat().st_size > 0
-    assert len(pd.read_csv(out / "replications.csv")) == 20
+    assert len(pd.read_csv(out / "replications.csv")) == 8
 
 
-def test_jobs_and_backends_give_identical_replications(tmp_path, capsys):
+def test_one_job_and_the_dask_backend_give_identical_replications(tmp_path, capsys):
     tables = []
-    for extra in (["--jobs", "1"], ["--jobs", "2"], ["--jobs", "2", "--backend", "dask"]):
+    # Two worker processes of the default backend are compared with one in test_study.py.
+    for extra in (["--jobs", "1"], ["--jobs", "2", "--backend", "dask"]):
         out = tmp_path / "-".join(extra)
-        assert main(["run", QUICKSTART, "--reps", "6", "--seed", "4", "--out", str(out), "--no-progress", *extra]) == 0
+        assert main(["run", QUICKSTART, "--reps", "4", "--seed", "4", "--out", str(out), "--no-progress", *extra]) == 0
         tables.append(pd.read_csv(out / "replications.csv").drop(columns=["seconds"]))
     capsys.readouterr()
     pd.testing.assert_frame_equal(tables[0], tables[1])
-    pd.testing.assert_frame_equal(tables[0], tables[2])
 
 
 def _kill_after_records(cmd: list[str], folder: Path, records: int) -> int:
