@@ -34,7 +34,11 @@ def test_replicates_at_the_centre_give_the_likelihood_s_covariance_everywhere(rn
     u, stats = _design(rng)
     noise = rng.standard_normal((400, 2)) @ np.linalg.cholesky([[1.0, 0.5], [0.5, 1.0]]).T  # the noise at u = 0
     sur = QuadraticSurrogate(u, stats, np.zeros(2), np.eye(2), noise=noise)
-    np.testing.assert_allclose(sur.noise_root @ sur.noise_root.T, np.cov(noise, rowvar=False) * 399 / 396)
+    # The replicates' covariance, plus each statistic's residual variance beyond it: here only
+    # the design's average of variances exp(+-0.4 u0), exp(-0.3 u1) (1.083 and 1.046) beyond
+    # the centre's (1), up to the replicates' variance estimates (se sqrt(2 / 400)).
+    np.testing.assert_allclose(sur.noise_root @ sur.noise_root.T, np.cov(noise, rowvar=False) * 399 / 396 + np.diag(sur.misfit))
+    assert np.all(sur.misfit < np.array([0.083, 0.046]) + 4 * np.sqrt(2 / 400))
     points = rng.standard_normal((5, 2))
     f = sur.features(points)
     lev = np.einsum("ij,jk,ik->i", f, sur.gram_inv, f)
@@ -55,11 +59,35 @@ def test_residuals_overstate_the_noise_where_the_quadratic_misses_replicates_do_
     residual = QuadraticSurrogate(u, mild, np.zeros(2), np.eye(2))
     replicate = QuadraticSurrogate(u, mild, np.zeros(2), np.eye(2), noise=noise)
     assert np.exp(residual.var_coef[0, 0]) > 1.5  # the true noise variance at the centre is 1
-    assert abs(replicate.noise_root[0, 0] ** 2 - 1.0) < 4 * np.sqrt(2 / 400)
+    noise_part = replicate.noise_root[0, 0] ** 2 - replicate.misfit[0]
+    assert abs(noise_part - 1.0) < 4 * np.sqrt(2 / 400)
     assert replicate.lack_of_fit == pytest.approx((1 + 6 * 0.25 + 1) / 2, rel=0.15)  # median of 2.5 and 1
     # A design far too wide for the quadratic keeps the residuals' covariance.
     wide = QuadraticSurrogate(u, stats + np.column_stack([u[:, 0] ** 3, np.zeros(len(u))]), np.zeros(2), np.eye(2), noise=noise)
     assert wide.lack_of_fit > LACK_OF_FIT_MAX and wide.noise_root is None
+
+
+def test_what_the_quadratic_misses_widens_the_likelihood_so_new_simulations_are_predicted(rng):
+    # The first statistic gains 0.4 u0^3, which the quadratic misses (residual variance 0.96 beyond
+    # the noise; lack of fit within LACK_OF_FIT_MAX, so the replicates' covariance is used). Over
+    # the design, new simulations' errors then have the noise's covariance plus 0.96 in the first
+    # statistic: the likelihood's covariance predicts them (mean standardised squared error 1),
+    # the noise's alone does not.
+    u, stats = _design(rng)
+    noise = rng.standard_normal((400, 2)) @ np.linalg.cholesky([[1.0, 0.5], [0.5, 1.0]]).T
+    cubic = np.column_stack([0.4 * u[:, 0] ** 3, np.zeros(len(u))])
+    sur = QuadraticSurrogate(u, stats + cubic, np.zeros(2), np.eye(2), noise=noise)
+    assert sur.lack_of_fit <= LACK_OF_FIT_MAX
+    resid = stats + cubic - sur.features(u) @ sur.coef
+    se_misfit = np.std(resid[:, 0] ** 2) / np.sqrt(len(u)) + np.sqrt(2 / 400)
+    assert abs(sur.misfit[0] - 6 * 0.16) < 4 * se_misfit + 0.083  # plus the design's average variance beyond the centre's
+    fresh_u, fresh = _design(rng, 20000)
+    fresh = fresh + np.column_stack([0.4 * fresh_u[:, 0] ** 3, np.zeros(len(fresh_u))])
+    errors = sur.standardised_errors(fresh_u, fresh)
+    se = np.std(errors) / np.sqrt(len(errors)) + np.sqrt(2 / 400)  # the errors' own, plus the covariance's estimate
+    assert abs(errors.mean() - 1.0) < 4 * se
+    sur.noise_root = np.linalg.cholesky(sur.noise_root @ sur.noise_root.T - np.diag(sur.misfit))  # the noise alone
+    assert sur.standardised_errors(fresh_u, fresh).mean() > 1.0 + 4 * se
 
 
 def test_options_are_validated():

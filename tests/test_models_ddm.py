@@ -74,6 +74,25 @@ def test_fused_statistics_equal_materialised():
         assert np.array_equal(fused[s], sim.observed(panels.panel(s)))
 
 
+def test_log_spreads_of_log_rt_quantiles_keep_their_variance_as_the_boundary_spread_grows():
+    # Raw spreads across subjects of RT quantiles grow noisier with a_sd (their sd 7 to 10 times
+    # larger at a_sd = 0.5 than at 0.1); the default log spreads of the logs hardly change (1.0 to
+    # 1.25 times).
+    # With 300 panels, an sd is estimated within a few % (se of log sd about 1 / sqrt(2 * 299)
+    # for near-Gaussian statistics), far from either bound.
+    model = ddm.model(simulator="exact")
+    sds = {}
+    for log_spreads in (True, False):
+        sim = simfit.Simulator(model, ddm.design(20, 60), ddm.statistics(log_rt_spreads=log_spreads))
+        cols = [j for j, n in enumerate(sim.names) if ":rt.q" in n and n.startswith(("sd:", "logsdlog:"))]
+        assert len(cols) == 4
+        sds[log_spreads] = [sim.statistics(dict(TRUTH, a_sd=a_sd), n_sims=300, seed=8)[:, cols].std(axis=0) for a_sd in (0.1, 0.5)]
+    raw_growth = sds[False][1] / sds[False][0]
+    log_growth = sds[True][1] / sds[True][0]
+    assert np.all(raw_growth > 3.0), raw_growth
+    assert np.all(np.abs(np.log(log_growth)) < np.log(1.5)), log_growth
+
+
 def test_statistics_are_defined_on_panels_without_errors():
     # Accuracy about 0.9999: most panels of 5 x 20 trials have no error in some condition.
     easy = dict(TRUTH, v_mu=4.0, v_sd=0.1, log_a=math.log(2.5), a_sd=0.05)
@@ -116,8 +135,9 @@ def test_statistics_are_defined_when_almost_no_response_is_correct():
                 fell_back += 1
                 medians = [np.median(y[(y[:, 1] == 0) & (x[:, 0] == c), 0]) for y, x in
                            zip(np.split(data.values, data.unit_offsets[1:-1]), np.split(data.covariates, data.unit_offsets[1:-1]))]
-                for q in (10, 50):
-                    assert stats[s, names.index(f"sd:rt.q{q}|cond={c},correct")] == pytest.approx(np.std(medians, ddof=1))
+                for q in (10, 50):  # the log spread of the log error medians
+                    expected = np.log(np.std(np.log(medians), ddof=1))
+                    assert stats[s, names.index(f"logsdlog:rt.q{q}|cond={c},correct")] == pytest.approx(expected)
     assert fell_back > 0
 
 

@@ -202,18 +202,22 @@ def test_sd_or_is_the_spread_of_whichever_statistic_two_units_have(seed):
     rng = np.random.default_rng(seed)
     # Few units, most without resp = 1: panels with 0, 1 and several units having rt.q50|resp=1.
     units = [np.column_stack([rng.exponential(size=4), rng.random(4) < 0.15]).astype(float) for _ in range(rng.integers(2, 7))]
+    variants = {(False, False): "sd", (True, False): "sdlog", (False, True): "logsd", (True, True): "logsdlog"}
     spec = st.Statistics(
         unit=[st.conditional_quantiles([0.5], "rt", "resp", 1), st.quantiles([0.5], "rt")],
         across=[],
-        extra=[st.sd_or("rt.q50|resp=1", fallback="rt.q50")],
+        extra=[st.sd_or("rt.q50|resp=1", fallback="rt.q50", of_log=of_log, log=log) for of_log, log in variants],
     )
-    got = panel_statistics(spec, Panel.from_units(units, value_names=("rt", "resp")))["sd:rt.q50|resp=1"]
+    got = panel_statistics(spec, Panel.from_units(units, value_names=("rt", "resp")))
     having = [np.median(u[u[:, 1] == 1, 0]) for u in units if (u[:, 1] == 1).any()]
-    expected = np.std(having, ddof=1) if len(having) >= 2 else np.std([np.median(u[:, 0]) for u in units], ddof=1)
-    assert got == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    values = having if len(having) >= 2 else [np.median(u[:, 0]) for u in units]
+    for (of_log, log), prefix in variants.items():
+        spread = np.std(np.log(values) if of_log else values, ddof=1)
+        expected = np.log(spread) if log else spread
+        assert got[f"{prefix}:rt.q50|resp=1"] == pytest.approx(expected, rel=1e-12, abs=1e-12), prefix
     perm = rng.permutation(len(units))
     permuted = panel_statistics(spec, Panel.from_units([units[k] for k in perm], value_names=("rt", "resp")))
-    assert permuted["sd:rt.q50|resp=1"] == pytest.approx(got, rel=1e-12, abs=1e-12)
+    assert np.allclose(permuted.to_numpy(), got.to_numpy(), rtol=1e-12, atol=1e-12)
 
 
 def test_specification_errors(panel):

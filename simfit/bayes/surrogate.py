@@ -17,7 +17,10 @@ polynomial in place of a Gaussian process):
 3. **Surrogate posterior**: ``log p(u) = log prior(u) + log N(s_obs; m(u), Sigma (1 + h(u)))``,
    with ``m(u)`` the fitted mean, ``h(u)`` the leverage of ``u`` in the regression (the
    surrogate's own uncertainty about ``m(u)``) and ``Sigma`` the covariance of the panels
-   simulated at the centre: the simulation noise of one panel. Where the regression's residuals
+   simulated at the centre, the simulation noise of one panel, plus each statistic's residual
+   variance beyond that noise (what the quadratic misses over the design, an error of ``m(u)``
+   that the leverage does not hold; left out, the DDM's posteriors were 20-50% too narrow wherever
+   the quadratic missed part of a statistic, see ``benchmarks/results/ddm_posterior.md``). Where the regression's residuals
    exceed that noise by more than :data:`LACK_OF_FIT_MAX` (the design is too wide for a
    quadratic, as a first design placed by a rough fit can be), ``Sigma`` is the residuals'
    covariance instead (each statistic's log variance linear in the parameters), which is
@@ -46,6 +49,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import chi2
 
 from simfit.bayes.priors import Priors
 from simfit.engine import Simulator
@@ -65,6 +69,9 @@ SURROGATE_CHECK_RANGE = (0.67, 1.5)
 # keeps the residuals' covariance, which is conservative there, and not the noise's, under which a
 # misfitting mean would make the posterior confidently wrong.
 LACK_OF_FIT_MAX = 2.0
+# Design points needed where the posterior is (inside its 99% region) to measure there what the
+# quadratic misses; with fewer, the whole design's residuals measure it.
+MISFIT_MIN_POINTS = 50
 # Rounds beyond ``SurrogateOptions.rounds`` to reach a design over which the quadratic holds.
 EXTRA_ROUNDS = 2
 
@@ -154,17 +161,22 @@ class QuadraticSurrogate:
         Standardise ``u`` by this centre and covariance (for conditioning). Ignored with
         ``transform``: the transformed design points' mean and covariance standardise them.
     noise : ndarray, shape (n_rep, n_stats), optional
-        Statistics of ``n_rep`` panels simulated at ``centre``. Given, their covariance (its
-        inverse made unbiased) is the statistics' covariance wherever the likelihood is evaluated
-        and new simulations predicted: the pure simulation noise, which the residuals of the
-        regression overstate wherever the quadratic does not follow the statistics exactly.
+        Statistics of ``n_rep`` panels simulated at ``centre``. Given, and the residuals within
+        :data:`LACK_OF_FIT_MAX` times their variances (median over statistics), their covariance
+        (its inverse made unbiased) plus ``diag(misfit)`` is the statistics' covariance wherever
+        the likelihood is evaluated and new simulations predicted: the simulation noise, and
+        ``misfit``, each statistic's residual variance beyond the noise's (what the quadratic
+        misses over the design; zero where it follows the statistic).
     transform : callable, optional
         Maps unconstrained points, shape (n, n_params), to those the quadratic is in (e.g.
         ``Params.to_natural``); the identity if omitted.
+    where : ndarray of bool, shape (n,), optional
+        The design points where the posterior is, over which ``misfit`` is measured (all points
+        if omitted, or if fewer than :data:`MISFIT_MIN_POINTS`).
     """
 
     def __init__(self, u: np.ndarray, stats: np.ndarray, centre: np.ndarray, cov: np.ndarray,
-                 noise: np.ndarray | None = None, transform=None) -> None:
+                 noise: np.ndarray | None = None, transform=None, where: np.ndarray | None = None) -> None:
         self.transform = transform
         if transform is not None:
             x = transform(np.atleast_2d(u))
@@ -212,13 +224,27 @@ class QuadraticSurrogate:
         self.half_logdet_corr = float(np.log(np.diag(self.corr_root)).sum())
         self.noise_root = None
         self.lack_of_fit = math.nan
+        self.misfit = None
         if noise is not None:
             root, half_logdet = _noise_root(np.asarray(noise, dtype=float))
             # Residual variance over pure noise variance, the median over statistics: near 1
             # where the quadratic follows the statistics over the design.
-            self.lack_of_fit = float(np.median((resid**2).sum(axis=0) / (n - k) / (root**2).sum(axis=1)))
+            resid_var = (resid**2).sum(axis=0) / (n - k)
+            noise_var = (root**2).sum(axis=1)
+            self.lack_of_fit = float(np.median(resid_var / noise_var))
             if self.lack_of_fit <= LACK_OF_FIT_MAX:
-                self.noise_root, self.half_logdet_noise = root, half_logdet
+                # What the quadratic misses over the design, statistic by statistic (its residual
+                # variance beyond the noise), is an error of the surrogate's mean the likelihood
+                # must allow for: left out, the posterior is as confident as if the mean were exact.
+                local_var = resid_var
+                if where is not None and np.sum(where) >= MISFIT_MIN_POINTS:
+                    # Over the points where the posterior is, not the whole (wider) design, where
+                    # the quadratic misses more: E resid_i^2 = sigma^2 (1 - h_i).
+                    lev = np.einsum("ij,jk,ik->i", features[where], np.linalg.pinv(features.T @ features), features[where])
+                    local_var = (resid[where] ** 2).sum(axis=0) / np.sum(1.0 - lev)
+                self.misfit = np.maximum(local_var - noise_var, 0.0)
+                root = np.linalg.cholesky(root @ root.T + np.diag(self.misfit))
+                self.noise_root, self.half_logdet_noise = root, float(np.log(np.diag(root)).sum())
         self.gram_inv = np.linalg.pinv(features.T @ features)
         total = ((stats - stats.mean(axis=0)) ** 2).sum(axis=0)
         self.r2 = np.where(total > 0, 1.0 - (resid**2).sum(axis=0) / np.where(total > 0, total, 1.0), np.nan)
@@ -439,7 +465,11 @@ def run_surrogate(
         all_u, all_s = np.concatenate(us), np.concatenate(ss)
         near = (np.linalg.solve(design_root, (all_u - centre).T) ** 2).sum(axis=0) <= radius2
         transform = params.to_natural if options.scale == "natural" else None
-        surrogate = QuadraticSurrogate(all_u[near], all_s[near], centre, cov, noise, transform)
+        # Where the posterior of the round before is: its 99% region (the design is that
+        # posterior widened by ``inflate``).
+        z2_near = (np.linalg.solve(design_root, (all_u[near] - centre).T) ** 2).sum(axis=0)
+        where = z2_near * options.inflate**2 <= chi2.ppf(0.99, p)
+        surrogate = QuadraticSurrogate(all_u[near], all_s[near], centre, cov, noise, transform, where)
 
         def logp(x, s=surrogate, c=design_centre, r=design_root, r2=radius2):
             lp = priors.logpdf_free(x)
