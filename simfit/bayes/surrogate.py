@@ -18,9 +18,10 @@ polynomial in place of a Gaussian process):
    with ``m(u)`` the fitted mean, ``h(u)`` the leverage of ``u`` in the regression (the
    surrogate's own uncertainty about ``m(u)``) and ``Sigma`` the covariance of the panels
    simulated at the centre, the simulation noise of one panel, plus each statistic's residual
-   variance beyond that noise (what the quadratic misses over the design, an error of ``m(u)``
-   that the leverage does not hold; left out, the DDM's posteriors were 20-50% too narrow wherever
-   the quadratic missed part of a statistic, see ``benchmarks/results/ddm_posterior.md``). Where the regression's residuals
+   variance beyond that noise among the design points inside the 99% region of the round's
+   previous posterior (what the quadratic misses where the posterior is, an error of ``m(u)``
+   that the leverage does not hold; left out, the DDM's posterior sds were 1.3-1.5 times too
+   small, see ``benchmarks/results/ddm_posterior.md``). Where the regression's residuals
    exceed that noise by more than :data:`LACK_OF_FIT_MAX` (the design is too wide for a
    quadratic, as a first design placed by a rough fit can be), ``Sigma`` is the residuals'
    covariance instead (each statistic's log variance linear in the parameters), which is
