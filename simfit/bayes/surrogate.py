@@ -167,7 +167,7 @@ class QuadraticSurrogate:
         (its inverse made unbiased) plus ``diag(misfit)`` is the statistics' covariance wherever
         the likelihood is evaluated and new simulations predicted: the simulation noise, and
         ``misfit``, each statistic's residual variance beyond the noise's (what the quadratic
-        misses over the design; zero where it follows the statistic).
+        misses over the design, or over ``where``; zero where it follows the statistic).
     transform : callable, optional
         Maps unconstrained points, shape (n, n_params), to those the quadratic is in (e.g.
         ``Params.to_natural``); the identity if omitted.
