@@ -226,6 +226,7 @@ class QuadraticSurrogate:
         self.noise_root = None
         self.lack_of_fit = math.nan
         self.misfit = None
+        self.gram_inv = np.linalg.pinv(features.T @ features)
         if noise is not None:
             root, half_logdet = _noise_root(np.asarray(noise, dtype=float))
             # Residual variance over pure noise variance, the median over statistics: near 1
@@ -241,12 +242,11 @@ class QuadraticSurrogate:
                 if where is not None and np.sum(where) >= MISFIT_MIN_POINTS:
                     # Over the points where the posterior is, not the whole (wider) design, where
                     # the quadratic misses more: E resid_i^2 = sigma^2 (1 - h_i).
-                    lev = np.einsum("ij,jk,ik->i", features[where], np.linalg.pinv(features.T @ features), features[where])
+                    lev = np.einsum("ij,jk,ik->i", features[where], self.gram_inv, features[where])
                     local_var = (resid[where] ** 2).sum(axis=0) / np.sum(1.0 - lev)
                 self.misfit = np.maximum(local_var - noise_var, 0.0)
                 root = np.linalg.cholesky(root @ root.T + np.diag(self.misfit))
                 self.noise_root, self.half_logdet_noise = root, float(np.log(np.diag(root)).sum())
-        self.gram_inv = np.linalg.pinv(features.T @ features)
         total = ((stats - stats.mean(axis=0)) ** 2).sum(axis=0)
         self.r2 = np.where(total > 0, 1.0 - (resid**2).sum(axis=0) / np.where(total > 0, total, 1.0), np.nan)
 

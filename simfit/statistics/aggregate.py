@@ -68,18 +68,25 @@ def mean_or_kernel(u, columns, args, work, out):
 
 
 @njit(cache=True, inline="always")
-def _column_sd(u, c):
-    """Standard deviation (ddof=1) of column ``c`` over the units where it is not NaN (NaN with
-    fewer than two)."""
-    s, m = _column_sum(u, c)
+def _column_sd(u, c, of_log=False):
+    """Standard deviation (ddof=1) of column ``c`` over the units where it is not NaN, or of its
+    log over the units where it is positive (``of_log``); NaN with fewer than two."""
+    s = 0.0
+    m = 0
+    for i in range(u.shape[0]):
+        v = u[i, c]
+        if (v > 0.0) if of_log else not math.isnan(v):
+            s += math.log(v) if of_log else v
+            m += 1
     if m < 2:
         return np.nan
     mu = s / m
     ss = 0.0
     for i in range(u.shape[0]):
         v = u[i, c]
-        if not math.isnan(v):
-            ss += (v - mu) * (v - mu)
+        if (v > 0.0) if of_log else not math.isnan(v):
+            d = (math.log(v) if of_log else v) - mu
+            ss += d * d
     return math.sqrt(ss / (m - 1))
 
 
@@ -93,29 +100,6 @@ def sd_kernel(u, columns, args, work, out):
             out[j] = math.log(out[j]) if out[j] > 0.0 else np.nan
 
 
-@njit(cache=True, inline="always")
-def _column_sd_of_log(u, c):
-    """Standard deviation (ddof=1) of the log of column ``c`` over the units where it is
-    positive (NaN with fewer than two)."""
-    s = 0.0
-    m = 0
-    for i in range(u.shape[0]):
-        v = u[i, c]
-        if v > 0.0:
-            s += math.log(v)
-            m += 1
-    if m < 2:
-        return np.nan
-    mu = s / m
-    ss = 0.0
-    for i in range(u.shape[0]):
-        v = u[i, c]
-        if v > 0.0:
-            d = math.log(v) - mu
-            ss += d * d
-    return math.sqrt(ss / (m - 1))
-
-
 @njit(cache=True)
 def sd_or_kernel(u, columns, args, work, out):
     """columns = (a0, b0, a1, b1, ...): standard deviation of column a over the units that have
@@ -124,14 +108,9 @@ def sd_or_kernel(u, columns, args, work, out):
     of_log = args.shape[0] > 0 and args[0] == 1.0
     take_log = args.shape[0] > 1 and args[1] == 1.0
     for j in range(columns.shape[0] // 2):
-        if of_log:
-            out[j] = _column_sd_of_log(u, columns[2 * j])
-            if math.isnan(out[j]):
-                out[j] = _column_sd_of_log(u, columns[2 * j + 1])
-        else:
-            out[j] = _column_sd(u, columns[2 * j])
-            if math.isnan(out[j]):
-                out[j] = _column_sd(u, columns[2 * j + 1])
+        out[j] = _column_sd(u, columns[2 * j], of_log)
+        if math.isnan(out[j]):
+            out[j] = _column_sd(u, columns[2 * j + 1], of_log)
         if take_log:
             out[j] = math.log(out[j]) if out[j] > 0.0 else np.nan
 
