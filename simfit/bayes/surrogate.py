@@ -228,7 +228,7 @@ class QuadraticSurrogate:
         self.misfit = None
         self.gram_inv = np.linalg.pinv(features.T @ features)
         if noise is not None:
-            root, half_logdet = _noise_root(np.asarray(noise, dtype=float))
+            root = _noise_root(np.asarray(noise, dtype=float))
             # Residual variance over pure noise variance, the median over statistics: near 1
             # where the quadratic follows the statistics over the design.
             resid_var = (resid**2).sum(axis=0) / (n - k)
@@ -285,8 +285,8 @@ class QuadraticSurrogate:
         return -0.5 * (z**2).sum(axis=1) / (1.0 + lev) - 0.5 * d * np.log1p(lev) - half_log_det
 
 
-def _noise_root(noise: np.ndarray) -> tuple[np.ndarray, float]:
-    """Cholesky root and half log determinant of the replicates' covariance, scaled by
+def _noise_root(noise: np.ndarray) -> np.ndarray:
+    """Cholesky root of the replicates' covariance, scaled by
     ``(n - 1) / (n - d - 2)`` so that its inverse, which the likelihood uses, is unbiased."""
     noise = noise[np.all(np.isfinite(noise), axis=1)]
     n, d = noise.shape
@@ -305,8 +305,7 @@ def _noise_root(noise: np.ndarray) -> tuple[np.ndarray, float]:
     except np.linalg.LinAlgError:
         # Statistics (nearly) collinear: a small ridge keeps the density proper.
         root = np.linalg.cholesky(0.999 * corr + 0.001 * np.eye(d))
-    root = sd[:, None] * root
-    return root, float(np.log(np.diag(root)).sum())
+    return sd[:, None] * root
 
 
 # Metropolis steps per kept draw: the surrogate is cheap to evaluate, so the chains can afford to
@@ -464,12 +463,12 @@ def run_surrogate(
         z2 = (np.linalg.solve(design_root, (u[ok] - centre).T) ** 2).sum(axis=0)
         radius2 = float(np.quantile(z2, 0.99))
         all_u, all_s = np.concatenate(us), np.concatenate(ss)
-        near = (np.linalg.solve(design_root, (all_u - centre).T) ** 2).sum(axis=0) <= radius2
+        z2_all = (np.linalg.solve(design_root, (all_u - centre).T) ** 2).sum(axis=0)
+        near = z2_all <= radius2
         transform = params.to_natural if options.scale == "natural" else None
         # Where the posterior of the round before is: its 99% region (the design is that
         # posterior widened by ``inflate``).
-        z2_near = (np.linalg.solve(design_root, (all_u[near] - centre).T) ** 2).sum(axis=0)
-        where = z2_near * options.inflate**2 <= chi2.ppf(0.99, p)
+        where = z2_all[near] * options.inflate**2 <= chi2.ppf(0.99, p)
         surrogate = QuadraticSurrogate(all_u[near], all_s[near], centre, cov, noise, transform, where)
 
         def logp(x, s=surrogate, c=design_centre, r=design_root, r2=radius2):
