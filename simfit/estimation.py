@@ -43,7 +43,7 @@ from simfit.parallel import BACKENDS, run_parallel
 from simfit.resources import require_memory
 from simfit.results import FitResult, StepRecord
 from simfit.seeding import derive_seed
-from simfit.starts import compare_solutions, global_candidates, search_box
+from simfit.starts import compare_solutions, global_candidates, objective_quantile, search_box
 from simfit.statistics.collection import Statistics
 from simfit.weighting import Diagonal, Optimal, Weighting, get_weighting
 
@@ -53,6 +53,7 @@ __all__ = ["FitOptions", "fit", "derive_seed", "MomentProblem", "ConvergenceWarn
 _PENALTY = 1e8
 
 
+REJECTED_LEVEL = 0.999  # a first-step minimum above this quantile of its null distribution is rejected
 AUTO_BOOTSTRAP = 200  # k-step replicates a fit runs where its intervals need the bootstrap
 BOOTSTRAP_METHODS = ("kstep", "full")
 
@@ -95,7 +96,9 @@ class FitOptions:
     n_starts : int
         Local optimisations, from the best distinct screened points (the start among them); their
         solutions are compared (``FitResult.local_solutions``), and the distinct ones start the
-        optimally weighted step too, which keeps the best.
+        optimally weighted step too, which keeps the best. When the best first-step minimum is one
+        the data reject (:func:`simfit.starts.objective_quantile` at 0.999) and the start was not
+        among them, the start is optimised from as well.
     bootstrap : int or "auto"
         Parametric-bootstrap replicates; ``"auto"`` runs 200 where the diagnostics say the
         sandwich intervals cannot be trusted (see :mod:`simfit.intervals`) and none elsewhere.
@@ -290,8 +293,35 @@ def _simulated_moments(sim: Simulator, psi: np.ndarray, n: int, seed: int, names
     return draws.mean(axis=0), np.atleast_2d(np.cov(draws, rowvar=False, ddof=1))
 
 
-def _simulated_covariance(sim: Simulator, psi: np.ndarray, n: int, seed: int, names) -> np.ndarray:
-    return _simulated_moments(sim, psi, n, seed, names)[1]
+def _covariance_at(sim: Simulator, psi: np.ndarray, n: int, seed: int, names, strict: bool = False):
+    """Covariance of ``n`` simulated panels' statistics at ``psi`` (n_stats, n_stats) and which
+    statistics do not vary there (n_stats,) of bool; ``None`` where a statistic is NaN or infinite
+    in some panel, unless ``strict`` (then that raises)."""
+    try:
+        level, omega = _simulated_moments(sim, psi, n, seed, names)
+    except EstimationError:
+        if strict:
+            raise
+        return None
+    return omega, constant_statistics(level, omega)
+
+
+def _rejected(fun: float, at: tuple[np.ndarray, np.ndarray] | None, weight: np.ndarray, n_sims: int) -> bool:
+    """Whether a first-step minimum is one the data reject: its objective beyond the 99.9% point
+    of the objective's distribution at the truth, statistics that do not vary there, or statistics
+    not defined there (``at`` is None)."""
+    if at is None or not np.isfinite(fun):
+        return True
+    omega, constant = at
+    return bool(constant.any()) or fun > objective_quantile(weight, omega, n_sims, REJECTED_LEVEL)
+
+
+def _best_run(runs) -> int:
+    return int(np.argmin([r.fun if np.isfinite(r.fun) else np.inf for _, r in runs]))
+
+
+def _rounded(model: Model, psi: np.ndarray) -> dict:
+    return {k: float(v) for k, v in zip(model.param_names, np.round(psi, 4))}
 
 
 def _simulated_draws(sim: Simulator, psi: np.ndarray, n: int, seed: int, names) -> np.ndarray:
@@ -440,7 +470,23 @@ def fit(
     for restart in _distinct(escapes, np.full(len(u0), np.inf)):
         runs.append(_step(sim, observed, n_sims, seed, weight, box, optimizer, restart, diff_step))
         starts = np.vstack([starts, restart])
-    best = int(np.argmin([r.fun if np.isfinite(r.fun) else np.inf for _, r in runs]))
+    best = _best_run(runs)
+    # The first step's covariance, simulated at its solution: the optimal weighting's (so the
+    # same keys as there), else a tenth of it for the check alone.
+    start_tried = any(np.array_equal(s, u0) for s in starts)
+    n_check = options.n_cov_sims if isinstance(weighting, Optimal) else max(50, options.n_cov_sims // 10)
+    at_first = None
+    if isinstance(weighting, Optimal) or not start_tried:
+        at_first = _covariance_at(sim, params.to_natural(runs[best][0]), n_check, cov_seed, names)
+    if not start_tried and _rejected(runs[best][1].fun, at_first, weight, n_sims):
+        # The screen ranks points by their statistics' distance from the data; one near the data
+        # can still lie in a poor optimum's basin. A minimum the data reject (or where statistics
+        # stop varying) is not taken without optimising from the start as well.
+        runs.append(_step(sim, observed, n_sims, seed, weight, box, optimizer, u0, diff_step))
+        starts = np.vstack([starts, u0])
+        if _best_run(runs) != best:
+            best = _best_run(runs)
+            at_first = _covariance_at(sim, params.to_natural(runs[best][0]), n_check, cov_seed, names)
     u, res = runs[best]
     u_first_start = starts[best]
     label = first_label if len(runs) == 1 else f"{first_label}, best of {len(runs)} starts"
@@ -451,7 +497,15 @@ def fit(
     others = _distinct([uk for k, (uk, rk) in enumerate(runs) if k != best and rk.fun <= res.fun + competitive], u)
     if isinstance(weighting, Optimal):
         for it in range(weighting.iterations):
-            omega = _simulated_covariance(sim, params.to_natural(u), options.n_cov_sims, cov_seed, names)
+            at = at_first if it == 0 and at_first is not None else None
+            omega, constant = at or _covariance_at(sim, params.to_natural(u), options.n_cov_sims, cov_seed, names, strict=True)
+            if constant.any():
+                raise EstimationError(
+                    f"Statistic(s) {', '.join(np.asarray(names)[constant])} do not vary across simulated panels at "
+                    f"the estimate of step {it + 1}, {_rounded(model, params.to_natural(u))}, so the optimal "
+                    "weighting cannot be formed: the optimisation has stopped where the model cannot reproduce "
+                    "them. Give a start nearer the data, raise global_points, or use weighting='diagonal'."
+                )
             weight = weighting.matrix(omega, n_sims)
             candidates = [_step(sim, observed, n_sims, seed, weight, box, optimizer, v, diff_step) for v in [u, *others]]
             others = []
@@ -481,7 +535,14 @@ def fit(
             problem = MomentProblem(sim, observed, n_sims, seed, weight, box, diff_step)
 
     psi_hat = params.to_natural(u)
-    omega = _simulated_covariance(sim, psi_hat, options.n_cov_sims, derive_seed(int(options.seed), 2), names)
+    omega, constant = _covariance_at(sim, psi_hat, options.n_cov_sims, derive_seed(int(options.seed), 2), names, strict=True)
+    if constant.any():
+        raise EstimationError(
+            f"Statistic(s) {', '.join(np.asarray(names)[constant])} do not vary across simulated panels at the "
+            f"estimate {_rounded(model, psi_hat)}: the model cannot reproduce their observed values there and the "
+            "estimate's covariance is undefined. Give a start nearer the data or raise global_points; if the "
+            "statistic is constant wherever the model is plausible, remove it."
+        )
     moments = problem.moments(u)
     try:
         jac = -central_jacobian(problem.moments, u, jacobian_step)  # d mean s_sim / du

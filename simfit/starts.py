@@ -3,9 +3,11 @@
 A local optimizer from a poor start can stop at another local optimum and report success. Before
 the local phase, a fit evaluates the first-step objective at a scrambled Sobol sample of the
 search box, all in one engine launch (``Simulator.statistics_batch``), and starts local
-optimisations from the best few distinct points (the user's start among the candidates). Their
-solutions are compared afterwards (:func:`compare_solutions`): where two differ by more than their
-standard errors with objectives that do not tell them apart, the fit warns.
+optimisations from the best few distinct points (the user's start among the candidates). Points
+near the data by that distance can still lie in the basin of a poor optimum: when the best
+first-step objective is one the data reject (:func:`objective_quantile`), the start is optimised
+from as well. The solutions are compared afterwards (:func:`compare_solutions`): where two differ
+by more than their standard errors with objectives that do not tell them apart, the fit warns.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from simfit.engine import Simulator
 from simfit.errors import SimfitError, warn
 from simfit.params import ParamSet
 
-__all__ = ["search_box", "global_candidates", "compare_solutions", "LocalSolutionsWarning"]
+__all__ = ["search_box", "global_candidates", "objective_quantile", "compare_solutions", "LocalSolutionsWarning"]
 
+_QUANTILE_KEY = 1  # fixed: the quantile is a property of W and omega, not of a fit's seed
 _LOGIT_LIMIT = 8.0  # a logit-transformed parameter is searched within expit(+-8) of its range
 
 
@@ -115,6 +118,48 @@ def global_candidates(
             break
     sample_best = points[1 + int(np.argmin(q[1:]))] if np.isfinite(q[1:]).any() else u_start
     return points[chosen], q[chosen], sample_best
+
+
+def objective_quantile(weight: np.ndarray, omega: np.ndarray, n_sims: int, level: float, draws: int = 100_000) -> float:
+    """Quantile of the objective ``g' W g`` at the true parameters.
+
+    At the truth the moments ``g`` (observed minus the mean of ``S`` simulated panels) are about
+    normal with covariance ``(1 + 1/S) omega``, so ``g' W g`` is a sum of chi-square(1) variables
+    weighted by the eigenvalues of ``(1 + 1/S) C' omega C`` (``W = C C'``). The quantile is taken
+    from ``draws`` draws of that sum with a fixed key (a scaled chi-square matched to its mean and
+    variance falls short in the upper tail when one eigenvalue dominates, as it does for
+    correlated statistics). A minimum lies below the objective at the truth, so a minimum above a
+    high quantile is one the data reject.
+
+    Parameters
+    ----------
+    weight, omega : ndarray, shape (n_stats, n_stats)
+        The weighting matrix (positive definite) and the covariance of one panel's statistics.
+    n_sims : int
+        ``S``, simulated panels per evaluation.
+    level : float
+        In (0, 1).
+    draws : int
+        Monte Carlo draws of the weighted sum.
+
+    Returns
+    -------
+    float
+        The quantile; infinite when ``omega`` is not finite or ``weight`` not positive definite.
+    """
+    omega = np.asarray(omega, dtype=float)
+    if not np.all(np.isfinite(omega)):
+        return np.inf
+    try:
+        c = np.linalg.cholesky(np.asarray(weight, dtype=float))
+    except np.linalg.LinAlgError:
+        return np.inf
+    lam = np.clip(np.linalg.eigvalsh((1.0 + 1.0 / n_sims) * (c.T @ omega @ c)), 0.0, None)
+    rng = np.random.default_rng(_QUANTILE_KEY)
+    total = np.zeros(draws)
+    for value in lam:
+        total += value * rng.chisquare(1.0, draws)
+    return float(np.quantile(total, level))
 
 
 def compare_solutions(

@@ -1,15 +1,24 @@
-"""fit(): recovery within standard errors, weighting efficiency, bootstrap agreement, bad input."""
+"""fit(): recovery within standard errors, weighting efficiency, bootstrap agreement, bad input,
+first-step minima the data reject."""
 
+import math
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from numba import njit
 
 import simfit
 from simfit import statistics as st
 from simfit.errors import EstimationError
 from simfit.estimation import FitOptions, derive_seed, fit
+from simfit.model import Model, Observations
 from simfit.models import lognormal_exponential, random_intercept
+from simfit.optimizers import Optimizer, OptimizerResult
+from simfit.params import Param
+from simfit.population import Normal, population_level
+from simfit.random import normal
 
 RI_TRUTH = {"mu": 1.0, "tau": 0.5, "sigma": 1.0}
 LN_TRUTH = {"m": 0.0, "s": 0.5}
@@ -208,3 +217,86 @@ def test_data_in_large_units_are_not_mistaken_for_constant_statistics():
     for name, value in truth.items():
         assert abs(res.params[name] - value) < 4 * res.se()[name], name
     assert constant_statistics(np.array([5.0, 1e6]), np.diag([0.0, 1e-2])).tolist() == [True, False]
+
+
+# An outcome in (0, 1), y = expit(a_i + e) with unit log-odds a_i ~ N(mu, tau^2) and e ~ N(0, 1):
+# far from the data (mu = 60) every simulated observation rounds to 1, the statistics stop
+# varying and the objective is flat.
+@njit(cache=True)
+def _expit_of_normal(psi, theta, x, args, rng, y):
+    for k in range(y.shape[0]):
+        y[k, 0] = 1.0 / (1.0 + math.exp(-(theta[0] + normal(rng))))
+
+
+def _saturating_model() -> Model:
+    params = (Param("mu", start=0.0), Param("tau", bounds=(0.0, math.inf), start=0.5))
+    unit = population_level("unit", [Normal("a", mean="mu", sd="tau")], params)
+    return Model(params, (unit,), Observations(_expit_of_normal, values=("y",)), name="saturating")
+
+
+SATURATING_TRUTH = {"mu": 0.5, "tau": 0.8}
+PLATEAU = {"mu": 60.0, "tau": 0.5}
+
+
+@pytest.fixture(scope="module")
+def saturating():
+    model = _saturating_model()
+    stats = st.Statistics(unit=[st.mean("y")], across=["mean", "sd"])
+    data = simfit.simulate(model, simfit.Panel.balanced(60, 40), SATURATING_TRUTH, seed=4).panel(0)
+    return model, stats, data
+
+
+def test_a_first_step_minimum_the_data_reject_is_not_taken_without_the_start(saturating, monkeypatch):
+    # The screen proposes only a point on the plateau (where a local optimizer cannot move): its
+    # minimum has statistics that do not vary, so the start is optimised from as well and wins.
+    import simfit.estimation as estimation
+
+    model, stats, data = saturating
+    plateau = model.params.to_free(model.params.as_vector(PLATEAU))
+    monkeypatch.setattr(estimation, "global_candidates", lambda *a, **k: (plateau[None, :], np.zeros(1), plateau))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = fit(model, data, stats, seed=2, bootstrap=0)
+    within_4_se(res, SATURATING_TRUTH)
+    runs = res.local_solutions
+    assert len(runs) == 2 and runs["mu"].iloc[0] == pytest.approx(PLATEAU["mu"])
+    assert runs["objective"].iloc[0] > runs["objective"].iloc[1]
+
+
+def test_the_plateau_is_rejected_and_the_truth_is_not(saturating):
+    from simfit.engine import observed_statistics
+    from simfit.estimation import _covariance_at
+    from simfit.starts import objective_quantile
+
+    model, stats, data = saturating
+    sim = simfit.Simulator(model, data.design(), stats)
+    observed = observed_statistics(model, data, stats).to_numpy()
+    omega, constant = _covariance_at(sim, model.params.as_vector(SATURATING_TRUTH), 400, 1, sim.names)
+    assert not constant.any()
+    _, at_plateau = _covariance_at(sim, model.params.as_vector(PLATEAU), 400, 1, sim.names)
+    assert at_plateau.all()
+    w = np.linalg.inv(omega)
+    limit = objective_quantile(w, omega, 10, 0.999)
+    for point, rejected in ((SATURATING_TRUTH, False), (PLATEAU, True)):
+        g = observed - sim.statistics(point, n_sims=10, seed=5).mean(axis=0)
+        assert (g @ w @ g > limit) == rejected, point
+
+
+@dataclass(frozen=True)
+class _EndsOnThePlateau(Optimizer):
+    """An optimizer that stops where the statistics no longer vary."""
+
+    name = "ends_on_the_plateau"
+    target: tuple = ()
+
+    def minimize(self, problem, x0):
+        x = np.asarray(self.target, dtype=float)
+        return OptimizerResult(x, problem.objective(x), True, "stopped", 1, 0.0, self.name)
+
+
+@pytest.mark.parametrize("weighting", ["optimal", "diagonal"])
+def test_an_estimate_where_statistics_do_not_vary_is_a_clear_error(saturating, weighting):
+    model, stats, data = saturating
+    stuck = _EndsOnThePlateau(target=tuple(model.params.to_free(model.params.as_vector(PLATEAU))))
+    with pytest.raises(EstimationError, match=r"mean:y.*do not vary across simulated panels at the estimate.*start nearer"):
+        fit(model, data, stats, optimizer=stuck, global_points=0, weighting=weighting, bootstrap=0, check_convergence=False)

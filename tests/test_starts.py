@@ -66,3 +66,35 @@ def test_disagreeing_solutions_warn():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         compare_solutions(params, runs, 0, np.array([0.5, 0.5]), tolerance=0.1)  # clearly worse: no warning
+
+
+def test_objective_quantile_is_the_chi_square_one_under_the_optimal_weighting():
+    from scipy.stats import chi2
+
+    from simfit.starts import objective_quantile
+
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((8, 8))
+    omega = a @ a.T + 8 * np.eye(8)
+    draws = 100_000
+    for level in (0.5, 0.99):
+        q = chi2.ppf(level, 8)
+        se = math.sqrt(level * (1 - level) / draws) / chi2.pdf(q, 8)  # of a Monte Carlo quantile
+        assert abs(objective_quantile(np.linalg.inv(1.1 * omega), omega, 10, level, draws) - q) < 4 * se
+
+
+def test_objective_quantile_holds_for_correlated_statistics_under_a_diagonal_weighting():
+    # One eigenvalue dominates (correlation 0.7): the objective's upper tail is long. Simulated
+    # objectives exceed the 99% quantile 1% of the time, within the binomial error of both samples.
+    from simfit.starts import objective_quantile
+
+    rng = np.random.default_rng(4)
+    m, n_sims, draws = 12, 10, 200_000
+    scale = np.exp(rng.standard_normal(m))
+    omega = (0.7 + 0.3 * np.eye(m)) * np.outer(scale, scale)
+    weight = np.diag(1.0 / np.diag(omega))
+    limit = objective_quantile(weight, omega, n_sims, 0.99)
+    g = rng.multivariate_normal(np.zeros(m), (1 + 1 / n_sims) * omega, size=draws)
+    share = np.mean(np.einsum("ij,jk,ik->i", g, weight, g) > limit)
+    se = math.sqrt(0.01 * 0.99 * (1 / draws + 1 / 100_000))
+    assert abs(share - 0.01) < 4 * se, share
