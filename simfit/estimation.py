@@ -96,9 +96,10 @@ class FitOptions:
     n_starts : int
         Local optimisations, from the best distinct screened points (the start among them); their
         solutions are compared (``FitResult.local_solutions``), and the distinct ones start the
-        optimally weighted step too, which keeps the best. When the best first-step minimum is one
-        the data reject (:func:`simfit.starts.objective_quantile` at 0.999) and the start was not
-        among them, the start is optimised from as well.
+        optimally weighted step too, which keeps the best. When the start was not among them and
+        the best first-step minimum is one the data reject (its objective above
+        :func:`simfit.starts.objective_quantile` at 0.999, or statistics that do not vary or are
+        not finite there), the start is optimised from as well.
     bootstrap : int or "auto"
         Parametric-bootstrap replicates; ``"auto"`` runs 200 where the diagnostics say the
         sandwich intervals cannot be trusted (see :mod:`simfit.intervals`) and none elsewhere.
@@ -296,10 +297,10 @@ def _simulated_moments(sim: Simulator, psi: np.ndarray, n: int, seed: int, names
 def _covariance_at(sim: Simulator, psi: np.ndarray, n: int, seed: int, names, strict: bool = False):
     """Covariance of ``n`` simulated panels' statistics at ``psi`` (n_stats, n_stats) and which
     statistics do not vary there (n_stats,) of bool; ``None`` where a statistic is NaN or infinite
-    in some panel, unless ``strict`` (then that raises)."""
+    in some panel or the simulator fails, unless ``strict`` (then that raises)."""
     try:
         level, omega = _simulated_moments(sim, psi, n, seed, names)
-    except EstimationError:
+    except SimfitError:
         if strict:
             raise
         return None
@@ -474,9 +475,10 @@ def fit(
     # The first step's covariance, simulated at its solution: the optimal weighting's (so the
     # same keys as there), else a tenth of it for the check alone.
     start_tried = any(np.array_equal(s, u0) for s in starts)
-    n_check = options.n_cov_sims if isinstance(weighting, Optimal) else max(50, options.n_cov_sims // 10)
+    optimal_next = isinstance(weighting, Optimal) and weighting.iterations > 0
+    n_check = options.n_cov_sims if optimal_next else max(50, options.n_cov_sims // 10)
     at_first = None
-    if isinstance(weighting, Optimal) or not start_tried:
+    if optimal_next or not start_tried:
         at_first = _covariance_at(sim, params.to_natural(runs[best][0]), n_check, cov_seed, names)
     if not start_tried and _rejected(runs[best][1].fun, at_first, weight, n_sims):
         # The screen ranks points by their statistics' distance from the data; one near the data
@@ -486,7 +488,7 @@ def fit(
         starts = np.vstack([starts, u0])
         if _best_run(runs) != best:
             best = _best_run(runs)
-            at_first = _covariance_at(sim, params.to_natural(runs[best][0]), n_check, cov_seed, names)
+            at_first = _covariance_at(sim, params.to_natural(runs[best][0]), n_check, cov_seed, names) if optimal_next else None
     u, res = runs[best]
     u_first_start = starts[best]
     label = first_label if len(runs) == 1 else f"{first_label}, best of {len(runs)} starts"

@@ -4,9 +4,9 @@ A local optimizer from a poor start can stop at another local optimum and report
 the local phase, a fit evaluates the first-step objective at a scrambled Sobol sample of the
 search box, all in one engine launch (``Simulator.statistics_batch``), and starts local
 optimisations from the best few distinct points (the user's start among the candidates). Points
-near the data by that distance can still lie in the basin of a poor optimum: when the best
-first-step objective is one the data reject (:func:`objective_quantile`), the start is optimised
-from as well. The solutions are compared afterwards (:func:`compare_solutions`): where two differ
+near the data by that distance can still lie in the basin of a poor optimum: when the start was
+not among them and the best first-step objective is one the data reject
+(:func:`objective_quantile`), the start is optimised from as well. The solutions are compared afterwards (:func:`compare_solutions`): where two differ
 by more than their standard errors with objectives that do not tell them apart, the fit warns.
 """
 

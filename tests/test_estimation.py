@@ -15,7 +15,7 @@ from simfit.errors import EstimationError
 from simfit.estimation import FitOptions, derive_seed, fit
 from simfit.model import Model, Observations
 from simfit.models import lognormal_exponential, random_intercept
-from simfit.optimizers import Optimizer, OptimizerResult
+from simfit.optimizers import LeastSquares, Optimizer, OptimizerResult
 from simfit.params import Param
 from simfit.population import Normal, population_level
 from simfit.random import normal
@@ -292,6 +292,34 @@ class _EndsOnThePlateau(Optimizer):
     def minimize(self, problem, x0):
         x = np.asarray(self.target, dtype=float)
         return OptimizerResult(x, problem.objective(x), True, "stopped", 1, 0.0, self.name)
+
+
+@dataclass(frozen=True)
+class _StopsWhereStarted(Optimizer):
+    """Least squares, except that from ``stuck`` it stays there (a local optimum's basin)."""
+
+    name = "stops_where_started"
+    stuck: tuple = ()
+
+    def minimize(self, problem, x0):
+        if np.allclose(x0, self.stuck):
+            return OptimizerResult(np.asarray(x0, float), problem.objective(x0), True, "stopped", 1, 0.0, self.name)
+        return LeastSquares().minimize(problem, x0)
+
+
+@pytest.mark.parametrize("weighting", ["optimal", "diagonal"])
+def test_a_first_step_objective_the_data_reject_brings_in_the_start(saturating, monkeypatch, weighting):
+    # The screened point's statistics vary, but its objective is far beyond what the data allow.
+    import simfit.estimation as estimation
+
+    model, stats, data = saturating
+    wrong = model.params.to_free(model.params.as_vector({"mu": 2.0, "tau": 0.3}))
+    monkeypatch.setattr(estimation, "global_candidates", lambda *a, **k: (wrong[None, :], np.zeros(1), wrong))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = fit(model, data, stats, seed=2, bootstrap=0, weighting=weighting, optimizer=_StopsWhereStarted(stuck=tuple(wrong)))
+    within_4_se(res, SATURATING_TRUTH)
+    assert len(res.local_solutions) == 2 and res.local_solutions["mu"].iloc[0] == pytest.approx(2.0)
 
 
 @pytest.mark.parametrize("weighting", ["optimal", "diagonal"])
