@@ -317,7 +317,17 @@ def _rejected(fun: float, at: tuple[np.ndarray, np.ndarray] | None, weight: np.n
     return bool(constant.any()) or fun > objective_quantile(weight, omega, n_sims, REJECTED_LEVEL)
 
 
+def _require_varying(names, constant: np.ndarray, where: str, consequence: str) -> None:
+    """Raise, naming them, when statistics do not vary across simulated panels at ``where``."""
+    if constant.any():
+        raise EstimationError(
+            f"Statistic(s) {', '.join(np.asarray(names)[constant])} do not vary across simulated panels at "
+            f"{where}; {consequence}"
+        )
+
+
 def _best_run(runs) -> int:
+    """Index of the (solution, result) pair with the smallest finite objective."""
     return int(np.argmin([r.fun if np.isfinite(r.fun) else np.inf for _, r in runs]))
 
 
@@ -425,12 +435,7 @@ def fit(
     # At the start only the variances matter (constant-statistic check, diagonal first step):
     # a tenth of the covariance simulations is enough.
     level0, omega0 = _simulated_moments(sim, psi0, max(50, options.n_cov_sims // 10), cov_seed, names)
-    constant = constant_statistics(level0, omega0)
-    if constant.any():
-        raise EstimationError(
-            f"Statistic(s) {', '.join(np.asarray(names)[constant])} do not vary across simulated "
-            f"panels at the start values; a constant statistic carries no information, remove it."
-        )
+    _require_varying(names, constant_statistics(level0, omega0), "the start values", "a constant statistic carries no information, remove it.")
 
     # First step: from the best few points of a global screening (or the start alone). The
     # covariance behind the first-step weighting is simulated at the best point of the sample
@@ -499,19 +504,19 @@ def fit(
     others = _distinct([uk for k, (uk, rk) in enumerate(runs) if k != best and rk.fun <= res.fun + competitive], u)
     if isinstance(weighting, Optimal):
         for it in range(weighting.iterations):
-            at = at_first if it == 0 and at_first is not None else None
-            omega, constant = at or _covariance_at(sim, params.to_natural(u), options.n_cov_sims, cov_seed, names, strict=True)
-            if constant.any():
-                raise EstimationError(
-                    f"Statistic(s) {', '.join(np.asarray(names)[constant])} do not vary across simulated panels at "
-                    f"the estimate of step {it + 1}, {_rounded(model, params.to_natural(u))}, so the optimal "
-                    "weighting cannot be formed: the optimisation has stopped where the model cannot reproduce "
-                    "them. Give a start nearer the data, raise global_points, or use weighting='diagonal'."
-                )
+            if it == 0 and at_first is not None:
+                omega, constant = at_first
+            else:
+                omega, constant = _covariance_at(sim, params.to_natural(u), options.n_cov_sims, cov_seed, names, strict=True)
+            _require_varying(
+                names, constant, f"the estimate of step {it + 1}, {_rounded(model, params.to_natural(u))}",
+                "so the optimal weighting cannot be formed: the optimisation has stopped where the model cannot "
+                "reproduce them. Give a start nearer the data, raise global_points, or use weighting='diagonal'.",
+            )
             weight = weighting.matrix(omega, n_sims)
             candidates = [_step(sim, observed, n_sims, seed, weight, box, optimizer, v, diff_step) for v in [u, *others]]
             others = []
-            u_new, res = min(candidates, key=lambda c: c[1].fun if np.isfinite(c[1].fun) else np.inf)
+            u_new, res = candidates[_best_run(candidates)]
             steps.append(StepRecord(f"optimal weighting, step {it + 2}", res, params.to_natural(u_new)))
             moved = np.max(np.abs(u_new - u))
             u = u_new
@@ -538,13 +543,12 @@ def fit(
 
     psi_hat = params.to_natural(u)
     omega, constant = _covariance_at(sim, psi_hat, options.n_cov_sims, derive_seed(int(options.seed), 2), names, strict=True)
-    if constant.any():
-        raise EstimationError(
-            f"Statistic(s) {', '.join(np.asarray(names)[constant])} do not vary across simulated panels at the "
-            f"estimate {_rounded(model, psi_hat)}: the model cannot reproduce their observed values there and the "
-            "estimate's covariance is undefined. Give a start nearer the data or raise global_points; if the "
-            "statistic is constant wherever the model is plausible, remove it."
-        )
+    _require_varying(
+        names, constant, f"the estimate {_rounded(model, psi_hat)}",
+        "so the model cannot reproduce their observed values there and the estimate's covariance is undefined. "
+        "Give a start nearer the data or raise global_points; if the statistic is constant wherever the model "
+        "is plausible, remove it.",
+    )
     moments = problem.moments(u)
     try:
         jac = -central_jacobian(problem.moments, u, jacobian_step)  # d mean s_sim / du

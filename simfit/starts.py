@@ -6,8 +6,9 @@ search box, all in one engine launch (``Simulator.statistics_batch``), and start
 optimisations from the best few distinct points (the user's start among the candidates). Points
 near the data by that distance can still lie in the basin of a poor optimum: when the start was
 not among them and the best first-step objective is one the data reject
-(:func:`objective_quantile`), the start is optimised from as well. The solutions are compared afterwards (:func:`compare_solutions`): where two differ
-by more than their standard errors with objectives that do not tell them apart, the fit warns.
+(:func:`objective_quantile`), the start is optimised from as well. The solutions are compared
+afterwards (:func:`compare_solutions`): where two differ by more than their standard errors with
+objectives that do not tell them apart, the fit warns.
 """
 
 from __future__ import annotations
