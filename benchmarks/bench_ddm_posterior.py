@@ -80,6 +80,8 @@ def _sbc_one(k: int, seed: int, subjects: int, trials: int) -> dict:
         "mean": post.mean().tolist(), "sd": post.sd().tolist(),
         "surrogate_check": post.info.get("surrogate_check"),
         "rounds": post.info.get("rounds"), "lack_of_fit": post.info.get("lack_of_fit"),
+        "round_shift": post.info.get("round_shift"), "n_simulations": post.n_simulations,
+        "fit_converged": bool(post.fit.converged) if post.fit is not None else None,
         "cover50": [bool(i50["lower"].iloc[j] <= truth[j] <= i50["upper"].iloc[j]) for j in range(truth.size)],
         "cover90": [bool(i90["lower"].iloc[j] <= truth[j] <= i90["upper"].iloc[j]) for j in range(truth.size)],
         "rhat_max": float(post.rhat().max()),
@@ -87,7 +89,7 @@ def _sbc_one(k: int, seed: int, subjects: int, trials: int) -> dict:
 
 
 def sbc(datasets: int, seed: int, subjects: int, trials: int, jobs: int, rows_path: str | None = None) -> dict:
-    from simfit.bayes.surrogate import SURROGATE_CHECK_RANGE
+    from simfit.bayes.surrogate import SHIFT_MAX, SURROGATE_CHECK_RANGE
     from simfit.models import ddm
     from simfit.parallel import run_parallel
 
@@ -108,6 +110,10 @@ def sbc(datasets: int, seed: int, subjects: int, trials: int, jobs: int, rows_pa
     low, high = SURROGATE_CHECK_RANGE
     out["surrogate_warnings"] = int(np.sum((checks < low) | (checks > high)))
     out["rounds_median"] = float(np.median([r["rounds"] for r in ok])) if n else None
+    out["rounds_max"] = int(max(r["rounds"] for r in ok)) if n else None
+    # Posteriors that had not settled when the rounds ran out (each says so in a warning).
+    out["unsettled"] = int(sum(r["round_shift"] > SHIFT_MAX for r in ok))
+    out["n_simulations_median"] = float(np.median([r["n_simulations"] for r in ok])) if n else None
     out["errors"] = [r["error"] for r in rows if r["failed"]][:5]
     if rows_path:
         with open(rows_path, "w") as fh:

@@ -3,7 +3,18 @@ import pytest
 from conftest import RI_PRIOR
 
 import simfit
-from simfit.bayes.surrogate import LACK_OF_FIT_MAX, QuadraticSurrogate, SurrogateOptions, SurrogateWarning
+from simfit.bayes import surrogate as surrogate_module
+from simfit.bayes.diagnostics import ess_bulk
+from simfit.bayes.priors import Priors
+from simfit.bayes.surrogate import (
+    LACK_OF_FIT_MAX,
+    SHIFT_MAX,
+    QuadraticSurrogate,
+    SurrogateOptions,
+    SurrogateWarning,
+    run_surrogate,
+)
+from simfit.engine import Simulator
 from simfit.errors import EstimationError
 from simfit.models import meta_analysis as ma
 
@@ -145,6 +156,45 @@ def test_surrogate_posterior_matches_bsl_with_a_tenth_of_the_panels(ri_model, ri
     ratio = post.sd().to_numpy() / ri_posterior.sd().to_numpy()
     assert np.all(np.abs(ratio - 1.0) < 4 * np.sqrt(2.0 / (2 * ess)))
     assert "preliminary fit: simfit.fit()" in post.summary()
+
+
+def test_rounds_go_on_until_a_posterior_started_far_away_has_settled(ri_model, ri_stats, ri_data, ri_posterior, monkeypatch):
+    # A first pass six posterior sds off in two parameters (as a preliminary fit far in the tail
+    # gives) places the first design where the posterior is not; the rounds walk towards it.
+    simulator = Simulator(ri_model, ri_data, ri_stats)
+    observed = simfit.observed_statistics(ri_model, ri_data, ri_stats).to_numpy()
+    priors = Priors(ri_model.params, RI_PRIOR)
+    free = ri_model.params.to_free(ri_posterior.draws.reshape(-1, 3))
+    centre = free.mean(axis=0) + 6.0 * free.std(axis=0) * np.array([1.0, 0.0, 1.0])
+    options = SurrogateOptions(rounds=2)
+
+    def run():
+        return run_surrogate(simulator, observed, priors, options, centre, np.diag(free.var(axis=0)), chains=4,
+                             draws=1000, warmup=500, seed=1)
+
+    settled = run()
+    assert settled["settled"] and settled["shift"] <= SHIFT_MAX and settled["rounds"] > options.rounds
+    draws = ri_model.params.to_natural(settled["draws"].reshape(-1, 3)).reshape(settled["draws"].shape)
+    ess = np.minimum([ess_bulk(draws[..., j]) for j in range(3)], ri_posterior.ess().to_numpy())
+    se = ri_posterior.sd().to_numpy() * np.sqrt(2.0 / ess)
+    assert np.all(np.abs(draws.reshape(-1, 3).mean(axis=0) - ri_posterior.mean().to_numpy()) < 4 * se)
+
+    # Stopped after `rounds`, the posterior is still on its way (confidently wrong), and the run
+    # says so.
+    monkeypatch.setattr(surrogate_module, "EXTRA_ROUNDS", 0)
+    stopped = run()
+    assert stopped["rounds"] == options.rounds and not stopped["settled"] and stopped["shift"] > SHIFT_MAX
+    early = ri_model.params.to_natural(stopped["draws"].reshape(-1, 3)).mean(axis=0)
+    assert np.any(np.abs(early - ri_posterior.mean().to_numpy()) > 4 * se)
+
+
+def test_a_posterior_that_has_not_settled_says_so(ri_model, ri_stats, ri_data, monkeypatch):
+    monkeypatch.setattr(surrogate_module, "EXTRA_ROUNDS", 0)
+    monkeypatch.setattr(surrogate_module, "SHIFT_MAX", 0.0)
+    with pytest.warns(SurrogateWarning, match="has not settled"):
+        post = simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, method="surrogate", seed=3, chains=2, draws=300,
+                             warmup=300, n_design=400, rounds=1)
+    assert post.info["round_shift"] > 0 and "has not settled" in post.summary()
 
 
 def test_a_surrogate_that_does_not_describe_the_statistics_says_so():

@@ -339,9 +339,16 @@ def _sample_surrogate(model, data, statistics, simulator, observed, priors, opts
                 "surrogate_r2_min": round(float(np.nanmin(res["r2"])), 3),
                 "rounds": res["rounds"],
                 "lack_of_fit": None if not math.isfinite(res["lack_of_fit"]) else round(res["lack_of_fit"], 3),
+                "round_shift": round(res["shift"], 3),
             },
         }
         warnings_ = []
+        if not res["settled"]:
+            warnings_.append(
+                f"after {res['rounds']} rounds the posterior has not settled (a posterior mean moved by {res['shift']:.3g} "
+                "of its sds in the last round, where it moves by less than 1 once the design is where the posterior is): "
+                "it may be far from where the statistics put it; raise rounds, start the fit nearer, or use method='bsl'"
+            )
         if not res["local"]:
             warnings_.append(
                 f"after {res['rounds']} rounds the design is still too wide for the quadratic (residual variance "

@@ -25,8 +25,11 @@ polynomial in place of a Gaussian process):
    exceed that noise by more than :data:`LACK_OF_FIT_MAX` (the design is too wide for a
    quadratic, as a first design placed by a rough fit can be), ``Sigma`` is the residuals'
    covariance instead (each statistic's log variance linear in the parameters), which is
-   conservative there; rounds continue, up to :data:`EXTRA_ROUNDS` beyond ``rounds``, until the
-   last design is local. Taking the residuals' covariance throughout makes the posterior too wide
+   conservative there; rounds continue until the last design is local (for up to
+   :data:`WIDE_ROUNDS` beyond ``rounds``) and the posterior has settled around it (for up to
+   :data:`EXTRA_ROUNDS`; no parameter's posterior mean more than :data:`SHIFT_MAX` posterior sds
+   from the design's centre: a preliminary fit far in the tail places the first design where the
+   posterior is not, and the rounds then walk towards it). Taking the residuals' covariance throughout makes the posterior too wide
    by what the quadratic misses, and its design wider still: on the DDM, residual variances of
    the fastest RT quantiles were 10 to 20 times their noise, and posterior sds of the
    non-decision time 2.5 times those with the noise's covariance. The posterior is restricted to
@@ -73,8 +76,20 @@ LACK_OF_FIT_MAX = 2.0
 # Design points needed where the posterior is (inside its 99% region) to measure there what the
 # quadratic misses; with fewer, the whole design's residuals measure it.
 MISFIT_MIN_POINTS = 50
-# Rounds beyond ``SurrogateOptions.rounds`` to reach a design over which the quadratic holds.
-EXTRA_ROUNDS = 2
+# A round's posterior with a parameter's mean more than this many of its posterior sds from the
+# design's centre (the posterior mean of the round before) has not settled: the design was placed
+# where the posterior is not, and the quadratic extrapolated towards it. Started from a
+# preliminary fit far in the prior's tail, the DDM's posterior moves several sds per round, and
+# stopped early it is confidently wrong; settled, it moves by less than one
+# (``benchmarks/results/ddm_posterior.md``).
+SHIFT_MAX = 1.0
+# Rounds beyond ``SurrogateOptions.rounds``, at most, to reach a design over which the quadratic
+# holds and around which the posterior has settled.
+EXTRA_ROUNDS = 4
+# After this many of them, a design still too wide for the quadratic is kept (the posterior must
+# still settle): on the DDM's 100 SBC data sets, four extra rounds left 56 designs too wide where
+# two had left 55, at 3,000 more panels each.
+WIDE_ROUNDS = 2
 
 
 class SurrogateWarning(UserWarning):
@@ -91,9 +106,11 @@ class SurrogateOptions:
         Panels simulated per round (one per design point).
     rounds : int
         Design rounds (the first placed by the preliminary fit, the others by the surrogate
-        posterior of the round before); with ``covariance="fixed"``, up to
-        :data:`EXTRA_ROUNDS` more until the last design is local (the regression's residuals
-        within :data:`LACK_OF_FIT_MAX` times the simulation noise).
+        posterior of the round before); more until the last design is local (with
+        ``covariance="fixed"``: the regression's residuals within :data:`LACK_OF_FIT_MAX` times
+        the simulation noise; up to :data:`WIDE_ROUNDS` more) and the posterior has settled (no
+        parameter's mean moved by more than :data:`SHIFT_MAX` of its sds in the last round; up
+        to :data:`EXTRA_ROUNDS` more).
     inflate : float
         The design's spread relative to the current posterior (covariance times ``inflate^2``).
     target_acceptance : float
@@ -285,6 +302,11 @@ class QuadraticSurrogate:
         return -0.5 * (z**2).sum(axis=1) / (1.0 + lev) - 0.5 * d * np.log1p(lev) - half_log_det
 
 
+def _shift(delta: np.ndarray, cov: np.ndarray) -> float:
+    """The largest move ``delta`` of a posterior mean, in posterior sds (``cov``'s diagonal)."""
+    return float(np.max(np.abs(delta) / np.sqrt(np.diag(cov))))
+
+
 def _noise_root(noise: np.ndarray) -> np.ndarray:
     """Cholesky root of the replicates' covariance, scaled by
     ``(n - 1) / (n - d - 2)`` so that its inverse, which the likelihood uses, is unbiased."""
@@ -428,8 +450,8 @@ def run_surrogate(
         return stats
 
     r = -1
-    last = False
-    while not last:
+    shifts = []
+    while True:
         r += 1
         rng = np.random.default_rng(derive_seed(seed, 60, r))
         root = np.linalg.cholesky(cov)
@@ -480,18 +502,24 @@ def run_surrogate(
                 out[fin] = lp[fin] + s.loglik(x[fin], observed)
             return out
 
-        # The last round is a local one (its likelihood takes the simulation noise) unless the
-        # design stays too wide for the quadratic after EXTRA_ROUNDS more.
+        # The last round is a local one (its likelihood takes the simulation noise), unless the
+        # design is still too wide after WIDE_ROUNDS more, whose posterior has settled where its
+        # design was placed, unless it has not after EXTRA_ROUNDS more.
         local = options.covariance == "varying" or surrogate.noise_root is not None
-        last = r >= options.rounds - 1 and (local or r >= options.rounds - 1 + EXTRA_ROUNDS)
-        n_draws = draws if last else max(200, draws // 4)
-        n_warm = warmup if last else max(200, warmup // 4)
+        may_stop = r >= options.rounds - 1 and (local or r >= options.rounds - 1 + min(WIDE_ROUNDS, EXTRA_ROUNDS))
+        final = r >= options.rounds - 1 + EXTRA_ROUNDS
+        n_draws = draws if may_stop or final else max(200, draws // 4)
+        n_warm = warmup if may_stop or final else max(200, warmup // 4)
         mcmc_rng = np.random.default_rng(derive_seed(seed, 62, r))
         chain_draws, chain_lp, acceptance = _metropolis(logp, centre, cov, chains, n_warm, n_draws, mcmc_rng, options.target_acceptance)
         flat = chain_draws.reshape(-1, p)
+        previous = centre
         centre = flat.mean(axis=0)
         cov = np.atleast_2d(np.cov(flat, rowvar=False)) + 1e-12 * np.eye(p)
+        shifts.append(_shift(centre - previous, cov))
         result = (chain_draws, chain_lp, acceptance)
+        if (may_stop and shifts[-1] <= SHIFT_MAX) or final:
+            break
     chain_draws, chain_lp, acceptance = result
 
     # The check: new panels at draws of the final posterior, where the surrogate is used.
@@ -510,6 +538,8 @@ def run_surrogate(
         "rounds": r + 1,
         "lack_of_fit": surrogate.lack_of_fit,
         "local": bool(local),
+        "shift": shifts[-1],
+        "settled": bool(shifts[-1] <= SHIFT_MAX),
         "r2": surrogate.r2,
         "failed": failed,
         "design_points": int(sum(x.shape[0] for x in us)),
