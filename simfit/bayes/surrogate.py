@@ -29,8 +29,8 @@ polynomial in place of a Gaussian process):
    :data:`WIDE_ROUNDS` beyond ``rounds``) and the posterior has settled around it (for up to
    :data:`EXTRA_ROUNDS`; no parameter's posterior mean more than :data:`SHIFT_MAX` posterior sds
    from the design's centre: a preliminary fit far in the tail places the first design where the
-   posterior is not, and the rounds then walk towards it). Taking the residuals' covariance throughout makes the posterior too wide
-   by what the quadratic misses, and its design wider still: on the DDM, residual variances of
+   posterior is not, and the rounds then walk towards it). Taking the residuals' covariance
+   throughout makes the posterior too wide by what the quadratic misses, and its design wider still: on the DDM, residual variances of
    the fastest RT quantiles were 10 to 20 times their noise, and posterior sds of the
    non-decision time 2.5 times those with the noise's covariance. The posterior is restricted to
    the round's design region (the ellipsoid holding 99% of its points: a quadratic extrapolated
@@ -431,6 +431,8 @@ def run_surrogate(
         ``draws`` (chains, draws, n_params) unconstrained; ``log_posterior``; ``n_simulations``;
         ``acceptance``; ``surrogate_check`` (mean standardised squared error of the last round's
         simulations under the surrogate before them; NaN with one round); ``r2`` (per statistic);
+        ``shift`` (the last round's largest move of a posterior mean, in posterior sds) and
+        ``settled`` (it within :data:`SHIFT_MAX`);
         ``failed`` (design points whose panel failed).
     """
     params = priors.params
@@ -450,7 +452,6 @@ def run_surrogate(
         return stats
 
     r = -1
-    shifts = []
     while True:
         r += 1
         rng = np.random.default_rng(derive_seed(seed, 60, r))
@@ -516,9 +517,9 @@ def run_surrogate(
         previous = centre
         centre = flat.mean(axis=0)
         cov = np.atleast_2d(np.cov(flat, rowvar=False)) + 1e-12 * np.eye(p)
-        shifts.append(_shift(centre - previous, cov))
+        shift = _shift(centre - previous, cov)
         result = (chain_draws, chain_lp, acceptance)
-        if (may_stop and shifts[-1] <= SHIFT_MAX) or final:
+        if (may_stop and shift <= SHIFT_MAX) or final:
             break
     chain_draws, chain_lp, acceptance = result
 
@@ -538,8 +539,8 @@ def run_surrogate(
         "rounds": r + 1,
         "lack_of_fit": surrogate.lack_of_fit,
         "local": bool(local),
-        "shift": shifts[-1],
-        "settled": bool(shifts[-1] <= SHIFT_MAX),
+        "shift": shift,
+        "settled": bool(shift <= SHIFT_MAX),
         "r2": surrogate.r2,
         "failed": failed,
         "design_points": int(sum(x.shape[0] for x in us)),
