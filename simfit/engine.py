@@ -876,6 +876,32 @@ def panel_unit_statistics(statistics: Statistics, panel: Panel) -> pd.DataFrame:
     return pd.DataFrame(_observed_table(statistics, plan, layout, panel), columns=list(plan.unit_names))
 
 
+#: Calibration passes: the first from the statistics' own starts, the second from its result.
+CALIBRATION_PASSES = 2
+
+
+def calibrated_statistics(statistics: Statistics, panel: Panel) -> tuple[Statistics, tuple[str, ...]]:
+    """``statistics`` calibrated on the observed ``panel`` (see :meth:`Statistics.calibrated`):
+    auxiliary fits centred on the median of the observed units' fits, in two passes (the first
+    from the statistics' own start, the second from the first's centre).
+
+    Returns
+    -------
+    Statistics
+        ``statistics`` itself when nothing calibrates.
+    tuple of str
+        What was done, in words (empty when nothing calibrates).
+    """
+    notes: tuple[str, ...] = ()
+    for _ in range(CALIBRATION_PASSES):
+        if not statistics.calibrates:
+            break
+        layout = Layout.of(panel)
+        plan = statistics.plan(layout, int(panel.obs_per_unit.max()))
+        statistics, notes = statistics.calibrated(_observed_table(statistics, plan, layout, panel), layout)
+    return statistics, notes
+
+
 def simulate(model: Model, design: Panel, params: ParamsLike, n_sims: int = 1, seed: int = 0) -> SimulationResult:
     """Simulate ``n_sims`` panels of ``model`` on ``design`` at population parameters ``params``.
 

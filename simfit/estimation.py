@@ -33,7 +33,7 @@ from scipy.stats import chi2
 from simfit.bootstrap import BootstrapDraws, gauss_newton_map, kstep_bootstrap
 from simfit.convergence import ConvergenceCheck, check_roughness
 from simfit.data import Panel
-from simfit.engine import ParamsLike, Simulator
+from simfit.engine import ParamsLike, Simulator, calibrated_statistics
 from simfit.errors import EstimationError, SimfitError, warn
 from simfit.inference import central_jacobian, fd_steps, identification, j_test, sandwich
 from simfit.intervals import ProfileCurve, sandwich_concerns
@@ -42,12 +42,14 @@ from simfit.optimizers import LeastSquares, Optimizer, OptimizerResult, get_opti
 from simfit.parallel import BACKENDS, run_parallel
 from simfit.resources import require_memory
 from simfit.results import FitResult, StepRecord
+from simfit.screen import screen_statistics
 from simfit.seeding import derive_seed
-from simfit.starts import compare_solutions, global_candidates, objective_quantile, search_box
+from simfit.starts import LocalSolutionsWarning, compare_solutions, global_candidates, objective_quantile, search_box
+from simfit.statistics.auxiliary import FIT_CONVERGED, FIT_REASONS
 from simfit.statistics.collection import Statistics
 from simfit.weighting import Diagonal, Optimal, Weighting, get_weighting
 
-__all__ = ["FitOptions", "fit", "derive_seed", "MomentProblem", "ConvergenceWarning", "profile_at_bound", "relative_steps"]
+__all__ = ["FitOptions", "fit", "derive_seed", "MomentProblem", "ConvergenceWarning", "EstimateWarning", "profile_at_bound", "relative_steps"]
 
 # Residual returned where the simulator fails, so an optimizer steps back instead of crashing.
 _PENALTY = 1e8
@@ -402,6 +404,7 @@ def fit(
     if not isinstance(data, Panel) or not data.has_values:
         raise EstimationError("data must be a Panel with observed values (Panel.from_frame / from_units).")
     psi0 = _as_start(model, start)
+    statistics, calibration = calibrated_statistics(statistics, data)
     sim = Simulator(model, data.design(), statistics)
     names = sim.names
     n_params = len(model.params)
@@ -502,6 +505,7 @@ def fit(
     # next step too: under the optimal weighting one of them may be the better optimum.
     competitive = float(chi2.ppf(0.95, n_params))  # first-step objectives the data cannot tell apart
     others = _distinct([uk for k, (uk, rk) in enumerate(runs) if k != best and rk.fun <= res.fun + competitive], u)
+    rivals = runs  # solutions of the same objective, compared with the estimate at the end
     if isinstance(weighting, Optimal):
         for it in range(weighting.iterations):
             if it == 0 and at_first is not None:
@@ -515,6 +519,8 @@ def fit(
             )
             weight = weighting.matrix(omega, n_sims)
             candidates = [_step(sim, observed, n_sims, seed, weight, box, optimizer, v, diff_step) for v in [u, *others]]
+            if it == 0:
+                rivals = candidates
             others = []
             u_new, res = candidates[_best_run(candidates)]
             steps.append(StepRecord(f"optimal weighting, step {it + 2}", res, params.to_natural(u_new)))
@@ -542,7 +548,9 @@ def fit(
             problem = MomentProblem(sim, observed, n_sims, seed, weight, box, diff_step)
 
     psi_hat = params.to_natural(u)
-    omega, constant = _covariance_at(sim, psi_hat, options.n_cov_sims, derive_seed(int(options.seed), 2), names, strict=True)
+    final_draws = _simulated_draws(sim, psi_hat, options.n_cov_sims, derive_seed(int(options.seed), 2), names)
+    omega = np.atleast_2d(np.cov(final_draws, rowvar=False, ddof=1))
+    constant = constant_statistics(final_draws.mean(axis=0), omega)
     _require_varying(
         names, constant, f"the estimate {_rounded(model, psi_hat)}",
         "so the model cannot reproduce their observed values there and the estimate's covariance is undefined. "
@@ -564,7 +572,10 @@ def fit(
     jtest = j_test(moments, weight, n_params) if isinstance(weighting, Optimal) else None
     ident = identification(jac, omega, model.param_names)
     se_free = np.sqrt(np.diag(cov_free))
-    convergence = _convergence(params, steps[-1].result, u, u_first_start, moments, jac, weight, se_free, rough, step_adapted)
+    screen = screen_statistics(
+        final_draws, observed, names, _unit_failure_shares(sim, data, psi_hat, unit_fit_failures, derive_seed(int(options.seed), 8))
+    )
+    convergence = _convergence(params, steps[-1].result, u, u_first_start, moments, jac, weight, se_free, rough, step_adapted, screen)
     if not convergence.ok:
         warn(
             "The fit has not converged: " + "; ".join(convergence.reasons),
@@ -573,10 +584,8 @@ def fit(
 
     local = None
     if len(runs) > 1:
-        local = compare_solutions(
-            params, [(st, uk, rk.fun, rk.success) for st, (uk, rk) in zip(starts, runs)], best, se_free,
-            tolerance=float(chi2.ppf(0.95, n_params)),
-        )
+        local = compare_solutions(params, [(st, uk, rk.fun, rk.success) for st, (uk, rk) in zip(starts, runs)], best, se_free)
+    fit_warnings = _rival_solutions(model, rivals, u, se_free, rivals is not runs)
 
     at_bound = params.on_bound(psi_hat)
     concerns = sandwich_concerns(
@@ -605,7 +614,7 @@ def fit(
         profile_weight = weight if isinstance(weighting, Optimal) else None
         profiles[name] = profile_at_bound(sim, observed, n_sims, seed, omega, u, j, box, diff_step, weight=profile_weight)
 
-    return FitResult(
+    result = FitResult(
         model=model,
         names=names,
         observed=observed,
@@ -631,38 +640,112 @@ def fit(
         local_solutions=local,
         concerns=concerns,
         profiles=profiles,
-        unit_fit_failures=unit_fit_failures,
+        unit_fit_failures={f: sum(c.values()) for f, c in unit_fit_failures.items()},
+        unit_fit_reasons=unit_fit_failures,
+        screen=screen,
+        calibration=calibration,
+        fit_warnings=fit_warnings,
     )
+    for line in result.warnings:
+        if not line.startswith("not converged") and line not in fit_warnings:
+            warn(f"The estimate may be wrong: {line}.", EstimateWarning)
+    return result
+
+
+#: A rival solution is one this many standard errors away (in some parameter) whose objective
+#: exceeds the estimate's by less than the 95% point of chi-square(1).
+RIVAL_DISTANCE_SE = 2.0
+
+
+def _rival_solutions(model: Model, runs, u: np.ndarray, se_free: np.ndarray, optimal: bool) -> tuple[str, ...]:
+    """WARNING lines for local solutions of the estimate's objective that lie far from it with an
+    objective the data cannot tell from its own (a flip-flop pair, a mirror image); warns."""
+    params = model.params
+    best = min((r.fun for _, r in runs if np.isfinite(r.fun)), default=np.inf)
+    tolerance = float(chi2.ppf(0.95, 1 if optimal else len(u)))
+    psi = params.to_natural(u)
+    se = se_free * np.abs(params.jacobian_diag(u))  # natural scale: a spread at 0 is finitely far from 0.3
+    lines = []
+    for uk, rk in runs:
+        if params.on_bound(params.to_natural(uk)):
+            continue  # a spread driven to its bound: the objective flattening there, not another optimum
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dist = np.abs(params.to_natural(uk) - psi) / se
+        dist = np.where(np.isfinite(dist), dist, 0.0)
+        if np.isfinite(rk.fun) and rk.fun - best <= tolerance and dist.max() > RIVAL_DISTANCE_SE:
+            far = np.argsort(-dist)[:3]
+            what = ", ".join(f"{model.param_names[j]} {model.params.to_natural(uk)[j]:.4g}" for j in far)
+            lines.append(
+                f"another local solution ({what}; {dist.max():.1f} standard errors away) fits the statistics about as well "
+                f"(objective {rk.fun:.4g} against {best:.4g}): the data do not tell the two apart, so the estimate may be "
+                "the wrong one. See result.local_solutions; fix or bound the parameters that separate them (search_width, "
+                "fixed=...), or add statistics that do"
+            )
+    if lines:
+        warn(
+            "Local optimisations ended at solutions that differ by more than their standard errors with objectives the "
+            "data do not tell apart; the estimate is the best of them. " + lines[0] + ".",
+            LocalSolutionsWarning,
+        )
+    return tuple(lines)
+
+
+class EstimateWarning(UserWarning):
+    """A fit whose estimate or intervals may be wrong for a reason besides convergence (a J test
+    rejecting the model, a standard error that is not finite): ``FitResult.warnings``."""
 
 
 class UnitFitWarning(UserWarning):
     """Auxiliary-model statistics whose per-unit fit failed on some observed units."""
 
 
-def _unit_fit_failures(sim: Simulator, data: Panel) -> dict[str, int]:
-    """Observed units whose auxiliary-model fit did not converge, by flag; warns when any did."""
+def _unit_fit_failures(sim: Simulator, data: Panel) -> dict[str, dict[str, int]]:
+    """Observed units whose auxiliary-model fit failed, by flag and reason (see
+    :data:`simfit.statistics.auxiliary.FIT_REASONS`); warns when any did."""
     flags = sim._require_plan().flag_names
     if not flags:
         return {}
     table = sim.observed_unit_statistics(data)
-    columns = [sim.unit_names.index(f) for f in flags]
-    counts = {f: int(np.sum(table[:, c] != 1.0)) for f, c in zip(flags, columns)}
+    counts = {}
+    for f in flags:
+        column = table[:, sim.unit_names.index(f)]
+        counts[f] = {FIT_REASONS.get(float(code), f"failed (code {code:g})"): int(np.sum(column == code))
+                     for code in np.unique(column[column != FIT_CONVERGED])}
     failed = {f: c for f, c in counts.items() if c}
     if failed:
         warn(
-            "Auxiliary-model statistics did not converge on some observed units ("
-            + ", ".join(f"{f}: {c} of {data.n_units}" for f, c in failed.items())
+            "Auxiliary-model fits failed on some observed units ("
+            + "; ".join(f"{f.rsplit('.', 1)[0]}: " + ", ".join(f"{n} of {data.n_units} {why}" for why, n in c.items())
+                        for f, c in failed.items())
             + "); those units are left out of the aggregates. Check the curve's start values and bounds.",
             UnitFitWarning,
         )
     return counts
 
 
+#: Panels whose unit tables the screen reads for the share of failed auxiliary fits.
+SCREEN_UNIT_PANELS = 20
+
+
+def _unit_failure_shares(sim: Simulator, data: Panel, psi: np.ndarray, observed_failures: dict, seed: int) -> dict:
+    """Per auxiliary-fit flag, the share of failed fits on the observed units and on the units of
+    ``SCREEN_UNIT_PANELS`` panels simulated at ``psi``."""
+    flags = sim._require_plan().flag_names
+    if not flags:
+        return {}
+    tables = sim.unit_statistics(psi, n_sims=SCREEN_UNIT_PANELS, seed=seed)
+    out = {}
+    for f in flags:
+        column = tables[:, :, sim.unit_names.index(f)]
+        out[f] = (sum(observed_failures.get(f, {}).values()) / data.n_units, float(np.mean(column != FIT_CONVERGED)))
+    return out
+
+
 class ConvergenceWarning(UserWarning):
     """A fit whose solution the convergence checks do not confirm."""
 
 
-def _convergence(params, result: OptimizerResult, u, u_start, moments, jac, weight, se_free, rough, step_adapted) -> ConvergenceCheck:
+def _convergence(params, result: OptimizerResult, u, u_start, moments, jac, weight, se_free, rough, step_adapted, screen=None) -> ConvergenceCheck:
     """The fit's convergence verdict: the optimizer's criteria, a move from the start (or a start
     shown to be the optimum), and no flat, rough or noise-dominated direction at the solution."""
     names = params.names
@@ -697,6 +780,8 @@ def _convergence(params, result: OptimizerResult, u, u_start, moments, jac, weig
             )
         if step_adapted:
             notes.append("finite-difference steps were enlarged to the noise of the objective and the last step re-run")
+    if screen is not None:
+        reasons.extend(screen.reasons())
     return ConvergenceCheck(
         optimizer_success=bool(result.success), moved=moved, roughness=rough, step_adapted=step_adapted,
         reasons=tuple(reasons), notes=tuple(notes),

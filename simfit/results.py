@@ -22,8 +22,12 @@ from simfit.inference import Identification, JTest
 from simfit.intervals import SandwichConcerns
 from simfit.model import Model
 from simfit.optimizers import OptimizerResult
+from simfit.screen import StatisticsScreen
 
-__all__ = ["FitResult", "StepRecord", "format_number"]
+__all__ = ["FitResult", "StepRecord", "format_number", "J_REJECT"]
+
+#: A J test rejecting below this p-value is a WARNING: the model cannot match the statistics.
+J_REJECT = 0.001
 
 
 def format_number(value: float, width: int, decimals: int = 4) -> str:
@@ -99,9 +103,20 @@ class FitResult:
         For parameters estimated on a bound: the distance statistic away from it (one-sided
         intervals).
     unit_fit_failures : dict of str to int
-        For auxiliary-model statistics (``st.nls``, ``st.glm``): observed units whose fit did not
-        converge, by flag name (e.g. ``{"conc.nls.converged": 2}``); they are left out of the
-        aggregates, on observed and simulated panels alike.
+        For auxiliary-model statistics (``st.nls``, ``st.glm``): observed units whose fit failed,
+        by flag name (e.g. ``{"conc.nls.converged": 2}``); they are left out of the aggregates,
+        on observed and simulated panels alike.
+    unit_fit_reasons : dict of str to dict
+        The same by reason (``{"conc.nls.converged": {"did not converge": 1, ...}}``).
+    screen : StatisticsScreen or None
+        The screen of the statistics simulated at the estimate (heavy tails, observed values far
+        out on a robust scale, failing auxiliary fits; see :mod:`simfit.screen`).
+    calibration : tuple of str
+        What the statistics took from the observed data before the fit (auxiliary fits centred
+        on the observed units' median fit), in words.
+    fit_warnings : tuple of str
+        What the fit found that may make the estimate wrong besides convergence (a rival local
+        solution the data cannot tell apart); part of :attr:`warnings`.
     """
 
     model: Model
@@ -130,6 +145,10 @@ class FitResult:
     concerns: SandwichConcerns | None = None
     profiles: dict = field(default_factory=dict)
     unit_fit_failures: dict = field(default_factory=dict)
+    unit_fit_reasons: dict = field(default_factory=dict)
+    screen: StatisticsScreen | None = None
+    calibration: tuple = ()
+    fit_warnings: tuple = ()
 
     # ------------------------------------------------------------------ estimates
 
@@ -159,6 +178,35 @@ class FitResult:
         if self.convergence is None:
             return bool(self.steps[-1].result.success)
         return self.convergence.ok
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Everything that may make this result wrong, in words, each with what helps: the
+        reasons it is not converged, rival solutions, a J test rejecting at 0.1%, standard errors
+        that are not finite. The summary prints each as a WARNING line; empty for a fit with
+        nothing to report."""
+        out = []
+        if not self.converged:
+            reasons = self.convergence.reasons if self.convergence is not None else (self.message,)
+            out.extend(f"not converged: {r}" for r in reasons)
+        out.extend(self.fit_warnings)
+        if self.jtest is not None and self.jtest.df > 0 and self.jtest.pvalue < J_REJECT:
+            out.append(
+                f"the J test rejects the model and statistics at p = {self.jtest.pvalue:.2g}: the model cannot match the "
+                "observed statistics all at once (see the statistics table), so the estimate and its intervals describe a "
+                "model that does not fit these data; check the model, or statistics it cannot reproduce"
+            )
+        se = np.sqrt(np.diag(self.cov_free))
+        at_bound = set(self.at_bound)
+        infinite = [n for n, v in zip(self.param_names, se) if not np.isfinite(v) and n not in at_bound]
+        if infinite:
+            out.append(
+                f"the standard error of {', '.join(infinite)} is not finite: the statistics do not move "
+                f"{'it' if len(infinite) == 1 else 'them'} at the estimate (Jacobian rank {self.identification.rank} of "
+                f"{len(self.param_names)}), so the data say nothing about {'it' if len(infinite) == 1 else 'them'} here; "
+                "add statistics that respond, or fix the parameter"
+            )
+        return tuple(out)
 
     @property
     def message(self) -> str:
@@ -314,10 +362,15 @@ class FitResult:
         n_sims = self.options.n_sims
         sd = np.sqrt((1.0 + 1.0 / n_sims) * np.diag(self.omega))
         diff = self.observed - self.simulated
-        return pd.DataFrame(
+        frame = pd.DataFrame(
             {"observed": self.observed, "simulated": self.simulated, "difference": diff, "std_difference": diff / sd},
             index=list(self.names),
         )
+        if self.screen is not None:
+            # On a robust scale too: outliers among the simulated panels inflate sd, not this.
+            frame["robust_z"] = self.screen.robust_z
+            frame["heavy_tails"] = [n in self.screen.heavy for n in self.names]
+        return frame
 
     def sensitivity(self) -> pd.DataFrame:
         """Which statistics move which parameter: standardised Jacobian (statistics x parameters)."""
@@ -454,24 +507,30 @@ class FitResult:
         lines.extend(self._interval_lines(alpha, frame["ci_method"]))
         if self.jtest is not None:
             lines.append(f"J test of over-identifying restrictions: {self.jtest}" if self.jtest.df > 0 else f"J test: {self.jtest}")
+            if self.screen is not None and self.screen.heavy:
+                lines.append(
+                    f"  (computed from variances that heavy tails inflate, of {', '.join(self.screen.heavy)}: it and the std "
+                    "diffs below understate the mismatch; see the robust z column)"
+                )
         else:
             lines.append("J test: available with optimal weighting only")
         lines.append(
             f"Identification: Jacobian rank {self.identification.rank} of {len(self.param_names)}, "
             f"condition number {self.identification.condition:.3g}"
         )
-        if not self.converged:
-            reasons = self.convergence.reasons if self.convergence is not None else (self.message,)
-            for reason in reasons:
-                lines.append(f"WARNING: not converged: {reason}.")
+        for line in self.warnings:
+            lines.append(f"WARNING: {line}.")
         if self.convergence is not None:
             for note in self.convergence.notes:
                 lines.append(f"Note: {note}.")
-        for flag, count in self.unit_fit_failures.items():
-            if count:
+        for note in self.calibration:
+            lines.append(f"Note: auxiliary fit {note}.")
+        for flag, reasons in self.unit_fit_reasons.items():
+            if reasons:
                 lines.append(
-                    f"Note: the auxiliary model {flag.rsplit('.', 1)[0]} did not converge on {count} of {self.n_units} "
-                    "observed units; they are left out of its aggregates."
+                    f"Note: the auxiliary model {flag.rsplit('.', 1)[0]} failed on "
+                    + ", ".join(f"{count} of {self.n_units} observed units ({why})" for why, count in reasons.items())
+                    + "; they are left out of its aggregates."
                 )
         if self.local_solutions is not None:
             n_runs = len(self.local_solutions)
@@ -482,11 +541,15 @@ class FitResult:
         lines.append("=" * width)
         table = self.statistics_table()
         label = max(28, max((len(n) for n in table.index), default=0) + 1)  # full names, never cut
-        lines.append(f"{'statistic':<{label}}{'observed':>12}{'simulated':>12}{'diff':>12}{'std diff':>10}")
+        robust = "robust_z" in table
+        lines.append(
+            f"{'statistic':<{label}}{'observed':>12}{'simulated':>12}{'diff':>12}{'std diff':>10}" + (f"{'robust z':>10}" if robust else "")
+        )
         for name, row in table.iterrows():
             lines.append(
                 f"{name:<{label}}{row['observed']:>12.4g}{row['simulated']:>12.4g}"
                 f"{row['difference']:>12.3g}{row['std_difference']:>10.2f}"
+                + (f"{row['robust_z']:>10.2f}" + (" heavy tails" if row["heavy_tails"] else "") if robust else "")
             )
         lines.append("=" * width)
         return "\n".join(lines)

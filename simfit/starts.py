@@ -20,7 +20,7 @@ import pandas as pd
 from scipy.stats import qmc
 
 from simfit.engine import Simulator
-from simfit.errors import SimfitError, warn
+from simfit.errors import SimfitError
 from simfit.params import ParamSet
 
 __all__ = ["search_box", "global_candidates", "objective_quantile", "compare_solutions", "LocalSolutionsWarning"]
@@ -168,9 +168,9 @@ def compare_solutions(
     solutions: list[tuple[np.ndarray, np.ndarray, float, bool]],
     best: int,
     se_free: np.ndarray,
-    tolerance: float,
 ) -> pd.DataFrame:
-    """Table of local solutions and whether they agree with the chosen one; warns where not.
+    """Table of local solutions and whether they agree with the chosen one (the fit warns only
+    where solutions of its final objective disagree: ``simfit.estimation``).
 
     Parameters
     ----------
@@ -180,8 +180,6 @@ def compare_solutions(
         Index of the chosen solution.
     se_free : ndarray, shape (n_params,)
         Standard errors (unconstrained scale) at the chosen solution.
-    tolerance : float
-        Objective difference below which two solutions are not told apart by the data.
 
     Returns
     -------
@@ -191,7 +189,6 @@ def compare_solutions(
     """
     ref = solutions[best][1]
     rows = []
-    competing = []
     for k, (_start, sol, q, ok) in enumerate(solutions):
         with np.errstate(divide="ignore", invalid="ignore"):
             dist = np.abs(sol - ref) / se_free
@@ -201,16 +198,6 @@ def compare_solutions(
         agrees = far <= 1.0
         rows.append({**dict(zip(params.names, params.to_natural(sol))), "objective": q, "excess": excess,
                      "distance_se": far, "converged": bool(ok), "agrees": agrees})
-        if not agrees and excess <= tolerance:
-            competing.append(k)
     frame = pd.DataFrame(rows)
     frame.index.name = "start"
-    if competing:
-        warn(
-            f"Local optimisations from {len(solutions)} starts ended at {len(competing) + 1} solutions "
-            "that differ by more than their standard errors with objectives the data do not tell apart; "
-            "the estimate is the best of them. See result.local_solutions, add statistics that separate "
-            "them, or raise n_sims.",
-            LocalSolutionsWarning,
-        )
     return frame

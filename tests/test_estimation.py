@@ -328,3 +328,76 @@ def test_an_estimate_where_statistics_do_not_vary_is_a_clear_error(saturating, w
     stuck = _EndsOnThePlateau(target=tuple(model.params.to_free(model.params.as_vector(PLATEAU))))
     with pytest.raises(EstimationError, match=r"mean:y.*do not vary across simulated panels at the estimate.*start nearer"):
         fit(model, data, stats, optimizer=stuck, global_points=0, weighting=weighting, bootstrap=0, check_convergence=False)
+
+
+def test_a_rival_solution_the_data_cannot_tell_apart_is_a_warning_line():
+    from types import SimpleNamespace
+
+    from simfit.estimation import _rival_solutions
+    from simfit.starts import LocalSolutionsWarning
+
+    model = random_intercept.model()
+    params = model.params
+    u = params.to_free(params.as_vector({"mu": 1.0, "tau": 0.5, "sigma": 1.0}))
+    se_free = np.array([0.1, 0.1, 0.05])
+    mirror = params.to_free(params.as_vector({"mu": 2.0, "tau": 0.5, "sigma": 1.0}))  # 10 se away in mu
+    on_bound = u.copy()
+    on_bound[1] = params.to_free(params.as_vector({"mu": 1.0, "tau": 1e-320, "sigma": 1.0}))[1]
+    runs = [(u, SimpleNamespace(fun=3.0)), (mirror, SimpleNamespace(fun=4.0)), (on_bound, SimpleNamespace(fun=3.5))]
+    with pytest.warns(LocalSolutionsWarning, match="another local solution"):
+        lines = _rival_solutions(model, runs, u, se_free, optimal=True)
+    assert len(lines) == 1 and "mu 2" in lines[0]  # the spread at its bound is no rival
+    far_worse = [(u, SimpleNamespace(fun=3.0)), (mirror, SimpleNamespace(fun=3.0 + 4.0))]  # above chi2(1) 95% = 3.84
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _rival_solutions(model, far_worse, u, se_free, optimal=True) == ()
+
+
+@njit(cache=True, error_model="numpy")
+def _decay_observe(psi, theta, x, args, rng, y):
+    a = math.exp(psi[0])
+    for j in range(y.shape[0]):
+        y[j, 0] = a * math.exp(-theta[0] * x[j, 0]) + psi[3] * simfit.random.normal(rng)
+
+
+@njit(cache=True)
+def _decay_curve(beta, x, args, out):
+    for j in range(out.shape[0]):
+        out[j] = beta[0] * math.exp(-beta[1] * x[j, 0])
+
+
+def _decay_problem():
+    """A user's curve model, written from the README: hierarchical exponential decay, per-unit NLS
+    statistics from a start in the wrong place (A = k = 1; the truth is A = 5, k = 0.5)."""
+    params = [simfit.Param("log_A"), simfit.Param("log_k"), simfit.Param("tau_k", bounds=(0, math.inf), start=0.5),
+              simfit.Param("sigma", bounds=(0, math.inf), start=1.0)]
+    unit = simfit.population_level("unit", [simfit.LogNormal("k", "log_k", "tau_k")], params)
+    model = simfit.Model(params, [unit], simfit.Observations(_decay_observe, values=("y",), covariates=("t",)))
+    t = np.array([0.25, 0.5, 1, 2, 3, 4, 6, 8.0])
+    design = simfit.Panel.from_units([np.zeros(8)] * 60, covariates=[t] * 60, covariate_names=["t"], value_names=["y"]).design()
+    truth = {"log_A": 1.6, "log_k": -0.7, "tau_k": 0.4, "sigma": 0.3}
+    return model, design, truth
+
+
+def test_a_curve_model_without_a_user_set_penalty_is_right_or_says_it_is_not_converged():
+    model, design, truth = _decay_problem()
+    data = simfit.Simulator(model, design).simulate(truth, seed=1).panel(0)
+    bounds = {"A": (0, math.inf), "k": (0, math.inf)}
+    default = st.Statistics(unit=[st.nls(_decay_curve, {"A": 1.0, "k": 1.0}, bounds=bounds)], across=["mean", "sd"])
+    res = fit(model, data, default, seed=1, bootstrap=0)
+    se = res.se()
+    assert res.converged and res.warnings == ()
+    for name, value in truth.items():
+        assert abs(res.params[name] - value) < 4 * se[name], (name, res.params[name], se[name])
+    assert any("centred on the median of 60 observed units' fits" in n for n in res.calibration)
+    # The plain fit (no penalty, no sane region, from the start): its runaway unit fits give the
+    # simulated statistics heavy tails; the fit lands far from the truth and says so, naming them.
+    raw = st.nls(_decay_curve, {"A": 1.0, "k": 1.0}, bounds=bounds, prior_sd=None, center="start", sane_width=1e300)
+    with pytest.warns(simfit.estimation.ConvergenceWarning, match="heavy tails"):
+        bad = fit(model, data, st.Statistics(unit=[raw], across=["mean", "sd"]), seed=1, bootstrap=0)
+    wrong = any(abs(bad.params[n] - v) > 4 * bad.se()[n] for n, v in truth.items())
+    assert not wrong or not bad.converged
+    assert not bad.converged and "sd:y.nls.log_A" in bad.warnings[0]
+    assert "WARNING: not converged: the simulated statistics" in bad.summary()
+    table = bad.statistics_table()
+    assert table["heavy_tails"].any() and (table["robust_z"].abs() >= 0).all()

@@ -11,7 +11,7 @@ import simfit
 from simfit.estimation import fit
 from simfit.models import pk, random_intercept
 from simfit.params import Param, ParamSet
-from simfit.starts import LocalSolutionsWarning, compare_solutions, global_candidates, search_box
+from simfit.starts import compare_solutions, global_candidates, search_box
 
 RI_TRUTH = {"mu": 1.0, "tau": 0.5, "sigma": 1.0}
 
@@ -52,20 +52,23 @@ def test_poor_start_reaches_the_good_solution():
         good = fit(model, data, stats, start=truth, seed=1, bootstrap=0)
         poor = fit(model, data, stats, start={**truth, "log_ka": 2.5, "log_cl": -1.0, "log_v": 5.5, "ka_sd": 2.0}, seed=1, bootstrap=0)
     se = np.sqrt(np.diag(good.cov_free))
-    assert np.all(np.abs(poor.free - good.free) <= 0.1 * se), (poor.params, good.params)
+    # The same optimum up to the objective's own noise (the per-subject fits move in small jumps
+    # as the simulated data change): noise of eps sampling sds in each of k moments moves the
+    # minimum by about eps * sqrt(k) standard errors.
+    noise = np.nanmax(np.r_[good.convergence.roughness.noise, poor.convergence.roughness.noise, 0.0])
+    tolerance = max(0.1, 2.0 * noise * np.sqrt(len(good.names)))
+    assert np.all(np.abs(poor.free - good.free) <= tolerance * se), (poor.params, good.params, tolerance)
     assert poor.converged and poor.local_solutions is not None and len(poor.local_solutions) >= 3
 
 
-def test_disagreeing_solutions_warn():
+def test_local_solutions_table_marks_the_ones_that_disagree():
     params = ParamSet((Param("a"), Param("b")))
     runs = [(np.zeros(2), np.array([0.0, 0.0]), 1.0, True), (np.ones(2), np.array([3.0, 0.0]), 1.2, True),
             (np.ones(2), np.array([0.01, 0.0]), 1.0, True)]
-    with pytest.warns(LocalSolutionsWarning, match="3 starts ended at 2 solutions"):
-        table = compare_solutions(params, runs, 0, np.array([0.5, 0.5]), tolerance=3.0)
+    table = compare_solutions(params, runs, 0, np.array([0.5, 0.5]))
     assert table["agrees"].tolist() == [True, False, True]
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        compare_solutions(params, runs, 0, np.array([0.5, 0.5]), tolerance=0.1)  # clearly worse: no warning
+    assert table["distance_se"].tolist() == pytest.approx([0.0, 6.0, 0.02])
+    assert table["excess"].tolist() == pytest.approx([0.0, 0.2, 0.0])
 
 
 def test_objective_quantile_is_the_chi_square_one_under_the_optimal_weighting():

@@ -26,13 +26,35 @@ from simfit.kernels import CURVE_SIGNATURE, compile_kernel, curve_function
 from simfit.statistics._numeric import solve_normal_equations
 from simfit.statistics.spec import ColumnRef, Layout, UnitStatistic
 
-__all__ = ["nls", "glm", "MAX_NLS_PARAMS"]
+__all__ = ["nls", "glm", "MAX_NLS_PARAMS", "AUTO_PRIOR_SD", "FIT_REASONS"]
 
 #: Most parameters of a per-unit mean curve: units rarely carry information for more.
 MAX_NLS_PARAMS = 10
 
 _FREE, _LOWER, _BOTH, _UPPER = 0, 1, 2, 3
-_NLS_HEADER = 7  # column, log residuals, p, curve addresses (2), max_iter, natural scale
+_NLS_HEADER = 8  # column, log residuals, p, curve addresses (2), max_iter, natural scale, sane width
+
+#: Values of an auxiliary fit's flag (``nls.converged``, ``glm.converged``): 1 for a fit whose
+#: estimates are statistics, anything else a failed unit fit (NaN estimates).
+FIT_CONVERGED = 1.0
+FIT_NOT_CONVERGED = 0.0  # the optimiser's criteria do not hold
+FIT_RUNAWAY = -1.0  # an estimate left the sane region around the centre (see nls)
+FIT_TOO_FEW = -2.0  # fewer usable observations than parameters
+FIT_WORSE_THAN_FLAT = -3.0  # residual sd more than twice the data's own: the curve does not describe them
+FIT_UNDEFINED = -4.0  # the curve is not finite (or not positive, with log residuals) at the start
+FIT_REASONS = {
+    FIT_NOT_CONVERGED: "did not converge",
+    FIT_RUNAWAY: "ran away (an estimate left the sane region around the centre)",
+    FIT_TOO_FEW: "had fewer usable observations than parameters",
+    FIT_WORSE_THAN_FLAT: "fitted worse than a constant (residual sd above twice the data's)",
+    FIT_UNDEFINED: "had a curve that is not finite (or not positive, with log residuals) at the start",
+}
+
+#: Default sd of the penalty towards the centre, on each parameter's unconstrained scale.
+AUTO_PRIOR_SD = 2.0
+#: Default half-width of the sane region around the centre on the unconstrained (log, logit)
+#: scale; for an unbounded parameter, that many times the centre's magnitude (at least 1).
+SANE_WIDTH = 10.0
 
 
 @njit(cache=True, inline="always")
@@ -47,31 +69,25 @@ def _natural(z, kind, lo, hi):
 
 
 @njit(cache=True)
-def _sum_of_squares(curve, z, args, p, y, col, x, log_residuals, beta, f, r):
-    """Residuals ``r`` (n data rows, then p penalty rows) of the unit at unconstrained parameters
-    ``z``; returns their sum of squares (inf where the curve is not finite). With log residuals,
-    observations <= 0 get residual 0."""
+def _data_residuals(curve, z, args, p, y, col, x, log_residuals, used, beta, f, r):
+    """Data residuals ``r[:n]`` of the unit at unconstrained parameters ``z`` (0 on rows left
+    out, ``used[k] == 0``); returns their sum of squares, inf where the curve is not finite (or
+    not positive on a used row, with log residuals)."""
     base = _NLS_HEADER
     for j in range(p):
         beta[j] = _natural(z[j], int(args[base + j]), args[base + p + j], args[base + 2 * p + j])
     curve(beta, x, args[base + 5 * p :], f)
-    n = y.shape[0]
     ssr = 0.0
-    for j in range(p):  # penalty rows: (z - start) / prior sd, 0 without a prior
-        d = (z[j] - args[base + 3 * p + j]) * args[base + 4 * p + j]
-        r[n + j] = d
-        ssr += d * d
-    for k in range(n):
-        v = y[k, col]
+    for k in range(y.shape[0]):
+        if used[k] == 0.0:
+            r[k] = 0.0
+            continue
         if log_residuals:
-            if v <= 0.0:
-                r[k] = 0.0
-                continue
             if not f[k] > 0.0:
                 return np.inf
-            d = math.log(v) - math.log(f[k])
+            d = math.log(y[k, col]) - math.log(f[k])
         else:
-            d = v - f[k]
+            d = y[k, col] - f[k]
         if not math.isfinite(d):
             return np.inf
         r[k] = d
@@ -79,25 +95,40 @@ def _sum_of_squares(curve, z, args, p, y, col, x, log_residuals, beta, f, r):
     return ssr
 
 
+@njit(cache=True, inline="always")
+def _penalty_rows(z, args, p, n, scale, r):
+    """Penalty rows ``r[n + j] = scale (z_j - centre_j) / prior sd_j``; returns their sum of squares."""
+    base = _NLS_HEADER
+    pen = 0.0
+    for j in range(p):
+        d = scale * (z[j] - args[base + 3 * p + j]) * args[base + 4 * p + j]
+        r[n + j] = d
+        pen += d * d
+    return pen
+
+
 @njit(cache=True)
 def nls_kernel(y, x, groups, args, work, out):
-    """Levenberg-Marquardt fit of a mean curve to one unit (see :func:`nls` for ``args``)."""
+    """Penalised Levenberg-Marquardt fit of a mean curve to one unit (see :func:`nls` for ``args``).
+
+    The penalty is a normal prior on each parameter's unconstrained scale with the residual
+    variance profiled out: the fit minimises ``used * log(SSR) + sum(((z - c) / sd)^2)``, whatever
+    the units of the data. Each iteration minimises its majoriser ``SSR / s2 + penalty`` with
+    ``s2 = SSR / used`` at the current point (the log is concave), so Levenberg-Marquardt steps on
+    a sum of squares whose penalty rows carry the factor ``s``.
+    """
     col = int(args[0])
     log_residuals = args[1] == 1.0
     p = int(args[2])
     curve = curve_function(np.int64(args[3]), np.int64(args[4]))
     max_iter = int(args[5])
     natural_out = args[6] == 1.0
+    sane = args[7]
+    base = _NLS_HEADER
     n = y.shape[0]
     for j in range(out.shape[0]):
         out[j] = np.nan
-    out[p + 1] = 0.0
-    used = 0
-    for k in range(n):
-        if not log_residuals or y[k, col] > 0.0:
-            used += 1
-    if used < p:
-        return
+    out[p + 1] = FIT_NOT_CONVERGED
     m = n + p  # residual rows: data, then penalties
     r = work[:m]
     rt = work[m : 2 * m]
@@ -111,11 +142,41 @@ def nls_kernel(y, x, groups, args, work, out):
     step = work[o + 4 * p : o + 5 * p]
     jtj = work[o + 5 * p : o + 5 * p + p * p]
     a = work[o + 5 * p + p * p : o + 5 * p + 2 * p * p]
+    used = work[o + 5 * p + 2 * p * p : o + 5 * p + 2 * p * p + n]
     for j in range(p):
-        z[j] = args[_NLS_HEADER + 3 * p + j]
-    ssr = _sum_of_squares(curve, z, args, p, y, col, x, log_residuals, beta, f, r)
-    if not math.isfinite(ssr):
+        z[j] = args[base + 3 * p + j]
+        beta[j] = _natural(z[j], int(args[base + j]), args[base + p + j], args[base + 2 * p + j])
+    curve(beta, x, args[base + 5 * p :], f)
+    # Rows the fit uses: with log residuals, positive observations where the curve at the start
+    # is not exactly 0 (a sample at the time of an oral dose carries no information on the log
+    # scale, whatever the parameters).
+    n_used = 0
+    total = 0.0
+    for k in range(n):
+        v = y[k, col]
+        ok = math.isfinite(v)
+        if log_residuals:
+            ok = ok and v > 0.0 and f[k] != 0.0
+        used[k] = 1.0 if ok else 0.0
+        if ok:
+            n_used += 1
+            total += math.log(v) if log_residuals else v
+    if n_used < p:
+        out[p + 1] = FIT_TOO_FEW
         return
+    level = total / n_used
+    flat = 0.0  # sum of squares about the data's mean (on the fitted scale)
+    for k in range(n):
+        if used[k] != 0.0:
+            d = (math.log(y[k, col]) if log_residuals else y[k, col]) - level
+            flat += d * d
+    floor = 1e-12 * flat / n_used + 1e-300  # the profiled residual variance never reaches 0
+    ssr = _data_residuals(curve, z, args, p, y, col, x, log_residuals, used, beta, f, r)
+    if not math.isfinite(ssr):
+        out[p + 1] = FIT_UNDEFINED
+        return
+    scale = math.sqrt(max(ssr / n_used, floor))
+    obj = ssr + _penalty_rows(z, args, p, n, scale, r)
     lam = 1e-3
     converged = False
     for _ in range(max_iter):
@@ -125,13 +186,14 @@ def nls_kernel(y, x, groups, args, work, out):
                 zt[i] = z[i]
             h = 1e-7 * max(1.0, abs(z[j]))
             zt[j] = z[j] + h
-            s_h = _sum_of_squares(curve, zt, args, p, y, col, x, log_residuals, beta, f, rt)
+            s_h = _data_residuals(curve, zt, args, p, y, col, x, log_residuals, used, beta, f, rt)
             if not math.isfinite(s_h):
                 h = -h
                 zt[j] = z[j] + h
-                s_h = _sum_of_squares(curve, zt, args, p, y, col, x, log_residuals, beta, f, rt)
+                s_h = _data_residuals(curve, zt, args, p, y, col, x, log_residuals, used, beta, f, rt)
                 if not math.isfinite(s_h):
                     return
+            _penalty_rows(zt, args, p, n, scale, rt)
             for k in range(m):
                 jac[k * p + j] = (rt[k] - r[k]) / h
         for i in range(p):
@@ -150,10 +212,10 @@ def nls_kernel(y, x, groups, args, work, out):
         # Gradient orthogonal to the residuals (MINPACK's gtol): at a minimum, or an exact fit.
         cosine = 0.0
         for i in range(p):
-            d = math.sqrt(jtj[i * p + i] * ssr)
+            d = math.sqrt(jtj[i * p + i] * obj)
             if d > 0.0:
                 cosine = max(cosine, abs(g[i]) / d)
-        if ssr == 0.0 or cosine <= 1e-10:
+        if obj == 0.0 or cosine <= 1e-10:
             converged = True
             break
         accepted = False
@@ -166,18 +228,23 @@ def nls_kernel(y, x, groups, args, work, out):
             if solve_normal_equations(a, step, p):
                 for i in range(p):
                     zt[i] = z[i] + step[i]
-                s_new = _sum_of_squares(curve, zt, args, p, y, col, x, log_residuals, beta, f, rt)
-                if s_new < ssr:
+                s_new = _data_residuals(curve, zt, args, p, y, col, x, log_residuals, used, beta, f, rt)
+                obj_new = s_new + _penalty_rows(zt, args, p, n, scale, rt)
+                if obj_new < obj:
                     small = True
                     for i in range(p):
                         if abs(step[i]) > 1e-9 * (1.0 + abs(z[i])):
                             small = False
-                    gain = (ssr - s_new) / ssr
+                    gain = (obj - obj_new) / obj
                     for i in range(p):
                         z[i] = zt[i]
                     for k in range(m):
                         r[k] = rt[k]
                     ssr = s_new
+                    # The majoriser moves with the point: the penalty's factor is the residual
+                    # sd there.
+                    scale = math.sqrt(max(ssr / n_used, floor))
+                    obj = ssr + _penalty_rows(z, args, p, n, scale, r)
                     lam = max(lam / 3.0, 1e-12)
                     accepted = True
                     if small or gain < 1e-14:
@@ -194,13 +261,19 @@ def nls_kernel(y, x, groups, args, work, out):
     if not converged:
         return
     for j in range(p):
-        out[j] = _natural(z[j], int(args[_NLS_HEADER + j]), args[_NLS_HEADER + p + j], args[_NLS_HEADER + 2 * p + j]) if natural_out else z[j]
-    rss = 0.0
-    for k in range(n):
-        rss += r[k] * r[k]
-    if used > p and rss > 0.0:
-        out[p] = 0.5 * math.log(rss / (used - p))
-    out[p + 1] = 1.0
+        c = args[base + 3 * p + j]
+        width = sane * max(1.0, abs(c)) if int(args[base + j]) == _FREE else sane
+        if not abs(z[j] - c) <= width:
+            out[p + 1] = FIT_RUNAWAY
+            return
+    if n_used > p and n_used > 1 and ssr / (n_used - p) > 4.0 * flat / (n_used - 1):
+        out[p + 1] = FIT_WORSE_THAN_FLAT
+        return
+    for j in range(p):
+        out[j] = _natural(z[j], int(args[base + j]), args[base + p + j], args[base + 2 * p + j]) if natural_out else z[j]
+    if n_used > p and ssr > 0.0:
+        out[p] = 0.5 * math.log(ssr / (n_used - p))
+    out[p + 1] = FIT_CONVERGED
 
 
 def _kind(lo: float, hi: float) -> int:
@@ -235,14 +308,38 @@ def nls(
     residuals: str = "identity",
     scale: str = "unconstrained",
     curve_args: Sequence[float] = (),
-    prior_sd: Mapping[str, float] | Sequence[float] | float | None = None,
+    prior_sd: Mapping[str, float] | Sequence[float] | float | str | None = "auto",
+    center: str = "data",
+    sane_width: float = SANE_WIDTH,
     max_iter: int = 200,
 ) -> UnitStatistic:
     """Per-unit nonlinear least squares of a mean curve: its estimates as unit statistics.
 
     Each unit's observations ``y`` are fitted by ``curve(beta, x)`` (Levenberg-Marquardt, every
-    unit from ``start``); the statistics are the estimates, the log residual standard deviation
-    and a convergence flag.
+    unit from the same centre); the statistics are the estimates, the log residual standard
+    deviation and a flag (1 for a fit whose estimates are statistics).
+
+    Two defaults keep every unit's estimate a smooth function of its data, which indirect
+    inference needs of a statistic, whatever the scale of the data and wherever the optimiser
+    sends the simulated units:
+
+    - ``center="data"``: fits (:func:`simfit.fit`, :func:`simfit.check`, :func:`simfit.sample`)
+      first fit the observed units from ``start`` and take the median of their estimates (on the
+      unconstrained scale) as the start and penalty centre of every unit's fit, observed and
+      simulated alike. A start in the wrong units (mg where the data are per kg) then costs
+      nothing; the fit's summary reports the centre.
+    - ``prior_sd="auto"``: a weak normal penalty (sd ``AUTO_PRIOR_SD`` = 2 on each parameter's
+      unconstrained scale, a factor e^2 on the log scale) towards the centre, with the residual
+      variance profiled out, so it means the same in any units. Where a unit's data determine a
+      parameter it changes nothing; where they barely do (noise, an absorption phase with one
+      sample, a decay that never decays), the plain fit runs to the edge of the parameter space
+      (|log k| of 10^6) or jumps between optima as the data change.
+
+    A fit whose estimate still leaves the sane region (more than ``sane_width`` from the centre on
+    the log or logit scale, or that many times the centre's magnitude for an unbounded
+    parameter), whose residual sd is above twice the data's own, or that does not converge is a
+    failed unit fit: NaN estimates, left out of the aggregates, counted by reason and reported
+    (:data:`FIT_REASONS`).
 
     Parameters
     ----------
@@ -251,8 +348,8 @@ def nls(
         unit's observation covariates (in the panel's covariate order), ``args`` the
         ``curve_args``; writes the mean of each observation into ``out`` (n,).
     start : mapping of name to value, or sequence
-        Starting values, the same for every unit; names label the outputs (``b0``, ``b1``, ...
-        for a sequence). At most ``MAX_NLS_PARAMS`` parameters.
+        Starting values (natural scale); names label the outputs (``b0``, ``b1``, ... for a
+        sequence). At most ``MAX_NLS_PARAMS`` parameters.
     bounds : mapping or sequence of (lower, upper), optional
         Parameters are fitted on the unconstrained scale of their bounds (log for a lower bound,
         logit for two), so estimates never leave them. Default: unbounded.
@@ -260,26 +357,30 @@ def nls(
         The value column fitted.
     residuals : {"identity", "log"}
         ``y - curve`` or ``log y - log curve`` (for positive data with multiplicative error;
-        observations <= 0 are left out of the fit).
+        observations <= 0, and those where the curve at the centre is exactly 0, such as a
+        sample at the time of an oral dose, are left out of the fit).
     scale : {"unconstrained", "natural"}
         Scale of the reported estimates. Unconstrained (labels ``nls.log_ka``, ``nls.logit_p``)
         is closer to normal across units, which the weighting matrix and synthetic likelihoods
         assume.
     curve_args : sequence of float
-    prior_sd : float, mapping or sequence, optional
-        Penalise each parameter's distance from its start on the unconstrained scale, as a
-        normal prior with this sd would (a maximum a posteriori fit). Where a unit's data barely
-        determine a parameter (an absorption phase with one sample), the plain fit wanders or
-        has several optima, and its estimate jumps as the data change; a weak penalty keeps
-        the statistic a smooth function of the data. Default: no penalty.
+    prior_sd : "auto", float, mapping, sequence or None
+        Sd of the normal penalty on each parameter's unconstrained scale, towards the centre
+        (a maximum a posteriori fit with the residual variance profiled out); ``inf`` for a
+        parameter, or ``None`` for all, fits without it.
+    center : {"data", "start"}
+        Centre (and start) of every unit's fit: the median of the observed units' fits, or
+        ``start`` as given.
+    sane_width : float
+        Half-width of the sane region around the centre (see above).
     max_iter : int
 
     Returns
     -------
     UnitStatistic
         Labels ``nls.<estimate>`` per parameter, ``nls.log_sd`` (log of the residual standard
-        deviation with n - p degrees of freedom) and the flag ``nls.converged``. A unit with
-        fewer usable observations than parameters, or whose fit does not converge, gives NaN.
+        deviation with n - p degrees of freedom) and the flag ``nls.converged`` (1, or one of the
+        failure codes of :data:`FIT_REASONS`).
 
     Examples
     --------
@@ -331,22 +432,14 @@ def nls(
         raise StatisticsError(f"nls: residuals must be 'identity' or 'log', got {residuals!r}.")
     if scale not in ("unconstrained", "natural"):
         raise StatisticsError(f"nls: scale must be 'unconstrained' or 'natural', got {scale!r}.")
-    if int(max_iter) < 1:
-        raise StatisticsError(f"nls: max_iter must be positive, got {max_iter!r}.")
+    if center not in ("data", "start"):
+        raise StatisticsError(f"nls: center must be 'data' (the median of the observed units' fits) or 'start', got {center!r}.")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise StatisticsError(f"nls: max_iter must be a positive integer, got {max_iter!r}.")
+    if isinstance(sane_width, bool) or not isinstance(sane_width, (int, float)) or not sane_width > 0:
+        raise StatisticsError(f"nls: sane_width must be a positive number, got {sane_width!r}.")
     extra = np.asarray(curve_args, dtype=np.float64).reshape(-1)
-    if prior_sd is None:
-        sds = np.full(p, math.inf)
-    elif isinstance(prior_sd, Mapping):
-        unknown = sorted(set(prior_sd) - set(names))
-        if unknown:
-            raise StatisticsError(f"nls: prior_sd for unknown parameter(s) {', '.join(unknown)}; the parameters are {', '.join(names)}.")
-        sds = np.array([float(prior_sd.get(n, math.inf)) for n in names])
-    else:
-        sds = np.broadcast_to(np.asarray(prior_sd, dtype=np.float64), (p,)).copy() if np.ndim(prior_sd) == 0 or len(prior_sd) == p else None
-        if sds is None:
-            raise StatisticsError(f"nls: prior_sd needs one value per parameter ({p}), got {len(prior_sd)}.")
-    if not (sds > 0).all():
-        raise StatisticsError(f"nls: prior sds must be positive (inf for no penalty), got {sds.tolist()}.")
+    sds = _prior_sds(prior_sd, names)
     labels = tuple(f"nls.{name}" if scale == "natural" else f"nls.{_PREFIX[k]}{name}" for name, k in zip(names, kinds))
     labels += ("nls.log_sd", "nls.converged")
     fixed = [float(k) for k in kinds] + lows + highs + z0 + (1.0 / sds).tolist() + extra.tolist()
@@ -362,17 +455,83 @@ def nls(
             compiled[pid] = (kernel, [float(a) for a in addresses.tolist()])
         return [
             layout.value(value), 1.0 if residuals == "log" else 0.0, p, *compiled[pid][1], int(max_iter),
-            1.0 if scale == "natural" else 0.0, *fixed,
+            1.0 if scale == "natural" else 0.0, float(sane_width), *fixed,
         ]
 
-    return UnitStatistic(
+    def calibrate(table: np.ndarray) -> tuple[UnitStatistic, str]:
+        """This statistic centred on the median of the observed units' fits (``table``: their
+        outputs, shape (n_units, p + 2)), and what was done, in words."""
+        flags = table[:, p + 1]
+        ok = flags == FIT_CONVERGED
+        if ok.sum() < max(3, 0.25 * table.shape[0]):
+            return stat, (
+                f"{labels[0].rsplit('.', 1)[0]}: centred on its start {_text(names, start_values)} (only {int(ok.sum())} of "
+                f"{table.shape[0]} observed units' fits succeeded from it: give a start nearer the data)"
+            )
+        est = table[ok][:, :p]
+        if scale == "natural":
+            est = np.array([[_unconstrained(v, k, lo, hi) for v, k, lo, hi in zip(row, kinds, lows, highs)] for row in est])
+        z = np.median(est, axis=0)
+        centre = np.array([_natural_value(zj, k, lo, hi) for zj, k, lo, hi in zip(z, kinds, lows, highs)])
+        inside = np.array([lo < c < hi or k == _FREE for c, k, (lo, hi) in zip(centre, kinds, box)])
+        centre = np.where(inside, centre, start_values)
+        again = nls(
+            curve, dict(zip(names, centre.tolist())), bounds=box, value=value, residuals=residuals, scale=scale,
+            curve_args=curve_args, prior_sd=prior_sd, center=center, sane_width=sane_width, max_iter=max_iter,
+        )
+        return again, f"{labels[0].rsplit('.', 1)[0]}: centred on the median of {int(ok.sum())} observed units' fits {_text(names, centre)}"
+
+    stat = UnitStatistic(
         kernel=nls_kernel,
         labels=labels,
         value=value,
         args=args,
-        work=lambda n: 3 * (n + p) + (n + p) * p + 5 * p + 2 * p * p + 8,
+        work=lambda n: 3 * (n + p) + (n + p) * p + 5 * p + 2 * p * p + n + 8,
         flags=("nls.converged",),
+        calibrate=calibrate if center == "data" else None,
     )
+    return stat
+
+
+def _prior_sds(prior_sd, names: tuple[str, ...]) -> np.ndarray:
+    """The penalty's sd per parameter (inf: no penalty) from ``nls``'s ``prior_sd``."""
+    p = len(names)
+    if isinstance(prior_sd, str):
+        if prior_sd != "auto":
+            raise StatisticsError(f"nls: prior_sd must be 'auto', a number, one per parameter or None, got {prior_sd!r}.")
+        return np.full(p, AUTO_PRIOR_SD)
+    if prior_sd is None:
+        return np.full(p, math.inf)
+    if isinstance(prior_sd, Mapping):
+        unknown = sorted(set(prior_sd) - set(names))
+        if unknown:
+            raise StatisticsError(f"nls: prior_sd for unknown parameter(s) {', '.join(unknown)}; the parameters are {', '.join(names)}.")
+        sds = np.array([float(prior_sd.get(n, AUTO_PRIOR_SD)) for n in names])
+    else:
+        try:
+            sds = np.asarray(prior_sd, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise StatisticsError(f"nls: prior_sd must be 'auto', a number, one per parameter or None, got {prior_sd!r}.") from None
+        if sds.ndim > 1 or (sds.ndim == 1 and sds.size != p):
+            raise StatisticsError(f"nls: prior_sd needs one value per parameter ({p}), got {prior_sd!r}.")
+        sds = np.broadcast_to(sds, (p,)).copy()
+    if not (sds > 0).all():
+        raise StatisticsError(f"nls: prior sds must be positive (inf for no penalty), got {sds.tolist()}.")
+    return sds
+
+
+def _natural_value(z: float, kind: int, lo: float, hi: float) -> float:
+    if kind == _LOWER:
+        return lo + math.exp(z)
+    if kind == _BOTH:
+        return lo + (hi - lo) / (1.0 + math.exp(-z))
+    if kind == _UPPER:
+        return hi - math.exp(z)
+    return z
+
+
+def _text(names, values) -> str:
+    return "(" + ", ".join(f"{n} = {v:.4g}" for n, v in zip(names, values)) + ")"
 
 
 # ---------------------------------------------------------------------------- GLM by IRLS

@@ -103,6 +103,40 @@ class Statistics:
         projection for projected statistics) and return it, or ``None``."""
         return None
 
+    @property
+    def calibrates(self) -> bool:
+        """Whether some unit statistic takes something from the observed data (see :meth:`calibrated`)."""
+        return any(u.calibrate is not None for u in self.unit)
+
+    def calibrated(self, table: np.ndarray, layout: Layout) -> tuple[Statistics, tuple[str, ...]]:
+        """These statistics calibrated on the observed unit statistics.
+
+        Parameters
+        ----------
+        table : ndarray, shape (n_units, n_unit_columns)
+            The unit-statistics table of the observed panel (columns in plan order).
+        layout : Layout
+
+        Returns
+        -------
+        Statistics
+            The same statistics, each calibrating unit statistic replaced by its calibrated self
+            (the same names), or ``self`` when none calibrates.
+        tuple of str
+            What each calibration did, in words.
+        """
+        if not self.calibrates:
+            return self, ()
+        units, notes, offset = [], [], 0
+        for u in self.unit:
+            width = len(u.names(layout))
+            if u.calibrate is not None:
+                u, note = u.calibrate(np.asarray(table[:, offset : offset + width], dtype=np.float64))
+                notes.append(note)
+            units.append(u)
+            offset += width
+        return Statistics(unit=units, across=self.across, extra=self.extra, pooled=self.pooled), tuple(notes)
+
     def plan(self, layout: Layout, max_obs: int) -> StatisticsPlan:
         """Resolve the statistics for a panel layout and compile their kernels."""
         unit_stats = list(self.unit)

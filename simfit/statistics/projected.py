@@ -141,6 +141,11 @@ class Projected(Statistics):
         self.seed = int(seed)
         self.projection = projection
 
+    @property
+    def calibrates(self) -> bool:
+        """Projected statistics are fitted on a pilot simulation, not on the observed data."""
+        return False
+
     def prepare(self, model, design) -> Projection:
         """The projection for ``model`` on ``design``: fitted on a pilot simulation the first time
         (deterministic given ``seed``), then kept."""

@@ -111,6 +111,11 @@ class UnitStatistic:
     flags : sequence of str
         Labels of outputs that flag the unit's own fit (1 converged, 0 not; auxiliary models):
         not aggregated, counted and reported by fits (:func:`convergence_flags`).
+    calibrate : callable, optional
+        For statistics that take something from the observed data before any simulation (an
+        auxiliary fit's centre): ``calibrate(table)``, with ``table`` this statistic's outputs on
+        the observed units (n_units, n_outputs), returns the calibrated statistic (same labels)
+        and what was done, in words. See :meth:`simfit.statistics.Statistics.calibrated`.
     """
 
     kernel: Callable
@@ -120,6 +125,7 @@ class UnitStatistic:
     work: Callable[[int], int] | int = 0
     hidden: bool = False
     flags: tuple[str, ...] = ()
+    calibrate: Callable[[np.ndarray], tuple[UnitStatistic, str]] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "flags", tuple(self.flags))
