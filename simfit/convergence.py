@@ -157,6 +157,20 @@ def check_roughness(
         d_small = (scaled(u + e) - scaled(u - e)) / (2 * h / _SMALL)
         slope[j] = float(np.linalg.norm(d_big))
         if slope[j] == 0.0 and float(np.linalg.norm(d_small)) == 0.0:
+            # Flat at this step: truly flat, or a step function (counts, choices, thresholds)
+            # whose steps are wider. A step 100 times larger tells.
+            wide = min(h * _SMALL, MAX_FREE_STEP * max(1.0, abs(u[j])))
+            e[j] = wide
+            if wide > h and float(np.linalg.norm(scaled(u + e) - scaled(u - e))) > 0.0:
+                steps_wide = steps.copy()
+                steps_wide[j] = wide
+                sub = check_roughness(moments, u, steps_wide, sd, only=[j])
+                slope[j], roughness[j], noise[j] = sub.slope[j], sub.roughness[j], sub.noise[j]
+                suggested[j] = max(wide, sub.suggested_step[j])
+                rough.append(j)
+                if j in sub.noisy:
+                    noisy.append(j)
+                continue
             flat.append(j)
             roughness[j] = np.nan
             continue

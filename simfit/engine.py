@@ -306,7 +306,7 @@ class Simulator:
         number of parameters or value columns) is caught here with a clear message instead of
         corrupting memory later.
         """
-        psi = self.model.params.start
+        psi = self.model.expand(self.model.params.start)
         d = self._d
         rng = np.zeros(STREAM_SIZE, dtype=np.uint64)
         parent = psi
@@ -372,7 +372,8 @@ class Simulator:
             raise ModelError(f"The {role} raised {type(exc).__name__}: {exc}") from exc
 
     def _psi_text(self, psi: np.ndarray) -> str:
-        return "{" + ", ".join(f"{n}: {v:.6g}" for n, v in zip(self.model.param_names, psi)) + "}"
+        names = self.model.all_params.names if len(psi) == len(self.model.all_params) else self.model.param_names
+        return "{" + ", ".join(f"{n}: {v:.6g}" for n, v in zip(names, psi)) + "}"
 
     def _chunk(self, n_tasks: int) -> int:
         return _chunk_size(n_tasks, self.design.n_obs / self.design.n_units)
@@ -391,8 +392,9 @@ class Simulator:
         return self._require_plan().unit_names
 
     def psi(self, params: ParamsLike) -> np.ndarray:
-        """Validated natural-scale parameter vector from an array or a ``{name: value}`` mapping."""
-        return self.model.params.as_vector(params)
+        """Validated natural-scale vector of the estimated parameters from an array or a
+        ``{name: value}`` mapping (which may hold the fixed parameters too, at their values)."""
+        return self.model.free_vector(params)
 
     def statistics(self, params: ParamsLike, n_sims: int = 1, seed: int = 0, first_sim: int = 0) -> np.ndarray:
         """Auxiliary statistics of ``n_sims`` simulated panels, shape (n_sims, n_stats).
@@ -536,7 +538,7 @@ class Simulator:
         info = np.zeros((n_sims, n_units, 4))
         with _kernel_exceptions_as_status():
             _engine.simulate_panels(
-                psi, seed, first_sim, n_sims, self._chunk(n_sims * n_units),
+                self.model.expand(psi), seed, first_sim, n_sims, self._chunk(n_sims * n_units),
                 d.nest_flat, d.nest_start, d.lcov_flat, d.lcov_start, d.lcov_ncol, d.x,
                 m.level_addr, m.level_dim, m.level_args, m.level_args_start, m.obs_addr, m.obs_args,
                 self._theta_size, self._theta_start, d.max_obs, self._max_groups,
@@ -595,6 +597,7 @@ class Simulator:
         """
         rng = np.zeros(STREAM_SIZE, dtype=np.uint64)
         where = f"(simulation {sim}, unit {unit}) at parameters {self._psi_text(psi)}"
+        psi = self.model.expand(psi)
         nesting = self.design.nesting
         entities = {unit: psi}
         lo, hi = unit, unit + 1
@@ -652,7 +655,7 @@ class Simulator:
         theta = np.empty((n_sims if keep_params else 0, n_units, int(m.level_dim[0])))
         with _kernel_exceptions_as_status(int(n_sims * self.design.n_obs)):
             _engine.simulate_unit_statistics(
-                np.ascontiguousarray(rows), sims_per_psi, offset, seed, first_sim, n_sims, self._chunk(n_sims * n_units),
+                self.model.expand(rows), sims_per_psi, offset, seed, first_sim, n_sims, self._chunk(n_sims * n_units),
                 d.nest_flat, d.nest_start, d.lcov_flat, d.lcov_start, d.lcov_ncol, d.x,
                 m.level_addr, m.level_dim, m.level_args, m.level_args_start, m.obs_addr, m.obs_args,
                 self._theta_size, self._theta_start, d.max_obs, self._max_groups, self.model.observations.n_values,

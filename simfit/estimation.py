@@ -42,6 +42,7 @@ from simfit.optimizers import LeastSquares, Optimizer, OptimizerResult, get_opti
 from simfit.parallel import BACKENDS, run_parallel
 from simfit.resources import require_memory
 from simfit.results import FitResult, StepRecord
+from simfit.response_surface import DESIGN_WIDTH_SE, refine_on_surface
 from simfit.screen import screen_statistics
 from simfit.seeding import derive_seed
 from simfit.starts import LocalSolutionsWarning, compare_solutions, global_candidates, objective_quantile, search_box
@@ -267,7 +268,7 @@ def _as_start(model: Model, start: ParamsLike | None) -> np.ndarray:
     if isinstance(start, dict):  # some parameters: the others from the model's starts
         start = {**dict(zip(model.param_names, model.params.start)), **start}
     try:
-        return model.params.as_vector(start)
+        return model.free_vector(start)
     except SimfitError as exc:
         raise EstimationError(f"Invalid start values: {exc}") from None
 
@@ -354,6 +355,7 @@ def fit(
     statistics: Statistics,
     start: ParamsLike | None = None,
     options: FitOptions | None = None,
+    fixed: Mapping[str, float] | None = None,
     **kwargs,
 ) -> FitResult:
     """Estimate the population parameters of ``model`` from ``data`` by indirect inference.
@@ -368,6 +370,9 @@ def fit(
     start : mapping or array, optional
         Starting values (natural scale); ``Param.start`` by default.
     options : FitOptions, optional
+    fixed : mapping of str to float, optional
+        Parameters held at known values instead of estimated (:meth:`Model.fix`); the result's
+        model is the fixed one, and its summary lists them.
     **kwargs
         Override fields of ``options`` (``n_sims=20``, ``weighting="diagonal"``, ...).
 
@@ -403,6 +408,8 @@ def fit(
         options = replace(options, **kwargs)
     if not isinstance(data, Panel) or not data.has_values:
         raise EstimationError("data must be a Panel with observed values (Panel.from_frame / from_units).")
+    if fixed:
+        model = model.fix(fixed)
     psi0 = _as_start(model, start)
     statistics, calibration = calibrated_statistics(statistics, data)
     sim = Simulator(model, data.design(), statistics)
@@ -465,6 +472,15 @@ def fit(
     else:
         starts = u0[None, :]
     weight = Diagonal().matrix(omega_first, n_sims) if isinstance(weighting, Optimal) else weighting.matrix(omega_first, n_sims)
+    step_probe = None
+    if options.check_convergence:
+        # Statistics that are step functions of the parameters at the finite-difference scale
+        # (counts, choices, thresholds) show an optimizer zero slopes or jumps, and it stops
+        # where it started: the steps are chosen from the noise before the local phase.
+        step_probe = _probe_steps(sim, observed, n_sims, seed, weight, box, diff_step, starts[0], omega_first)
+        if step_probe is not None:
+            diff_step = step_probe
+            jacobian_step = np.maximum(jacobian_step, diff_step)
     runs = [_step(sim, observed, n_sims, seed, weight, box, optimizer, start_k, diff_step) for start_k in starts]
     # A spread driven to its bound leaves the optimizer on a plateau (on the log scale the objective
     # flattens as the spread goes to 0): such solutions are re-started with those parameters back
@@ -505,7 +521,7 @@ def fit(
     # next step too: under the optimal weighting one of them may be the better optimum.
     competitive = float(chi2.ppf(0.95, n_params))  # first-step objectives the data cannot tell apart
     others = _distinct([uk for k, (uk, rk) in enumerate(runs) if k != best and rk.fun <= res.fun + competitive], u)
-    rivals = runs  # solutions of the same objective, compared with the estimate at the end
+    rivals, rival_weight = runs, weight  # solutions of one objective, compared with the estimate at the end
     if isinstance(weighting, Optimal):
         for it in range(weighting.iterations):
             if it == 0 and at_first is not None:
@@ -520,7 +536,7 @@ def fit(
             weight = weighting.matrix(omega, n_sims)
             candidates = [_step(sim, observed, n_sims, seed, weight, box, optimizer, v, diff_step) for v in [u, *others]]
             if it == 0:
-                rivals = candidates
+                rivals, rival_weight = candidates, weight
             others = []
             u_new, res = candidates[_best_run(candidates)]
             steps.append(StepRecord(f"optimal weighting, step {it + 2}", res, params.to_natural(u_new)))
@@ -547,6 +563,19 @@ def fit(
             step_adapted = True
             problem = MomentProblem(sim, observed, n_sims, seed, weight, box, diff_step)
 
+    surface = None
+    if rough is not None and rough.rough:
+        # Rough at the finite-difference scale: the minimum and the slope are taken from a
+        # quadratic surface of the moments fitted over a region a few standard errors wide.
+        surface = _refine_on_surface(problem, u, jacobian_step, weight, omega0, n_sims, rough, derive_seed(int(options.seed), 9))
+        if surface is not None:
+            u = surface.u
+            steps.append(StepRecord(
+                f"response surface of the moments ({surface.n_points} points, {surface.rounds} design(s))",
+                replace(steps[-1].result, x=u, fun=problem.objective(u), message="minimum of the fitted surface",
+                        success=surface.settled), params.to_natural(u),
+            ))
+
     psi_hat = params.to_natural(u)
     final_draws = _simulated_draws(sim, psi_hat, options.n_cov_sims, derive_seed(int(options.seed), 2), names)
     omega = np.atleast_2d(np.cov(final_draws, rowvar=False, ddof=1))
@@ -559,7 +588,8 @@ def fit(
     )
     moments = problem.moments(u)
     try:
-        jac = -central_jacobian(problem.moments, u, jacobian_step)  # d mean s_sim / du
+        # d mean s_sim / du: the surface's slope where the objective is rough, else differences.
+        jac = -surface.jacobian if surface is not None else -central_jacobian(problem.moments, u, jacobian_step)
     except SimfitError as exc:
         raise EstimationError(f"The Jacobian at the estimate could not be simulated: {exc}") from exc
     if not np.all(np.isfinite(jac)):
@@ -569,13 +599,15 @@ def fit(
             "defined for every simulated panel."
         )
     cov_free = sandwich(jac, weight, omega, n_sims)
+    if surface is not None:
+        cov_free = cov_free + surface.cov_extra  # the surface's own error at the estimate
     jtest = j_test(moments, weight, n_params) if isinstance(weighting, Optimal) else None
     ident = identification(jac, omega, model.param_names)
     se_free = np.sqrt(np.diag(cov_free))
     screen = screen_statistics(
         final_draws, observed, names, _unit_failure_shares(sim, data, psi_hat, unit_fit_failures, derive_seed(int(options.seed), 8))
     )
-    convergence = _convergence(params, steps[-1].result, u, u_first_start, moments, jac, weight, se_free, rough, step_adapted, screen)
+    convergence = _convergence(params, steps[-1].result, u, u_first_start, moments, jac, weight, se_free, rough, step_adapted, screen, surface)
     if not convergence.ok:
         warn(
             "The fit has not converged: " + "; ".join(convergence.reasons),
@@ -585,11 +617,15 @@ def fit(
     local = None
     if len(runs) > 1:
         local = compare_solutions(params, [(st, uk, rk.fun, rk.success) for st, (uk, rk) in zip(starts, runs)], best, se_free)
-    fit_warnings = _rival_solutions(model, rivals, u, se_free, rivals is not runs)
+    # Candidates of an earlier weighting are re-optimised under the final one before they count.
+    fit_warnings = _rival_solutions(
+        model, rivals, u, se_free, isinstance(weighting, Optimal), _FinalObjective(problem, optimizer),
+        reoptimise=not np.array_equal(rival_weight, weight), rough=surface is not None,
+    )
 
     at_bound = params.on_bound(psi_hat)
     concerns = sandwich_concerns(
-        params, psi_hat, se_free * np.abs(params.jacobian_diag(u)), len(names), data.n_units, n_sims,
+        params, psi_hat, params.natural_se(u, se_free), len(names), data.n_units, n_sims,
         ident.condition, ident.rank, at_bound,
     )
     n_boot = options.bootstrap
@@ -657,30 +693,52 @@ def fit(
 RIVAL_DISTANCE_SE = 2.0
 
 
-def _rival_solutions(model: Model, runs, u: np.ndarray, se_free: np.ndarray, optimal: bool) -> tuple[str, ...]:
+def _rival_solutions(
+    model: Model, runs, u: np.ndarray, se_free: np.ndarray, optimal: bool, final, reoptimise: bool, rough: bool = False
+) -> tuple[str, ...]:
     """WARNING lines for local solutions of the estimate's objective that lie far from it with an
-    objective the data cannot tell from its own (a flip-flop pair, a mirror image); warns."""
+    objective the data cannot tell from its own (a flip-flop pair, a mirror image); warns.
+
+    ``runs`` are (solution, result) pairs of the local phase; ``final`` (:class:`_FinalObjective`)
+    evaluates the fit's final objective and, with ``reoptimise`` (the runs minimised an earlier
+    weighting), re-optimises a candidate under it, so that only a solution of the final objective
+    counts, against the estimate's own final value.
+    """
     params = model.params
-    best = min((r.fun for _, r in runs if np.isfinite(r.fun)), default=np.inf)
     tolerance = float(chi2.ppf(0.95, 1 if optimal else len(u)))
+    best = final.objective(u)
+    # Where the objective is noise at the scale of a standard error (the response surface ran),
+    # its local minima within the surface's design are the noise's: only another basin counts.
+    apart = RIVAL_DISTANCE_SE + (2.0 * DESIGN_WIDTH_SE if rough else 0.0)
     psi = params.to_natural(u)
-    se = se_free * np.abs(params.jacobian_diag(u))  # natural scale: a spread at 0 is finitely far from 0.3
+    se = params.natural_se(u, se_free)  # natural scale: a spread at 0 is finitely far from 0.3
+
+    def distance(v: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dist = np.abs(params.to_natural(v) - psi) / se
+        return np.where(np.isfinite(dist), dist, 0.0)
+
+    def rival(v, r) -> bool:
+        on_bound = params.on_bound(params.to_natural(v))  # a spread driven to its bound: not another optimum
+        return not on_bound and np.isfinite(r.fun) and r.fun - best <= tolerance and distance(v).max() > apart
+
     lines = []
     for uk, rk in runs:
-        if params.on_bound(params.to_natural(uk)):
-            continue  # a spread driven to its bound: the objective flattening there, not another optimum
-        with np.errstate(divide="ignore", invalid="ignore"):
-            dist = np.abs(params.to_natural(uk) - psi) / se
-        dist = np.where(np.isfinite(dist), dist, 0.0)
-        if np.isfinite(rk.fun) and rk.fun - best <= tolerance and dist.max() > RIVAL_DISTANCE_SE:
-            far = np.argsort(-dist)[:3]
-            what = ", ".join(f"{model.param_names[j]} {model.params.to_natural(uk)[j]:.4g}" for j in far)
-            lines.append(
-                f"another local solution ({what}; {dist.max():.1f} standard errors away) fits the statistics about as well "
-                f"(objective {rk.fun:.4g} against {best:.4g}): the data do not tell the two apart, so the estimate may be "
-                "the wrong one. See result.local_solutions; fix or bound the parameters that separate them (search_width, "
-                "fixed=...), or add statistics that do"
-            )
+        if not rival(uk, rk) and not (reoptimise and distance(uk).max() > apart):
+            continue
+        if reoptimise:
+            uk, rk = final(uk)
+            if not rival(uk, rk):
+                continue
+        dist = distance(uk)
+        far = np.argsort(-dist)[:3]
+        what = ", ".join(f"{model.param_names[j]} {params.to_natural(uk)[j]:.4g}" for j in far)
+        lines.append(
+            f"another local solution ({what}; {dist.max():.1f} standard errors away) fits the statistics about as well "
+            f"(objective {rk.fun:.4g} against {best:.4g}): the data do not tell the two apart, so the estimate may be "
+            "the wrong one. See result.local_solutions; fix or bound the parameters that separate them (search_width, "
+            "fixed=...), or add statistics that do"
+        )
     if lines:
         warn(
             "Local optimisations ended at solutions that differ by more than their standard errors with objectives the "
@@ -688,6 +746,20 @@ def _rival_solutions(model: Model, runs, u: np.ndarray, se_free: np.ndarray, opt
             LocalSolutionsWarning,
         )
     return tuple(lines)
+
+
+class _FinalObjective:
+    """Re-optimise from a point under the fit's final objective (for :func:`_rival_solutions`)."""
+
+    def __init__(self, problem: MomentProblem, optimizer: Optimizer):
+        self.problem, self.optimizer = problem, optimizer
+
+    def __call__(self, u0: np.ndarray):
+        res = self.optimizer.minimize(self.problem, np.asarray(u0, dtype=float))
+        return np.asarray(res.x, dtype=float), res
+
+    def objective(self, u: np.ndarray) -> float:
+        return self.problem.objective(u)
 
 
 class EstimateWarning(UserWarning):
@@ -745,7 +817,9 @@ class ConvergenceWarning(UserWarning):
     """A fit whose solution the convergence checks do not confirm."""
 
 
-def _convergence(params, result: OptimizerResult, u, u_start, moments, jac, weight, se_free, rough, step_adapted, screen=None) -> ConvergenceCheck:
+def _convergence(
+    params, result: OptimizerResult, u, u_start, moments, jac, weight, se_free, rough, step_adapted, screen=None, surface=None
+) -> ConvergenceCheck:
     """The fit's convergence verdict: the optimizer's criteria, a move from the start (or a start
     shown to be the optimum), and no flat, rough or noise-dominated direction at the solution."""
     names = params.names
@@ -769,7 +843,22 @@ def _convergence(params, result: OptimizerResult, u, u_start, moments, jac, weig
         flat = [names[j] for j in rough.flat if names[j] not in on_bound]
         if flat:
             reasons.append(f"the objective is flat in {', '.join(flat)} at the solution")
-        if rough.noisy:
+        if surface is not None:
+            if surface.settled:
+                notes.append(
+                    f"the objective is rough at the finite-difference scale along {', '.join(names[j] for j in rough.rough)} "
+                    f"(noise up to {np.nanmax(rough.noise):.2g} sampling sds): the estimate is the minimum of a quadratic "
+                    f"surface of the moments fitted on {surface.n_points} points within {DESIGN_WIDTH_SE:g} standard errors, "
+                    "its slope the Jacobian, and the surface's error is added to the covariance"
+                )
+            else:
+                reasons.append(
+                    f"the objective is noisy along {', '.join(names[j] for j in rough.rough)} and the minimum of the quadratic "
+                    f"surface of the moments left its design {surface.rounds} times, so no optimum was found within the "
+                    "noise; use more simulations (n_sims), statistics that average over more observations, or a "
+                    "posterior from simfit.sample"
+                )
+        elif rough.noisy:
             worst = max(rough.noisy, key=lambda j: rough.noise[j])
             reasons.append(
                 f"the objective is noisy along {', '.join(names[j] for j in rough.noisy)}: its noise is "
@@ -804,6 +893,35 @@ def _step(sim, observed, n_sims, seed, weight, box, optimizer: Optimizer, u0, di
     if problem.failures:
         res = replace(res, message=f"{res.message} ({problem.failures} evaluation(s) failed and were penalised)")
     return np.asarray(res.x, dtype=float), res
+
+
+def _refine_on_surface(problem, u, jacobian_step, weight, omega, n_sims, rough, seed):
+    """The noise-aware local phase (:mod:`simfit.response_surface`) from ``u``, with a design
+    ``DESIGN_WIDTH_SE`` standard errors wide (at least the steps the noise calls for); ``None``
+    where the standard errors cannot be had (a flat direction)."""
+    steps = np.maximum(fd_steps(u, jacobian_step), rough.suggested_step)
+    jac = central_jacobian(problem.moments, u, steps / np.maximum(1.0, np.abs(u)))
+    se = np.sqrt(np.diag(sandwich(-jac, weight, omega, n_sims)))
+    if not np.all(np.isfinite(se)):
+        return None
+    moment_sd = np.sqrt((1.0 + 1.0 / n_sims) * np.maximum(np.diag(omega), 1e-300))
+    width = np.maximum(DESIGN_WIDTH_SE * se, steps)
+    return refine_on_surface(problem.moments, u, width, weight, moment_sd, seed, *problem.search_box)
+
+
+def _probe_steps(sim, observed, n_sims, seed, weight, box, diff_step, u, omega) -> np.ndarray | None:
+    """Relative finite-difference steps large enough for the noise of the moments at ``u``, where
+    the default ones are too small (a step-function simulator); ``None`` where they are fine."""
+    problem = MomentProblem(sim, observed, n_sims, seed, weight, box, diff_step)
+    moment_sd = np.sqrt((1.0 + 1.0 / n_sims) * np.maximum(np.diag(omega), 1e-300))
+    try:
+        report = check_roughness(problem.moments, u, fd_steps(u, diff_step), moment_sd)
+    except SimfitError:
+        return None
+    wanted = report.suggested_step > report.step
+    if not wanted.any():
+        return None
+    return np.where(wanted, report.suggested_step / np.maximum(1.0, np.abs(u)), diff_step)
 
 
 class _Restricted:

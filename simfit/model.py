@@ -15,8 +15,8 @@ are ready-made in :mod:`simfit.population`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -148,6 +148,11 @@ class Model:
     observations : Observations
     name : str
     description : str
+    fixed : mapping of str to float, optional
+        Parameters held at known values (see :meth:`fix`, which sets this and ``all_params``):
+        they stay in the vector the kernels receive, but leave ``params``, the estimated ones.
+    all_params : ParamSet, optional
+        Every parameter the kernels read, in their order (``params`` when nothing is fixed).
     """
 
     params: ParamSet
@@ -155,10 +160,26 @@ class Model:
     observations: Observations
     name: str = "model"
     description: str = ""
+    fixed: dict = field(default_factory=dict)
+    all_params: ParamSet | None = None
 
     def __post_init__(self) -> None:
         params = self.params if isinstance(self.params, ParamSet) else ParamSet(tuple(self.params))
+        fixed = {str(k): float(v) for k, v in dict(self.fixed or {}).items()}
+        full = params if self.all_params is None else self.all_params
+        if not isinstance(full, ParamSet):
+            full = ParamSet(tuple(full))
+        if tuple(n for n in full.names if n not in fixed) != params.names or not set(fixed) <= set(full.names):
+            raise ModelError(
+                f"The estimated parameters ({', '.join(params.names)}) and the fixed ones ({', '.join(fixed) or 'none'}) "
+                f"must make up all parameters ({', '.join(full.names)}); fix parameters with Model.fix."
+            )
         object.__setattr__(self, "params", params)
+        object.__setattr__(self, "fixed", fixed)
+        object.__setattr__(self, "all_params", full)
+        object.__setattr__(self, "_free_index", np.array([full.names.index(n) for n in params.names], dtype=np.int64))
+        object.__setattr__(self, "_fixed_index", np.array([full.names.index(n) for n in fixed], dtype=np.int64))
+        object.__setattr__(self, "_fixed_values", np.array(list(fixed.values()), dtype=np.float64))
         levels = (self.levels,) if isinstance(self.levels, Level) else tuple(self.levels)
         if not levels:
             raise ModelError("A model needs at least one level (the units) above the observations.")
@@ -167,10 +188,10 @@ class Model:
                 raise ModelError(f"levels must be Level objects, got {type(lv).__name__}.")
         _names([lv.name for lv in levels], "Level names")
         for k, lv in enumerate(levels):
-            if lv.psi_names and lv.psi_names != params.names:
+            if lv.psi_names and lv.psi_names != full.names:
                 raise ModelError(
                     f"Level {lv.name!r} was built for population parameters ({', '.join(lv.psi_names)}) "
-                    f"but the model's are ({', '.join(params.names)}); build the level with the "
+                    f"but the model's are ({', '.join(full.names)}); build the level with the "
                     "model's parameters, in the same order."
                 )
             expected_parent = levels[k - 1].params if k > 0 else ()
@@ -188,7 +209,79 @@ class Model:
 
     @property
     def param_names(self) -> tuple[str, ...]:
+        """Names of the estimated parameters."""
         return self.params.names
+
+    def fix(self, values: Mapping[str, float]) -> Model:
+        """The model with some parameters held at known values (a published residual error, a
+        dose-normalised volume from another study).
+
+        Fixed parameters leave :attr:`params` (what a fit estimates and a posterior samples); the
+        kernels still receive every parameter, in their declared order (:meth:`expand`).
+
+        Parameters
+        ----------
+        values : mapping of str to float
+            Parameter names and values (natural scale, strictly inside the bounds). Fixing a
+            parameter that is fixed already gives it the new value.
+
+        Returns
+        -------
+        Model
+        """
+        if not isinstance(values, Mapping):
+            raise ModelError(f"fixed must map parameter names to values, e.g. {{'sigma': 0.1}}, got {values!r}.")
+        full = self.all_params
+        merged = dict(self.fixed)
+        for name, value in values.items():
+            if name not in full.names:
+                raise ModelError(f"Cannot fix unknown parameter {name!r}; the model's parameters are {', '.join(full.names)}.")
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise ModelError(f"The fixed value of {name!r} must be a number, got {value!r}.")
+            if not full[name].contains(float(value)):
+                raise ModelError(
+                    f"The fixed value of {name!r} ({value!r}) lies outside its bounds {full[name].bounds}; give a value "
+                    "strictly inside them."
+                )
+            merged[name] = float(value)
+        free = tuple(p for p in full if p.name not in merged)
+        if not free:
+            raise ModelError("Every parameter is fixed: leave at least one to estimate.")
+        return replace(self, params=ParamSet(free), fixed=merged, all_params=full)
+
+    def free_vector(self, values) -> np.ndarray:
+        """The estimated parameters' vector (natural scale, checked against the bounds) from a
+        sequence in :attr:`params` order or a mapping, which may also name fixed parameters at
+        their fixed values."""
+        if isinstance(values, Mapping) and self.fixed:
+            values = dict(values)
+            for name, value in self.fixed.items():
+                if name in values:
+                    given = values.pop(name)
+                    if not np.isclose(float(given), value, rtol=1e-12, atol=0.0):
+                        raise ModelError(f"Parameter {name!r} is fixed at {value:g}, but {given!r} was given for it.")
+        return self.params.as_vector(dict(values) if isinstance(values, Mapping) else values)
+
+    def expand(self, psi: np.ndarray) -> np.ndarray:
+        """Every parameter the kernels read, in their order, from the estimated ``psi``.
+
+        Parameters
+        ----------
+        psi : ndarray, shape (..., n_params)
+            Estimated parameters (natural scale).
+
+        Returns
+        -------
+        ndarray, shape (..., n_all_params)
+            ``psi`` itself (C-contiguous) when nothing is fixed.
+        """
+        psi = np.asarray(psi, dtype=np.float64)
+        if not self.fixed:
+            return np.ascontiguousarray(psi)
+        out = np.empty(psi.shape[:-1] + (len(self.all_params),))
+        out[..., self._free_index] = psi
+        out[..., self._fixed_index] = self._fixed_values
+        return out
 
     @property
     def n_levels(self) -> int:
@@ -200,8 +293,9 @@ class Model:
 
     def __repr__(self) -> str:
         chain = " -> ".join(f"{lv.name}({', '.join(lv.params)})" for lv in self.levels)
+        fixed = "".join(f", {k} = {v:g} fixed" for k, v in self.fixed.items())
         return (
-            f"<Model {self.name!r}: psi = ({', '.join(self.param_names)}) -> {chain} -> "
+            f"<Model {self.name!r}: psi = ({', '.join(self.param_names)}{fixed}) -> {chain} -> "
             f"observations({', '.join(self.value_names)})>"
         )
 

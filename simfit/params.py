@@ -229,6 +229,12 @@ class ParamSet:
         u = self._as_matrix(free)
         return np.stack([p.dnatural_dfree(u[..., j]) for j, p in enumerate(self.params)], axis=-1)
 
+    def natural_se(self, free, se_free) -> np.ndarray:
+        """Standard errors on the natural scale from those on the unconstrained one (delta
+        method), shape (n_params,); NaN where an infinite se meets a zero slope (a spread at 0)."""
+        with np.errstate(invalid="ignore"):
+            return np.asarray(se_free, dtype=float) * np.abs(self.jacobian_diag(free))
+
     def on_bound(self, values: np.ndarray) -> list[str]:
         """Names of the parameters whose ``values`` lie on (within rounding of) a finite bound, e.g.
         a spread estimated at 0."""

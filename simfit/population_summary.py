@@ -139,6 +139,8 @@ def _latent(model: Model, parent_names, parent_margins: dict, mean, sd) -> tuple
         if isinstance(value, str):
             if value in parent_names:
                 return "parent", value
+            if value in model.fixed:
+                return "const", model.fixed[value]
             return "psi", float(model.params.index(value))
         return "const", float(value)
 

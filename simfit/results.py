@@ -458,6 +458,8 @@ class FitResult:
             "condition_number": self.identification.condition,
             "at_bound": self.at_bound,
             "unit_fit_failures": dict(self.unit_fit_failures),
+            "fixed": dict(self.model.fixed),
+            "warnings": list(self.warnings),
         }
         projection = getattr(self.statistics, "projection", None)
         if projection is not None:
@@ -518,6 +520,8 @@ class FitResult:
             f"Identification: Jacobian rank {self.identification.rank} of {len(self.param_names)}, "
             f"condition number {self.identification.condition:.3g}"
         )
+        if self.model.fixed:
+            lines.append("Fixed (not estimated): " + ", ".join(f"{k} = {v:g}" for k, v in self.model.fixed.items()))
         for line in self.warnings:
             lines.append(f"WARNING: {line}.")
         if self.convergence is not None:

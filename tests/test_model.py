@@ -60,3 +60,52 @@ def test_declared_unit_covariates_are_checked_against_the_design():
         simfit.Simulator(model, simfit.Panel.balanced(3, 2))
     with_age = simfit.Panel.from_units([np.zeros(2)] * 3, unit_covariates=np.ones((3, 1)), unit_covariate_names=("age",))
     simfit.Simulator(model, with_age)
+
+
+def test_fixed_parameters_leave_the_estimated_ones_and_reach_the_kernels_at_their_values():
+    import pickle
+
+    import simfit
+    from simfit.data import Panel
+    from simfit.models import random_intercept
+
+    model, stats = random_intercept.model(), random_intercept.statistics()
+    fixed = model.fix({"sigma": 1.0})
+    assert fixed.param_names == ("mu", "tau") and fixed.all_params.names == ("mu", "tau", "sigma")
+    assert "sigma = 1 fixed" in repr(fixed)
+    design = Panel.balanced(30, 8)
+    a = simfit.Simulator(fixed, design, stats).statistics({"mu": 1.0, "tau": 0.5}, n_sims=3, seed=4)
+    b = simfit.Simulator(model, design, stats).statistics({"mu": 1.0, "tau": 0.5, "sigma": 1.0}, n_sims=3, seed=4)
+    assert np.array_equal(a, b)
+    # A mapping may name the fixed parameter at its value, not at another.
+    assert np.array_equal(fixed.free_vector({"mu": 1.0, "tau": 0.5, "sigma": 1.0}), [1.0, 0.5])
+    with pytest.raises(ModelError, match="fixed at 1"):
+        fixed.free_vector({"mu": 1.0, "tau": 0.5, "sigma": 2.0})
+    again = pickle.loads(pickle.dumps(fixed))
+    assert again.fixed == {"sigma": 1.0} and np.array_equal(again.expand(np.array([1.0, 0.5])), [1.0, 0.5, 1.0])
+    assert fixed.fix({"tau": 0.3}).param_names == ("mu",)  # fixing more keeps the earlier ones
+    with pytest.raises(ModelError, match="unknown parameter"):
+        model.fix({"kappa": 1.0})
+    with pytest.raises(ModelError, match="outside its bounds"):
+        model.fix({"tau": -1.0})
+    with pytest.raises(ModelError, match="Every parameter is fixed"):
+        model.fix({"mu": 0.0, "tau": 1.0, "sigma": 1.0})
+
+
+def test_a_fit_with_a_fixed_parameter_estimates_the_others():
+    import simfit
+    from simfit.data import Panel
+    from simfit.models import random_intercept
+
+    model, stats = random_intercept.model(), random_intercept.statistics()
+    truth = {"mu": 1.0, "tau": 0.5, "sigma": 1.0}
+    data = simfit.Simulator(model, Panel.balanced(60, 10)).simulate(truth, seed=7).panel(0)
+    res = simfit.fit(model, data, stats, seed=1, fixed={"sigma": 1.0}, bootstrap=0)
+    assert list(res.params.index) == ["mu", "tau"] and res.model.fixed == {"sigma": 1.0}
+    se = res.se()
+    for name in ("mu", "tau"):
+        assert abs(res.params[name] - truth[name]) < 4 * se[name]
+    assert "Fixed (not estimated): sigma = 1" in res.summary()
+    assert res.to_dict()["fixed"] == {"sigma": 1.0}
+    summary = res.population_summary()
+    assert ("unit.a", "mean") in summary.index

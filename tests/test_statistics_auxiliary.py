@@ -134,7 +134,7 @@ def binary_panel(family, seed=2, n_units=4, n_obs=60):
 @pytest.mark.parametrize("family", ["logit", "poisson"])
 def test_glm_matches_the_maximum_likelihood_estimate(family):
     panel = binary_panel(family)
-    table = panel_unit_statistics(st.Statistics(unit=[st.glm(family, ["x", "w"])]), panel)
+    table = panel_unit_statistics(st.Statistics(unit=[st.glm(family, ["x", "w"], prior_sd=None)]), panel)
     assert list(table.columns) == ["y.glm.const", "y.glm.x", "y.glm.w", "y.glm.converged"]
     for i in range(panel.n_units):
         y, x = unit_arrays(panel, i)
@@ -151,15 +151,41 @@ def test_glm_matches_the_maximum_likelihood_estimate(family):
         assert table.iloc[i, 3] == 1.0
 
 
-def test_glm_separation_and_degenerate_outcomes_are_flagged():
+def test_glm_separation_and_degenerate_outcomes_fail_without_a_penalty_and_stay_finite_with_it():
     x = np.linspace(-1, 1, 20)[:, None]
     separated = (x[:, 0] > 0).astype(float)[:, None]
     panel = Panel.from_units([separated, np.zeros((20, 1))], covariates=[x, x], value_names=("y",), covariate_names=("x",))
-    table = panel_unit_statistics(st.Statistics(unit=[st.glm("logit", "x")]), panel)
-    assert (table["y.glm.converged"] == 0.0).all()
+    table = panel_unit_statistics(st.Statistics(unit=[st.glm("logit", "x", prior_sd=None)]), panel)
+    assert (table["y.glm.converged"] != 1.0).all()
     assert table[["y.glm.const", "y.glm.x"]].isna().all().all()
+    penalised = panel_unit_statistics(st.Statistics(unit=[st.glm("logit", "x")]), panel)
+    assert (penalised["y.glm.converged"] == 1.0).all()
+    assert np.isfinite(penalised[["y.glm.const", "y.glm.x"]].to_numpy()).all()
+    assert penalised.loc[0, "y.glm.x"] > 1.0 and penalised.loc[1, "y.glm.const"] < -1.0  # in the data's direction
     with pytest.raises(StatisticsError, match="family"):
         st.glm("probit")
+    with pytest.raises(StatisticsError, match="prior_sd"):
+        st.glm("logit", prior_sd=-1.0)
+
+
+@pytest.mark.parametrize("family", ["logit", "poisson"])
+def test_glm_penalty_is_the_map_of_a_normal_prior_on_each_covariates_effect(family):
+    from simfit.statistics.auxiliary import GLM_PRIOR_SD, GLM_SLOPE_PRIOR_SD
+
+    panel = binary_panel(family, n_obs=15)
+    table = panel_unit_statistics(st.Statistics(unit=[st.glm(family, ["x", "w"])]), panel)
+    for i in range(panel.n_units):
+        y, x = unit_arrays(panel, i)
+        design = np.column_stack([np.ones(y.size), x])
+        spread = np.r_[1.0, x.std(axis=0, ddof=1)]
+
+        def objective(b):
+            eta = design @ b
+            nll = np.sum(np.logaddexp(0.0, eta) - y * eta) if family == "logit" else np.sum(np.exp(eta) - y * eta)
+            return nll + 0.5 * np.sum((b * spread / np.r_[GLM_PRIOR_SD, GLM_SLOPE_PRIOR_SD, GLM_SLOPE_PRIOR_SD]) ** 2)
+
+        ref = minimize(objective, np.zeros(3), method="BFGS", options={"gtol": 1e-10})
+        assert np.allclose(table.iloc[i].to_numpy()[:3], ref.x, atol=1e-5)
 
 
 @njit(cache=True)

@@ -537,6 +537,7 @@ def _text(names, values) -> str:
 # ---------------------------------------------------------------------------- GLM by IRLS
 
 _LOGIT, _POISSON = 0, 1
+_GLM_HEADER = 6  # column, family, intercept, max_iter, sane width, number of covariates
 
 
 @njit(cache=True, inline="always")
@@ -547,48 +548,92 @@ def _glm_regressor(x, cols, intercept, t, a):
 
 
 @njit(cache=True)
+def _glm_penalised_deviance(y, x, col, cols, family, intercept, k, beta, centre, precision):
+    """Minus the log likelihood (up to a constant) plus the penalty ``(b - c)' P (b - c) / 2``;
+    inf where a fitted mean overflows."""
+    total = 0.0
+    for t in range(y.shape[0]):
+        eta = 0.0
+        for a in range(k):
+            eta += _glm_regressor(x, cols, intercept, t, a) * beta[a]
+        v = y[t, col]
+        if family == _LOGIT:
+            # log(1 + e^eta) - v eta, computed without overflow
+            total += (eta + math.log1p(math.exp(-eta)) if eta > 0.0 else math.log1p(math.exp(eta))) - v * eta
+        else:
+            if eta > 700.0:
+                return np.inf
+            total += math.exp(eta) - v * eta
+    for a in range(k):
+        d = beta[a] - centre[a]
+        total += 0.5 * precision[a] * d * d
+    return total
+
+
+@njit(cache=True)
 def glm_kernel(y, x, groups, args, work, out):
-    """args = (column, family 0 logit / 1 Poisson, intercept 0/1, max_iter, n_cov, covariate columns...)."""
+    """Penalised IRLS (see :func:`glm`); ``args = (column, family 0 logit / 1 Poisson, intercept
+    0/1, max_iter, sane width, n_cov, covariate columns..., centres (k), prior sds (k))``."""
     col = int(args[0])
     family = int(args[1])
     intercept = int(args[2])
     max_iter = int(args[3])
-    n_cov = int(args[4])
-    cols = args[5 : 5 + n_cov]
+    sane = args[4]
+    n_cov = int(args[5])
+    cols = args[_GLM_HEADER : _GLM_HEADER + n_cov]
     k = intercept + n_cov
+    centre = args[_GLM_HEADER + n_cov : _GLM_HEADER + n_cov + k]
+    prior_sd = args[_GLM_HEADER + n_cov + k : _GLM_HEADER + n_cov + 2 * k]
     n = y.shape[0]
     for j in range(out.shape[0]):
         out[j] = np.nan
-    out[k] = 0.0
-    total = 0.0
+    out[k] = FIT_NOT_CONVERGED
     for t in range(n):
         v = y[t, col]
         if not (v >= 0.0 and (family == _POISSON or v <= 1.0)):
-            return  # outcome outside the family's support
-        total += v
-    if n <= k:
-        return
+            out[k] = FIT_UNDEFINED  # outcome outside the family's support
+            return
     xtwx = work[: k * k]
     rhs = work[k * k : k * k + k]
     beta = work[k * k + k : k * k + 2 * k]
+    trial = work[k * k + 2 * k : k * k + 3 * k]
+    precision = work[k * k + 3 * k : k * k + 4 * k]
+    spreads = work[k * k + 4 * k : k * k + 5 * k]
+    # The penalty is on each coefficient times its covariate's spread in the unit (the effect of
+    # one sd of the covariate, in units of the linear predictor), so it means the same in any
+    # units; a covariate constant in the unit leaves its coefficient to the penalty alone.
+    penalised = False
     for a in range(k):
-        beta[a] = 0.0
-    mean = total / n
-    if intercept:  # start at the intercept-only fit
-        if family == _POISSON:
-            if mean <= 0.0:
-                return
-            beta[0] = math.log(mean)
-        else:
-            if mean <= 0.0 or mean >= 1.0:
-                return
-            beta[0] = math.log(mean / (1.0 - mean))
+        spread = 1.0
+        if not (intercept and a == 0) and n > 1:
+            m1 = 0.0
+            for t in range(n):
+                m1 += _glm_regressor(x, cols, intercept, t, a)
+            m1 /= n
+            m2 = 0.0
+            for t in range(n):
+                d = _glm_regressor(x, cols, intercept, t, a) - m1
+                m2 += d * d
+            if m2 > 0.0:
+                spread = math.sqrt(m2 / (n - 1))
+        spreads[a] = spread
+        precision[a] = (spread / prior_sd[a]) ** 2 if math.isfinite(prior_sd[a]) else 0.0
+        penalised = penalised or precision[a] > 0.0
+        beta[a] = centre[a]
+    if not penalised and n <= k:
+        out[k] = FIT_TOO_FEW
+        return
+    current = _glm_penalised_deviance(y, x, col, cols, family, intercept, k, beta, centre, precision)
+    if not math.isfinite(current):
+        out[k] = FIT_UNDEFINED
+        return
     converged = False
     for _ in range(max_iter):
         for a in range(k * k):
             xtwx[a] = 0.0
         for a in range(k):
-            rhs[a] = 0.0
+            rhs[a] = precision[a] * centre[a]
+            xtwx[a * k + a] = precision[a]
         for t in range(n):
             eta = 0.0
             for a in range(k):
@@ -600,7 +645,10 @@ def glm_kernel(y, x, groups, args, work, out):
                 mu = math.exp(eta)
                 w = mu
             if not (w > 1e-300 and math.isfinite(w)):
-                return  # fitted probabilities of 0 or 1 (separation) or overflow
+                if penalised:
+                    w = 1e-300
+                else:
+                    return  # fitted probabilities of 0 or 1 (separation) or overflow
             zt = eta + (y[t, col] - mu) / w
             for a in range(k):
                 ra = _glm_regressor(x, cols, intercept, t, a)
@@ -612,21 +660,47 @@ def glm_kernel(y, x, groups, args, work, out):
                 xtwx[b * k + a] = xtwx[a * k + b]
         if not solve_normal_equations(xtwx, rhs, k):
             return
+        # Step halving keeps every iteration downhill on the penalised deviance.
+        fraction = 1.0
+        value = np.inf
+        for _h in range(40):
+            for a in range(k):
+                trial[a] = beta[a] + fraction * (rhs[a] - beta[a])
+            value = _glm_penalised_deviance(y, x, col, cols, family, intercept, k, trial, centre, precision)
+            if value <= current + 1e-12 * abs(current):
+                break
+            fraction *= 0.5
+        if not math.isfinite(value):
+            return
         change = 0.0
         for a in range(k):
-            change = max(change, abs(rhs[a] - beta[a]) / (1.0 + abs(beta[a])))
-            beta[a] = rhs[a]
+            change = max(change, abs(trial[a] - beta[a]) / (1.0 + abs(beta[a])))
+            beta[a] = trial[a]
+        current = value
         if change < 1e-10:
             converged = True
             break
-        for a in range(k):
-            if abs(beta[a]) > 30.0:
-                return  # diverging: (quasi-)separation
+        if not penalised:
+            for a in range(k):
+                if abs(beta[a]) > 30.0:
+                    return  # diverging: (quasi-)separation
     if not converged:
         return
     for a in range(k):
+        # In units of the linear predictor: the effect of one sd of the covariate.
+        if not abs(beta[a] - centre[a]) * spreads[a] <= sane * (prior_sd[a] if precision[a] > 0.0 else 1.0):
+            out[k] = FIT_RUNAWAY
+            return
+    for a in range(k):
         out[a] = beta[a]
-    out[k] = 1.0
+    out[k] = FIT_CONVERGED
+
+
+#: Default sds of the GLM penalty towards the centre, in units of the linear predictor: on the
+#: intercept, and on the effect of one sd of each covariate (Gelman et al. 2008's weakly
+#: informative scale: 2.5 for a change of two sds).
+GLM_PRIOR_SD = 2.5
+GLM_SLOPE_PRIOR_SD = 1.25
 
 
 def glm(
@@ -634,9 +708,12 @@ def glm(
     columns: Sequence[ColumnRef] | ColumnRef = (),
     value: ColumnRef = 0,
     intercept: bool = True,
+    prior_sd: float | None | str = "auto",
+    center: str = "data",
+    sane_width: float = SANE_WIDTH,
     max_iter: int = 50,
 ) -> UnitStatistic:
-    """Per-unit generalised linear model fitted by iteratively reweighted least squares.
+    """Per-unit generalised linear model fitted by (penalised) iteratively reweighted least squares.
 
     Parameters
     ----------
@@ -648,29 +725,78 @@ def glm(
     value : str or int
         The outcome column.
     intercept : bool
+    prior_sd : "auto", float or None
+        A weak normal penalty towards the centre, as in :func:`nls`, on the scale of the linear
+        predictor (the log rate or log odds): ``"auto"``, sd ``GLM_PRIOR_SD`` (2.5) on the
+        intercept and ``GLM_SLOPE_PRIOR_SD`` (1.25) on the effect of one sd of each covariate in
+        the unit; a number, that sd on all of them. It keeps a unit whose
+        data separate (every count 0, outcomes split by a covariate), where the plain estimate
+        is infinite, a finite and smooth function of its data. ``None``: no penalty (such units
+        then fail).
+    center : {"data", "start"}
+        ``"data"``: fits centre every unit on the median of the observed units' fits (see
+        :func:`nls`); ``"start"``: on 0.
+    sane_width : float
+        A penalised estimate further than this many prior sds from the centre (or, without a
+        penalty, than this on the linear-predictor scale) is a failed fit.
+    max_iter : int
 
     Returns
     -------
     UnitStatistic
         Labels ``glm.const`` (with an intercept), ``glm.<covariate>`` and the flag
-        ``glm.converged``. A unit whose fit does not exist (all outcomes 0 or 1, separation, a
-        rank-deficient design) or does not converge gives NaN.
+        ``glm.converged`` (1, or a failure code of :data:`FIT_REASONS`). A unit whose fit does
+        not exist (without a penalty: all outcomes 0 or 1, separation; a rank-deficient design)
+        or does not converge gives NaN.
     """
     if family not in ("logit", "poisson"):
         raise StatisticsError(f"glm: family must be 'logit' or 'poisson', got {family!r}.")
     covs = (columns,) if isinstance(columns, (str, int)) else tuple(columns)
     if not covs and not intercept:
         raise StatisticsError("glm: give at least one covariate or keep the intercept.")
-    if int(max_iter) < 1:
-        raise StatisticsError(f"glm: max_iter must be positive, got {max_iter!r}.")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise StatisticsError(f"glm: max_iter must be a positive integer, got {max_iter!r}.")
+    if center not in ("data", "start"):
+        raise StatisticsError(f"glm: center must be 'data' (the median of the observed units' fits) or 'start', got {center!r}.")
+    if isinstance(sane_width, bool) or not isinstance(sane_width, (int, float)) or not sane_width > 0:
+        raise StatisticsError(f"glm: sane_width must be a positive number, got {sane_width!r}.")
     code = _LOGIT if family == "logit" else _POISSON
     labels = (("glm.const",) if intercept else ()) + tuple(f"glm.{c}" if isinstance(c, str) else f"glm.x{c}" for c in covs)
     k = len(labels)
+    if isinstance(prior_sd, str):
+        if prior_sd != "auto":
+            raise StatisticsError(f"glm: prior_sd must be 'auto', a positive number or None, got {prior_sd!r}.")
+        sds = np.array(([GLM_PRIOR_SD] if intercept else []) + [GLM_SLOPE_PRIOR_SD] * len(covs))
+    elif prior_sd is None:
+        sds = np.full(k, math.inf)
+    else:
+        if isinstance(prior_sd, bool) or not isinstance(prior_sd, (int, float)) or not prior_sd > 0:
+            raise StatisticsError(f"glm: prior_sd must be 'auto', a positive number or None, got {prior_sd!r}.")
+        sds = np.full(k, float(prior_sd))
+    return _glm_statistic(code, covs, value, intercept, sds, center, float(sane_width), int(max_iter), labels, np.zeros(k))
+
+
+def _glm_statistic(code, covs, value, intercept, sds, center, sane, max_iter, labels, centre) -> UnitStatistic:
+    k = len(labels)
 
     def args(layout: Layout) -> list[float]:
-        return [layout.value(value), code, float(intercept), int(max_iter), len(covs), *(layout.covariate(c) for c in covs)]
+        return [
+            layout.value(value), code, float(intercept), max_iter, sane, len(covs), *(layout.covariate(c) for c in covs),
+            *centre.tolist(), *sds.tolist(),
+        ]
 
-    return UnitStatistic(
+    def calibrate(table: np.ndarray) -> tuple[UnitStatistic, str]:
+        ok = table[:, k] == FIT_CONVERGED
+        if ok.sum() < max(3, 0.25 * table.shape[0]):
+            return stat, f"glm: centred on 0 (only {int(ok.sum())} of {table.shape[0]} observed units' fits succeeded)"
+        new = np.median(table[ok][:, :k], axis=0)
+        text = ", ".join(f"{n.split('.', 1)[1]} = {v:.4g}" for n, v in zip(labels, new))
+        return _glm_statistic(code, covs, value, intercept, sds, center, sane, max_iter, labels, new), (
+            f"glm: centred on the median of {int(ok.sum())} observed units' fits ({text})"
+        )
+
+    stat = UnitStatistic(
         kernel=glm_kernel, labels=labels + ("glm.converged",), value=value, args=args,
-        work=2 * k * k + 2 * k, flags=("glm.converged",),
+        work=2 * k * k + 5 * k + 8, flags=("glm.converged",), calibrate=calibrate if center == "data" else None,
     )
+    return stat
