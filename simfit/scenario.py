@@ -183,7 +183,7 @@ def _sample_section(data, path: Path) -> SampleSpec:
     where = f"{path}: [sample]"
     if not isinstance(data, dict):
         raise ScenarioError(f"{where} must be a table.")
-    method = data.get("method", "bsl")
+    method = _check_type(data.get("method", "bsl"), str, f"{where} method")
     if method not in SAMPLER_OPTIONS:
         raise ScenarioError(f"{where} method: expected one of {', '.join(map(repr, SAMPLER_OPTIONS))}, got {method!r}.")
     cls = SAMPLER_OPTIONS[method]
@@ -194,7 +194,7 @@ def _sample_section(data, path: Path) -> SampleSpec:
             f"{where}: unknown key(s) {', '.join(unknown)} for method {method!r}; allowed keys are {', '.join(allowed)}."
         )
     spec = {k: _check_type(v, _SAMPLE_KEYS[k], f"{where} {k}") for k, v in data.items() if k in _SAMPLE_KEYS}
-    options = {k: v for k, v in data.items() if k not in _SAMPLE_KEYS}
+    options = {k: _check_type(v, _field_type(allowed[k]), f"{where} {k}") for k, v in data.items() if k not in _SAMPLE_KEYS}
     try:
         cls(**options)
     except SimfitError as exc:
@@ -338,11 +338,19 @@ def _check_type(value: Any, expected, where: str) -> Any:
             if bad:
                 raise ScenarioError(f"{where}: map each name to a column name in quotes, e.g. {{ {bad[0]} = \"Column\" }}.")
             return dict(value)
-        return _check_type(value, list, where)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ScenarioError(f"{where}: expected a list of column names or a table of name = \"Column\", got {value!r}.")
+        return list(value)
     if expected == "steps":  # one step, or a table of steps by parameter name
         if isinstance(value, dict):
             return {k: _check_type(v, float, f"{where}.{k}") for k, v in value.items()}
         return _check_type(value, float, where)
+    if expected == "int_or_auto":
+        if value == "auto":
+            return value
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ScenarioError(f"{where}: expected an integer or \"auto\", got {type(value).__name__} {value!r}.")
+        return value
     if expected == "count_or_auto":
         if value == "auto":
             return value
@@ -354,7 +362,10 @@ def _check_type(value: Any, expected, where: str) -> Any:
 
 def _field_type(f) -> type:
     # Annotations are strings here (postponed evaluation).
-    return {"int": int, "float": float, "str": str, "bool": bool, "list[str]": list, "ColumnNames": "names"}[str(f.type)]
+    return {
+        "int": int, "float": float, "str": str, "bool": bool, "list[str]": list, "ColumnNames": "names",
+        "int | None": int, "int | str": "int_or_auto",  # TOML has no None; the str of an int is "auto"
+    }[str(f.type)]
 
 
 def _section(data: dict, name: str, cls, path: Path):

@@ -56,6 +56,9 @@ observations = 5
         (GOOD + "[grid]\nsigma = []\n", r"\[grid\] sigma: expected a non-empty list"),
         (GOOD + '[study]\nalpha = 2.0\n', "alpha must lie in"),
         (GOOD + '[sample]\nmethod = "nuts"\n', r"\[sample\] method: expected one of 'bsl', 'abc-smc', 'surrogate', got 'nuts'"),
+        (GOOD + '[sample]\nmethod = ["bsl"]\n', r"\[sample\] method: expected a string, got list"),
+        (GOOD + '[sample]\nmethod = "abc-smc"\nadjust = 1\n', r"\[sample\] adjust: expected true or false"),
+        (GOOD + '[prior]\ntau = { dist = ["halfnormal"], scale = 1 }\n', r"\[prior\] tau: Unknown prior family"),
         (GOOD + "[sample]\nn_particles = 100\n", r"\[sample\]: unknown key\(s\) n_particles for method 'bsl'"),
         (GOOD + '[sample]\nmethod = "abc-smc"\nn_particles = 5\n', "n_particles must be at least 20"),
         (GOOD + "[sample]\nchains = 0\n", r"\[sample\] chains must be a positive integer"),
@@ -236,3 +239,137 @@ def test_data_columns_map_file_names_to_the_models(tmp_path):
         load_scenario(write(tmp_path, '[model]\nname = "pk"\n[data]\ncovariates = { time = 3 }\n'))
     with pytest.raises(ScenarioError, match="'Tim' not found"):
         read_data(tmp_path / "d.csv", DataSpec(unit="Subject", values=["Conc"], covariates={"time": "Tim"}))
+
+
+# ---------------------------------------------------------------------- wrong types, every key
+
+from dataclasses import fields  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as hs  # noqa: E402
+
+from simfit.bayes.sampling import SAMPLER_OPTIONS  # noqa: E402
+
+# What each key of the schema takes: "str", "int", "float" (an integer is a number too), "bool",
+# "names" (a list of strings or a table of strings), "table", "steps" (a number or a table of
+# numbers), "count_or_auto" (an integer or "auto"), "prior" (a table with a string dist and
+# numbers), "numbers" (a non-empty list of numbers).
+SCHEMA = {
+    "model": {"name": "str"},
+    "statistics": {"kind": "str", "projected": "bool", "pilot": "int", "seed": "int"},
+    "truth": {"mu": "float"},
+    "start": {"mu": "float"},
+    "prior": {"mu": "prior"},
+    "grid": {"sigma": "numbers"},
+    "design": {"units": "int", "observations": "int", "groups": "int", "data": "str"},
+    "data": {"unit": "str", "values": "names", "covariates": "names", "unit_covariates": "names", "group": "str"},
+    "fit": {
+        "n_sims": "int", "seed": "int", "weighting": "str", "optimizer": "str", "optimizer_options": "table",
+        "n_cov_sims": "int", "jacobian_step": "steps", "diff_step": "steps", "search_width": "float",
+        "global_points": "int", "n_starts": "int", "bootstrap": "count_or_auto", "bootstrap_method": "str",
+        "check_convergence": "bool", "bootstrap_steps": "int", "n_jobs": "int", "backend": "str",
+    },
+    "study": {"reps": "int", "seed": "int", "alpha": "float", "n_jobs": "int", "backend": "str"},
+    "simulate": {"seed": "int", "n_sims": "int"},
+    "sample": {"method": "str", "chains": "int", "draws": "int", "warmup": "int", "seed": "int", "n_jobs": "int"},
+}
+# The options of each sampling method, under [sample] with that method.
+SAMPLE_OPTIONS = {
+    "bsl": {"n_sims": "count_or_auto", "shrinkage": "float", "unbiased": "bool", "target_acceptance": "float",
+            "target_loglik_sd": "float", "independence": "float", "block": "int"},
+    "abc-smc": {"n_particles": "int", "quantile": "float", "min_acceptance": "float", "min_tolerance": "float",
+                "max_generations": "int", "max_simulations": "int", "batch": "int", "adaptive_scale": "bool",
+                "adjust": "bool", "adjust_min_gain": "float"},
+    "surrogate": {"n_design": "int", "rounds": "int", "inflate": "float", "target_acceptance": "float",
+                  "covariance": "str", "n_noise": "int", "n_check": "int", "scale": "str"},
+}
+
+
+def test_the_schema_of_the_wrong_type_test_covers_every_key():
+    from simfit import scenario as sc
+
+    dataclass_of = {"model": sc.ModelSpec, "statistics": sc.StatisticsSpec, "design": sc.DesignSpec,
+                    "data": sc.DataSpec, "study": sc.StudySpec, "simulate": sc.SimulateSpec}
+    assert set(SCHEMA) == set(sc._SECTIONS)
+    for name, cls in dataclass_of.items():
+        assert set(SCHEMA[name]) == {f.name for f in fields(cls)}, name
+    assert set(SCHEMA["fit"]) == set(sc._FIT_TYPES) and set(SCHEMA["sample"]) == set(sc._SAMPLE_KEYS)
+    for method, cls in SAMPLER_OPTIONS.items():
+        assert set(SAMPLE_OPTIONS[method]) == {f.name for f in fields(cls)}, method
+
+
+_scalars = hs.one_of(
+    hs.booleans(),
+    hs.integers(-10**6, 10**6),
+    hs.floats(allow_nan=False, allow_infinity=False, width=32),
+    hs.text(alphabet="abcxyz_ ", max_size=6),
+)
+_toml_values = hs.recursive(
+    _scalars,
+    lambda inner: hs.one_of(hs.lists(inner, max_size=3), hs.dictionaries(hs.sampled_from(["a", "dist", "mean", "sd"]), inner, max_size=2)),
+    max_leaves=5,
+)
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _right_type(kind, v):
+    if kind == "str":
+        return isinstance(v, str)
+    if kind == "int":
+        return isinstance(v, int) and not isinstance(v, bool)
+    if kind == "float":
+        return _is_number(v)
+    if kind == "bool":
+        return isinstance(v, bool)
+    if kind == "names":
+        return (isinstance(v, list) and all(isinstance(x, str) for x in v)) or (
+            isinstance(v, dict) and all(isinstance(x, str) for x in v.values()))
+    if kind == "table":
+        return isinstance(v, dict)
+    if kind == "steps":
+        return _is_number(v) or (isinstance(v, dict) and all(_is_number(x) for x in v.values()))
+    if kind == "count_or_auto":
+        return v == "auto" or (isinstance(v, int) and not isinstance(v, bool))
+    if kind == "prior":
+        return isinstance(v, dict) and isinstance(v.get("dist"), str) and all(
+            _is_number(x) for k, x in v.items() if k != "dist")
+    if kind == "numbers":
+        return isinstance(v, list) and bool(v) and all(_is_number(x) for x in v)
+    raise AssertionError(kind)
+
+
+def _toml(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(map(_toml, v)) + "]"
+    return "{ " + ", ".join(f"{k} = {_toml(x)}" for k, x in v.items()) + " }"
+
+
+_keys = [(section, key, kind, {}) for section, keys in SCHEMA.items() for key, kind in keys.items()] + [
+    ("sample", key, kind, {"method": method}) for method, keys in SAMPLE_OPTIONS.items() for key, kind in keys.items()
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much])
+@given(hs.sampled_from(_keys).flatmap(
+    lambda k: hs.tuples(hs.just(k), _toml_values.filter(lambda v, kind=k[2]: not _right_type(kind, v)))))
+def test_a_value_of_the_wrong_type_is_a_one_line_error_naming_the_key(tmp_path, case):
+    (section, key, kind, extra), value = case
+    tables = {"model": {"name": '"random_intercept"'}, "truth": {"mu": "1.0", "tau": "0.5", "sigma": "1.0"},
+              "design": {"units": "10", "observations": "5"}}
+    tables.setdefault(section, {}).update({k: _toml(v) for k, v in extra.items()})
+    tables[section][key] = _toml(value)
+    text = "".join(f"[{name}]\n" + "".join(f"{k} = {v}\n" for k, v in table.items()) for name, table in tables.items())
+    path = write(tmp_path, text)
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path)
+    message = str(err.value)
+    assert "\n" not in message and str(path) in message and key in message, message
