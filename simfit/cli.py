@@ -271,6 +271,17 @@ def _write_new(path: Path, text: str, force: bool) -> None:
     _write_atomic(path, text)
 
 
+def _as_data_file(frame, data_spec):
+    """A simulated panel's frame under the column names the scenario's [data] reads."""
+    names = {"unit": data_spec.unit}
+    if data_spec.group:
+        names["group"] = data_spec.group
+    for columns in (data_spec.values, data_spec.covariates, data_spec.unit_covariates):
+        if isinstance(columns, dict):
+            names.update(columns)  # the model's name -> the file's column
+    return frame.rename(columns=names)
+
+
 def _cmd_simulate(args) -> dict:
     from simfit.engine import Simulator
 
@@ -290,7 +301,8 @@ def _cmd_simulate(args) -> dict:
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        _write_new(out, result.to_frame().to_csv(index=False), args.force)
+        # Under the columns the scenario's [data] reads, so that `simfit fit` takes the file as it is.
+        _write_new(out, _as_data_file(result.to_frame(), scenario.data).to_csv(index=False), args.force)
     summary = {
         "scenario": str(scenario.path),
         "model": model.name,
@@ -321,17 +333,6 @@ def _cmd_simulate(args) -> dict:
 # ---------------------------------------------------------------------- sample
 
 _SAMPLE_DATA = "data.csv"
-
-
-def _as_data_file(frame, data_spec):
-    """A simulated panel's frame under the column names the scenario's [data] reads."""
-    names = {"unit": data_spec.unit}
-    if data_spec.group:
-        names["group"] = data_spec.group
-    for columns in (data_spec.values, data_spec.covariates, data_spec.unit_covariates):
-        if isinstance(columns, dict):
-            names.update(columns)  # the model's name -> the file's column
-    return frame.rename(columns=names)
 
 
 def _run_sample(scenario, out: Path, data_path: Path, method, chains, draws, warmup, seed, n_jobs, options, progress, as_json,

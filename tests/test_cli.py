@@ -116,6 +116,21 @@ def test_simulate_list_and_show(tmp_path, capsys):
     assert last_json(capsys)["params"] == ["mu", "tau", "sigma"]
 
 
+def test_simulate_writes_the_columns_the_scenario_reads_so_fit_takes_its_output(tmp_path, capsys):
+    # NONMEM-style names: unit ID, values { concentration = "DV" }, covariates { time = "TIME", dose = "AMT" }.
+    truth = (ROOT / "scenarios" / "pk.toml").read_text().split("[truth]")[1].split("[design]")[0]
+    scenario = tmp_path / "nonmem.toml"
+    scenario.write_text((ROOT / "scenarios" / "data" / "pk_nonmem.toml").read_text()
+                        + f'[statistics]\nkind = "hand"\n[truth]{truth}[design]\ndata = "{ROOT / "scenarios" / "data" / "pk_nonmem.csv"}"\n')
+    out = tmp_path / "simulated.csv"
+    assert main(["simulate", str(scenario), "--out", str(out), "--json"]) == 0
+    capsys.readouterr()
+    columns = pd.read_csv(out).columns
+    assert {"ID", "DV", "TIME", "AMT"} <= set(columns) and not {"unit", "concentration", "time", "dose"} & set(columns)
+    assert main(["fit", str(scenario), "--data", str(out), "--n-sims", "5", "--bootstrap", "0", "--json"]) == 0
+    assert last_json(capsys)["data"] == str(out)
+
+
 GOOD = """
 [model]
 name = "random_intercept"
