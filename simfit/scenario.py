@@ -23,6 +23,7 @@
     units = 50                       # number of units
     observations = 20                # observations per unit (per group if groups is set)
     # groups = 5                     # groups per unit, for three-level models
+    # covariates = { x0 = [0, 1, ...] }   # one value per observation, the same for every unit
     # data = "design.csv"            # or: take the design from a data file ([data] columns)
 
     [data]                           # columns of data files (simfit fit --data, design.data)
@@ -72,6 +73,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from simfit.bayes.priors import make_prior
@@ -135,12 +137,18 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class DesignSpec:
-    """``[design]``: a balanced design, or the design of a data file."""
+    """``[design]``: a balanced design, or the design of a data file.
+
+    A balanced design's observation covariates are the same for every unit (and group):
+    ``covariates = { time = [0.25, 0.5, 1, 2] }``, one value per observation. Covariates that
+    differ between units, and unit covariates, need a design file (``data = "design.csv"``).
+    """
 
     units: int = 0
     observations: int = 0
     groups: int = 0
     data: str = ""
+    covariates: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -276,7 +284,7 @@ class Scenario:
         """Whether ``[design]`` describes one (studies and simulations need it; fitting a data
         file takes the design from the data)."""
         d = self.design
-        return bool(d.data or d.units or d.observations or d.groups)
+        return bool(d.data or d.units or d.observations or d.groups or d.covariates)
 
     def start_values(self) -> dict | None:
         """``[start]`` completed with the model's own starts (None without ``[start]``)."""
@@ -300,7 +308,13 @@ class Scenario:
         if module is not None and hasattr(module, "design"):  # models whose trials carry covariates
             groups = (self.design.groups,) if self.design.groups else ()
             return module.design(self.design.units, self.design.observations, *groups)
-        return Panel.balanced(self.design.units, self.design.observations, n_groups=self.design.groups or None)
+        d = self.design
+        covariates = None
+        if d.covariates:
+            entities = d.units * (d.groups or 1)
+            covariates = np.tile(np.array(list(d.covariates.values()), dtype=float).T, (entities, 1))
+        return Panel.balanced(d.units, d.observations, n_groups=d.groups or None, covariates=covariates,
+                              covariate_names=list(d.covariates) or None)
 
     def resolve(self, relative: str) -> Path:
         path = Path(relative)
@@ -341,6 +355,13 @@ def _check_type(value: Any, expected, where: str) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ScenarioError(f"{where}: expected a list of column names or a table of name = \"Column\", got {value!r}.")
         return list(value)
+    if expected == "covariate_table":  # name = [one number per observation]
+        if not isinstance(value, dict):
+            raise ScenarioError(f"{where}: expected a table of covariate = [numbers], e.g. {{ time = [0.5, 1, 2] }}, got {value!r}.")
+        for k, v in value.items():
+            if not isinstance(v, list) or not v:
+                raise ScenarioError(f"{where}.{k}: expected a non-empty list of numbers, one per observation, got {v!r}.")
+        return {k: [_check_type(x, float, f"{where}.{k}") for x in v] for k, v in value.items()}
     if expected == "steps":  # one step, or a table of steps by parameter name
         if isinstance(value, dict):
             return {k: _check_type(v, float, f"{where}.{k}") for k, v in value.items()}
@@ -365,6 +386,7 @@ def _field_type(f) -> type:
     return {
         "int": int, "float": float, "str": str, "bool": bool, "list[str]": list, "ColumnNames": "names",
         "int | None": int, "int | str": "int_or_auto",  # TOML has no None; the str of an int is "auto"
+        "dict[str, list[float]]": "covariate_table",
     }[str(f.type)]
 
 
@@ -494,8 +516,8 @@ def _validate(sc: Scenario, build: bool = True) -> None:
     if not sc.has_design:
         pass  # a scenario for fitting data files (`simfit fit --data`): the data are the design
     elif d.data:
-        if d.units or d.observations or d.groups:
-            raise ScenarioError(f"{path}: [design] give either data or units/observations/groups, not both.")
+        if d.units or d.observations or d.groups or d.covariates:
+            raise ScenarioError(f"{path}: [design] give either data or units/observations/groups/covariates, not both.")
         if not sc.resolve(d.data).exists():
             raise ScenarioError(f"{path}: [design] data file {sc.resolve(d.data)} not found.")
     else:
@@ -509,6 +531,7 @@ def _validate(sc: Scenario, build: bool = True) -> None:
                 f"{path}: [design] model {sc.model.name!r} has {model.n_levels} level(s) above the "
                 "observations; set 'groups' exactly when the model has two."
             )
+        _check_balanced_covariates(sc, model)
     try:
         if model is not None:
             if sc.has_design or sc.truth or sc.grid or sc.prior:  # a study or simulation needs every truth
@@ -524,6 +547,50 @@ def _validate(sc: Scenario, build: bool = True) -> None:
         raise ScenarioError(f"{path}: [study] alpha must lie in (0, 1).")
     if sc.study.seed < 0 or sc.simulate.seed < 0 or sc.simulate.n_sims < 1:
         raise ScenarioError(f"{path}: seeds must be non-negative and n_sims positive.")
+
+
+def _check_balanced_covariates(sc: Scenario, model: Model | None) -> None:
+    """A balanced design's covariates: one value per observation, and those the model reads."""
+    path, d = sc.path, sc.design
+    for name, column in d.covariates.items():
+        if len(column) != d.observations:
+            raise ScenarioError(
+                f"{path}: [design] covariates.{name} has {len(column)} value(s) but observations = {d.observations}; "
+                "give one value per observation (the same for every unit)."
+            )
+    if model is None:
+        return
+    from simfit.models import BUILTIN
+
+    builtin = BUILTIN.get(sc.model.name)
+    if builtin is not None and hasattr(builtin, "design"):
+        if d.covariates:
+            raise ScenarioError(
+                f"{path}: [design] covariates: model {sc.model.name!r} sets its own design's covariates; remove the key, "
+                "or take the design from a file: [design] data = \"design.csv\"."
+            )
+        return
+    fix = 'take the design from a file: [design] data = "design.csv" with the [data] columns'
+    for level in model.levels:
+        if level.covariates:
+            raise ScenarioError(
+                f"{path}: [design] the {level.name!r} level of model {sc.model.name!r} reads covariate(s) "
+                f"{', '.join(map(repr, level.covariates))}, which differ between entities and a balanced design does "
+                f"not have; {fix}."
+            )
+    declared = model.observations.covariates
+    missing = [c for c in declared if c not in d.covariates]
+    if missing:
+        raise ScenarioError(
+            f"{path}: [design] model {sc.model.name!r} reads observation covariate(s) {', '.join(map(repr, missing))}, "
+            f"which a balanced design has only if given: [design] covariates = {{ {missing[0]} = [...] }} with "
+            f"{d.observations} value(s), the same for every unit; or {fix}."
+        )
+    if tuple(d.covariates)[: len(declared)] != tuple(declared):
+        raise ScenarioError(
+            f"{path}: [design] covariates: list {', '.join(declared)} first and in this order, the order model "
+            f"{sc.model.name!r} reads them."
+        )
 
 
 def _data_columns(columns: DataSpec) -> set[str]:

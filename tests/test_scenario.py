@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+import simfit
 from simfit.errors import ScenarioError
 from simfit.scenario import load_scenario
 
@@ -157,6 +158,82 @@ def test_design_from_a_data_file(tmp_path):
     assert design.n_units == 2 and design.n_obs == 3 and not design.has_values
 
 
+COVARIATE_MODEL = """
+import math
+from numba import njit
+import simfit
+from simfit import statistics as st
+from simfit.random import normal
+
+params = [simfit.Param("mu"), simfit.Param("tau", bounds=(0, math.inf)), simfit.Param("beta"),
+          simfit.Param("sigma", bounds=(0, math.inf))]
+unit = simfit.population_level("unit", [simfit.Normal("a", mean="mu", sd="tau")], params)
+
+
+@njit(cache=True, error_model="numpy")
+def observe(psi, theta, x, args, rng, y):
+    for k in range(y.shape[0]):
+        y[k, 0] = theta[0] + psi[2] * x[k, 0] + psi[3] * normal(rng)
+
+
+def build():
+    model = simfit.Model(params, [unit], simfit.Observations(observe, values=("y",), covariates=("x0",)))
+    return model, st.Statistics(unit=[st.sd(), st.ols(["x0"])], across=["mean", "sd"])
+"""
+
+COVARIATE_SCENARIO = """
+[model]
+name = "covariate_model.py:build"
+[truth]
+mu = 1.0
+tau = 0.5
+beta = 0.3
+sigma = 1.0
+[design]
+units = 4
+observations = 3
+"""
+
+
+def test_a_balanced_design_carries_covariates_the_same_for_every_unit(tmp_path):
+    (tmp_path / "covariate_model.py").write_text(COVARIATE_MODEL)
+    text = COVARIATE_SCENARIO + "covariates = { x0 = [0.25, 0.5, 1], dose = [1, 1, 2] }\n"
+    design = load_scenario(write(tmp_path, text)).design_panel()
+    assert design.n_units == 4 and design.covariate_names == ("x0", "dose")
+    assert design.covariates[:, 0].tolist() == [0.25, 0.5, 1.0] * 4 and design.covariates[:, 1].tolist() == [1, 1, 2] * 4
+    scenario = load_scenario(write(tmp_path, text))
+    model, stats = scenario.build()
+    panel = simfit.Simulator(model, design, stats).simulate(scenario.truth, seed=1).panel(0)  # the model reads x0
+    assert panel.covariate_names == ("x0", "dose")
+    groups = load_scenario(write(tmp_path, GOOD.replace('"random_intercept"', '"three_level"')
+                                 .replace("tau = 0.5", "tau_unit = 0.5\ntau_group = 0.3")
+                                 + "groups = 2\ncovariates = { t = [1, 2, 3, 4, 5] }\n")).design_panel()
+    assert groups.n_obs == 10 * 2 * 5 and groups.covariates[:, 0].tolist() == [1, 2, 3, 4, 5] * 20
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("", r"reads observation covariate\(s\) 'x0', which a balanced design has only if given: \[design\] covariates = "
+             r"\{ x0 = \[...\] \} with 3 value\(s\), the same for every unit; or take the design from a file: "
+             r"\[design\] data = \"design.csv\""),
+        ("covariates = { x0 = [1, 2] }\n", r"covariates.x0 has 2 value\(s\) but observations = 3"),
+        ("covariates = { dose = [1, 2, 3], x0 = [1, 2, 3] }\n", "list x0 first and in this order"),
+        ('covariates = { x0 = [1, "a", 3] }\n', r"\[design\] covariates.x0: expected a number"),
+    ],
+)
+def test_balanced_design_covariates_errors_name_the_fix(tmp_path, extra, message):
+    (tmp_path / "covariate_model.py").write_text(COVARIATE_MODEL)
+    with pytest.raises(ScenarioError, match=message):
+        load_scenario(write(tmp_path, COVARIATE_SCENARIO + extra))
+
+
+def test_a_model_that_makes_its_own_design_takes_no_design_covariates(tmp_path):
+    text = open(ROOT / "scenarios" / "pk.toml").read().replace('data = "data/pk_example.csv"', "units = 5\nobservations = 3\ncovariates = { time = [1, 2, 3] }")
+    with pytest.raises(ScenarioError, match="sets its own design's covariates"):
+        load_scenario(write(tmp_path, text))
+
+
 def test_fit_table_takes_optimizer_options_steps_and_bootstrap(tmp_path):
     text = GOOD + '''
 [fit]
@@ -253,7 +330,7 @@ from simfit.bayes.sampling import SAMPLER_OPTIONS  # noqa: E402
 # What each key of the schema takes: "str", "int", "float" (an integer is a number too), "bool",
 # "names" (a list of strings or a table of strings), "table", "steps" (a number or a table of
 # numbers), "count_or_auto" (an integer or "auto"), "prior" (a table with a string dist and
-# numbers), "numbers" (a non-empty list of numbers).
+# numbers), "numbers" (a non-empty list of numbers), "number_lists" (a table of such lists).
 SCHEMA = {
     "model": {"name": "str"},
     "statistics": {"kind": "str", "projected": "bool", "pilot": "int", "seed": "int"},
@@ -261,7 +338,7 @@ SCHEMA = {
     "start": {"mu": "float"},
     "prior": {"mu": "prior"},
     "grid": {"sigma": "numbers"},
-    "design": {"units": "int", "observations": "int", "groups": "int", "data": "str"},
+    "design": {"units": "int", "observations": "int", "groups": "int", "data": "str", "covariates": "number_lists"},
     "data": {"unit": "str", "values": "names", "covariates": "names", "unit_covariates": "names", "group": "str"},
     "fit": {
         "n_sims": "int", "seed": "int", "weighting": "str", "optimizer": "str", "optimizer_options": "table",
@@ -338,6 +415,8 @@ def _right_type(kind, v):
             _is_number(x) for k, x in v.items() if k != "dist")
     if kind == "numbers":
         return isinstance(v, list) and bool(v) and all(_is_number(x) for x in v)
+    if kind == "number_lists":
+        return isinstance(v, dict) and all(_right_type("numbers", x) for x in v.values())
     raise AssertionError(kind)
 
 
