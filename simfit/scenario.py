@@ -301,7 +301,7 @@ class Scenario:
                 "simulations need it (`simfit fit --data` takes the design from the data)."
             )
         if self.design.data:
-            return read_data(self.resolve(self.design.data), self.data, self.path).design()
+            return read_data(self.resolve(self.design.data), self.data, self.path, design=True)
         from simfit.models import BUILTIN
 
         module = BUILTIN.get(self.model.name)
@@ -593,14 +593,15 @@ def _check_balanced_covariates(sc: Scenario, model: Model | None) -> None:
         )
 
 
+def _file_names(spec: ColumnNames) -> list[str]:
+    """The file's column names of a ``[data]`` entry (a list, or a table of model name = column)."""
+    return list(spec.values()) if isinstance(spec, dict) else list(spec)
+
+
 def _data_columns(columns: DataSpec) -> set[str]:
     """The file's columns that ``[data]`` reads."""
-
-    def file_names(spec):
-        return list(spec.values()) if isinstance(spec, dict) else list(spec)
-
-    return {columns.unit, columns.group, *file_names(columns.values), *file_names(columns.covariates),
-            *file_names(columns.unit_covariates)}
+    return {columns.unit, columns.group, *_file_names(columns.values), *_file_names(columns.covariates),
+            *_file_names(columns.unit_covariates)}
 
 
 def _unit_ids_as_written(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -620,8 +621,9 @@ def _unit_ids_as_written(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return frame
 
 
-def read_data(path: str | Path, columns: DataSpec, scenario: Path | None = None) -> Panel:
-    """A panel from a long CSV file with the columns named in ``[data]``."""
+def read_data(path: str | Path, columns: DataSpec, scenario: Path | None = None, design: bool = False) -> Panel:
+    """A panel from a long CSV file with the columns named in ``[data]``; with ``design``, the
+    design alone (a design file needs no values column: absent, empty or NaN, it is not read)."""
     path = Path(path)
     try:
         with path.open(newline="") as fh:
@@ -640,8 +642,10 @@ def read_data(path: str | Path, columns: DataSpec, scenario: Path | None = None)
             "writes them); fit one at a time: keep the rows of one value of 'sim'."
         )
     frame = _unit_ids_as_written(frame, [columns.unit] + ([columns.group] if columns.group else []))
+    if design:  # placeholders for the values a design does not have
+        frame = frame.assign(**dict.fromkeys(_file_names(columns.values), 0.0))
     try:
-        return Panel.from_frame(
+        panel = Panel.from_frame(
             frame,
             unit=columns.unit,
             values=columns.values,
@@ -651,6 +655,7 @@ def read_data(path: str | Path, columns: DataSpec, scenario: Path | None = None)
         )
     except SimfitError as exc:
         raise ScenarioError(f"Data file {path}: {exc}") from None
+    return panel.design() if design else panel
 
 
 def resolve_model(name: str, path: Path | None = None, kind: str = "") -> tuple[Model, Statistics | None]:

@@ -234,6 +234,21 @@ def test_a_model_that_makes_its_own_design_takes_no_design_covariates(tmp_path):
         load_scenario(write(tmp_path, text))
 
 
+@pytest.mark.parametrize("text", ["id,x\n1,0.5\n1,0.7\n2,1.0\n", "id,x,y\n1,0.5,\n1,0.7,\n2,1.0,\n",
+                                  "id,x,y\n1,0.5,nan\n1,0.7,NA\n2,1.0,3\n"])
+def test_a_design_file_needs_no_values_column(tmp_path, text):
+    (tmp_path / "d.csv").write_text(text)
+    spec = GOOD.replace("units = 10\nobservations = 5", 'data = "d.csv"') + '[data]\nunit = "id"\ncovariates = ["x"]\n'
+    for values in ['["y"]'] + (['{ y = "Y" }'] if "y" not in text else []):  # mapped: the file's Y, absent
+        design = load_scenario(write(tmp_path, spec + f"values = {values}\n")).design_panel()
+        assert design.n_units == 2 and not design.has_values and design.covariates[:, 0].tolist() == [0.5, 0.7, 1.0]
+    from simfit.scenario import DataSpec, read_data
+
+    if "y" in text:  # fitting data still needs every value
+        with pytest.raises(ScenarioError, match="missing or infinite"):
+            read_data(tmp_path / "d.csv", DataSpec(unit="id", values=["y"], covariates=["x"]))
+
+
 def test_fit_table_takes_optimizer_options_steps_and_bootstrap(tmp_path):
     text = GOOD + '''
 [fit]
