@@ -488,6 +488,10 @@ def build_parser() -> argparse.ArgumentParser:
         # SUPPRESS: a subcommand's flag must not reset `simfit --debug CMD` to False.
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
 
+    def quiet(p):
+        # These commands draw no progress bar; they take the flag so that scripts can pass it to every command.
+        p.add_argument("--no-progress", action="store_true", help="no progress bar (this command shows none)")
+
     def parallel(p):
         p.add_argument("--jobs", type=int, default=None, help="parallel workers")
         p.add_argument("--backend", choices=list(BACKENDS), default=None)
@@ -520,6 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", default=None, help="'auto' or a number of replicates (0: none)")
     p.add_argument("--out", default=None, help="folder for the estimates, summary, statistics' fit and population summary")
     p.add_argument("--force", action="store_true", help="write into an --out folder that holds files")
+    quiet(p)
     common(p)
     p.set_defaults(func=_cmd_fit)
 
@@ -528,6 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help="CSV file with the columns named in [data]: check at its estimate on its design")
     p.add_argument("--reps", type=int, default=100, help="local-recovery replicates (k-step bootstrap)")
     p.add_argument("--seed", type=int, default=None)
+    quiet(p)
     common(p)
     p.set_defaults(func=_cmd_check)
 
@@ -551,6 +557,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--n-sims", type=int, default=None, dest="n_sims")
+    quiet(p)
     common(p)
     p.set_defaults(func=_cmd_simulate)
 

@@ -97,7 +97,7 @@ def test_fit_a_data_file(tmp_path, capsys):
     frame.insert(0, "unit", frame.pop("unit").map(lambda u: f"subject-{u}"))
     path = tmp_path / "data.csv"
     frame.sample(frac=1.0, random_state=1).sort_values("unit", kind="stable").to_csv(path, index=False)
-    assert main(["fit", QUICKSTART, "--data", str(path), "--json"]) == 0
+    assert main(["fit", QUICKSTART, "--data", str(path), "--json", "--no-progress"]) == 0
     summary = last_json(capsys)
     assert summary["converged"]
     for name, truth in {"mu": 1.0, "tau": 0.5, "sigma": 1.0}.items():
@@ -129,6 +129,15 @@ def test_simulate_writes_the_columns_the_scenario_reads_so_fit_takes_its_output(
     assert {"ID", "DV", "TIME", "AMT"} <= set(columns) and not {"unit", "concentration", "time", "dose"} & set(columns)
     assert main(["fit", str(scenario), "--data", str(out), "--n-sims", "5", "--bootstrap", "0", "--json"]) == 0
     assert last_json(capsys)["data"] == str(out)
+
+
+def test_every_computing_command_takes_no_progress():
+    from simfit.cli import build_parser
+
+    parser = build_parser()
+    for argv in (["run", "s.toml"], ["resume", "d"], ["fit", "s.toml", "--data", "d.csv"], ["check", "s.toml"],
+                 ["sample", "s.toml"], ["simulate", "s.toml"]):
+        assert parser.parse_args([*argv, "--no-progress"]).no_progress, argv
 
 
 GOOD = """
