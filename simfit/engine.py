@@ -906,3 +906,55 @@ def observed_statistics(model: Model, panel: Panel, statistics: Statistics) -> p
     """Auxiliary statistics of an observed panel as a labelled series."""
     sim = Simulator(model, panel, statistics)
     return pd.Series(sim.observed(panel), index=list(sim.names), name="observed")
+
+
+#: Values beyond this overflow once squared (the largest float is 1.8e308): a variance, a product
+#: or a regression on them is infinite or NaN.
+OVERFLOW_VALUE = 1e150
+
+
+def explain_nonfinite_observed(sim: Simulator, panel: Panel, bad: np.ndarray) -> str:
+    """Why the statistics flagged by ``bad`` are NaN or infinite on an observed panel, in one line,
+    with what to do: the unit (and its observation) holding a value whose square overflows; a unit
+    statistic infinite for some unit, or undefined for every unit (aggregates leave out the units
+    where it is NaN), with how many of them have one observation; or else the aggregates across
+    units themselves."""
+    names = np.asarray(sim.names)[np.asarray(bad, dtype=bool)]
+    counts, offsets = panel.obs_per_unit, panel.unit_offsets
+
+    def unit_label(i) -> object:
+        label = panel.unit_ids[int(i)] if panel.unit_ids is not None else int(i)
+        return label.item() if isinstance(label, np.generic) else label
+
+    causes, fixes = [], []
+    huge = np.argwhere(np.abs(panel.values) > OVERFLOW_VALUE)
+    if huge.size:
+        row, col = (int(v) for v in huge[0])
+        unit = int(np.searchsorted(offsets, row, side="right") - 1)
+        more = f"; {len(huge)} such values in all" if len(huge) > 1 else ""
+        causes.append(
+            f"unit {unit_label(unit)!r} has {panel.value_names[col]} = {panel.values[row, col]:.3g} (its observation "
+            f"{row - int(offsets[unit]) + 1} of {int(counts[unit])}{more}), beyond {OVERFLOW_VALUE:.0e}, where squares "
+            "overflow"
+        )
+        fixes.append("rescale the values or correct that entry")
+    table = sim.observed_unit_statistics(panel)
+    for j, column in enumerate(sim.unit_names):
+        infinite = np.flatnonzero(np.isinf(table[:, j]))
+        if infinite.size:
+            causes.append(f"{column} is infinite for {infinite.size} unit(s) (first {unit_label(infinite[0])!r})")
+        elif np.isnan(table[:, j]).all():
+            single = int((counts == 1).sum())
+            why = f" ({'each has' if single == panel.n_units else f'{single} of them have'} one observation)" if single else ""
+            causes.append(f"{column} is undefined for every unit{why}")
+            fixes.append("use statistics defined on these units" + (", or units with more observations" if single else ""))
+    if not causes:
+        causes.append(
+            "every unit statistic is finite where defined, so an aggregate across units is not (a spread needs two "
+            "units with the unit statistic defined)"
+        )
+    fixes = fixes or ["drop those statistics or change the design"]
+    return (
+        f"Statistic(s) {', '.join(names)} are NaN or infinite on the observed data: {'; '.join(causes)}; "
+        f"{', or '.join(dict.fromkeys(fixes))}."
+    )

@@ -413,3 +413,23 @@ def test_failed_vectors_become_nan_rows_when_asked(ri_model, ri_stats):
     assert np.array_equal(out[2], sim.statistics(rows[2], n_sims=2, seed=1, first_sim=4))
     with pytest.raises(SimulationError, match="Non-finite simulation output"):
         sim.statistics_batch(rows, n_sims=2, seed=1)
+
+
+@pytest.mark.parametrize(
+    ("units", "obs", "edit", "message"),
+    [
+        # A value of 1e300 was blamed on "a variance of units with one observation".
+        (20, 5, lambda f: f.assign(y=f["y"].where(f.index != 7, 1e300)),
+         r"^Statistic\(s\) sd:y.mean are NaN or infinite on the observed data: unit 'S001' has y = 1e\+300 \(its "
+         r"observation 3 of 5\), beyond 1e\+150, where squares overflow; rescale the values or correct that entry.$"),
+        (6, 1, None, r"mean:y.var, sd:y.var .* y.var is undefined for every unit \(each has one observation\)"),
+        (1, 5, None, r"sd:y.mean, sd:y.var .* an aggregate across units is not \(a spread needs two units"),
+    ],
+)
+def test_statistics_undefined_on_the_data_are_explained_by_their_cause(ri_model, ri_stats, units, obs, edit, message):
+    frame = simfit.simulate(ri_model, Panel.balanced(units, obs), RI_TRUTH, seed=2).panel(0).to_frame()
+    frame["unit"] = [f"S{u:03d}" for u in frame["unit"]]
+    panel = Panel.from_frame(edit(frame) if edit else frame, unit="unit", values="y")
+    with pytest.raises(simfit.errors.EstimationError, match=message) as err:
+        simfit.fit(ri_model, panel, ri_stats)
+    assert "np." not in str(err.value) and "\n" not in str(err.value)
