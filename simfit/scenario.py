@@ -621,14 +621,34 @@ def _unit_ids_as_written(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return frame
 
 
+#: Delimiters other than the comma that a data file's header reveals (then one column holding them).
+DELIMITERS = {";": "semicolon", "\t": "tab", "|": "vertical bar"}
+
+
+def _delimiter(header: list[str]) -> str:
+    """The file's delimiter: a comma, unless read with commas the header is one column holding
+    exactly one of :data:`DELIMITERS` (a ;- or tab-separated file; a data file has two columns at
+    least, a unit and a value)."""
+    if len(header) == 1:
+        found = [d for d in DELIMITERS if d in header[0]]
+        if len(found) == 1:
+            return found[0]
+    return ","
+
+
 def read_data(path: str | Path, columns: DataSpec, scenario: Path | None = None, design: bool = False) -> Panel:
     """A panel from a long CSV file with the columns named in ``[data]``; with ``design``, the
-    design alone (a design file needs no values column: absent, empty or NaN, it is not read)."""
+    design alone (a design file needs no values column: absent, empty or NaN, it is not read).
+    Semicolon-, tab- or bar-separated files are read too (their header shows the delimiter); the
+    decimal mark is the point."""
     path = Path(path)
     try:
         with path.open(newline="") as fh:
             header = [c.strip() for c in next(csv.reader(fh), [])]
-        frame = pd.read_csv(path)
+        delimiter = _delimiter(header)
+        if delimiter != ",":
+            header = [c.strip() for c in header[0].split(delimiter)]
+        frame = pd.read_csv(path, sep=delimiter)
     except FileNotFoundError:
         raise ScenarioError(f"Data file {path} not found.") from None
     except (OSError, csv.Error, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -654,7 +674,8 @@ def read_data(path: str | Path, columns: DataSpec, scenario: Path | None = None,
             group=columns.group or None,
         )
     except SimfitError as exc:
-        raise ScenarioError(f"Data file {path}: {exc}") from None
+        read_as = f" (read as {DELIMITERS[delimiter]}-separated, with decimal points)" if delimiter != "," else ""
+        raise ScenarioError(f"Data file {path}{read_as}: {exc}") from None
     return panel.design() if design else panel
 
 

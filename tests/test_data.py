@@ -96,3 +96,9 @@ def test_more_input_errors_are_data_errors():
     df = pd.DataFrame({"u": [1, 1, 2], "g": [1.0, np.nan, 1.0], "y": [1.0, 2.0, 3.0]})
     with pytest.raises(DataError, match="'g' has missing entries"):
         Panel.from_frame(df, unit="u", values="y", group="g")
+
+
+def test_errors_about_a_mapped_column_name_the_files_column():
+    frame = pd.DataFrame({"id": [1, 1, 2], "Conc": [1.0, np.nan, 2.0]})
+    with pytest.raises(DataError, match=r"Column 'Conc' \(the model's 'y'\) has 1 missing or infinite value"):
+        Panel.from_frame(frame, unit="id", values={"y": "Conc"})

@@ -467,3 +467,18 @@ def test_a_value_of_the_wrong_type_is_a_one_line_error_naming_the_key(tmp_path, 
         load_scenario(path)
     message = str(err.value)
     assert "\n" not in message and str(path) in message and key in message, message
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_semicolon_tab_and_bar_separated_files_are_read(tmp_path, delimiter):
+    from simfit.scenario import DataSpec, read_data
+
+    rows = [["Subject", "Conc", "Time"], ["A", "2.0", "1"], ["A", "1.5", "2"], ["B", "1.0", "1"]]
+    (tmp_path / "d.csv").write_text("".join(delimiter.join(r) + "\n" for r in rows))
+    panel = read_data(tmp_path / "d.csv", DataSpec(unit="Subject", values={"y": "Conc"}, covariates=["Time"]))
+    assert panel.n_units == 2 and panel.values[:, 0].tolist() == [2.0, 1.5, 1.0] and panel.covariates[:, 0].tolist() == [1, 2, 1]
+    # Decimal commas: the error says how the file was read.
+    (tmp_path / "e.csv").write_text("".join(delimiter.join(r).replace(".", ",") + "\n" for r in rows))
+    name = {";": "semicolon", "\t": "tab", "|": "vertical bar"}[delimiter]
+    with pytest.raises(ScenarioError, match=rf"read as {name}-separated, with decimal points\): Column 'Conc' \(the model's 'y'\) is not numeric \(e.g. '2,0'"):
+        read_data(tmp_path / "e.csv", DataSpec(unit="Subject", values={"y": "Conc"}, covariates=["Time"]))
