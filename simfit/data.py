@@ -27,6 +27,11 @@ from simfit.errors import DataError
 __all__ = ["Panel"]
 
 
+def _plain(value):
+    """A NumPy scalar as the Python number it holds, for messages (``1``, not ``np.int64(1)``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 @dataclass(frozen=True, eq=False)
 class Panel:
     """A ragged panel of units (optionally with nested groups) and their observations.
@@ -378,7 +383,7 @@ class Panel:
                 bad = frame[c][pd.to_numeric(frame[c], errors="coerce").isna() & frame[c].notna()]
                 example = bad.iloc[0] if len(bad) else frame[c].iloc[0]
                 raise DataError(
-                    f"Column {column_text(c)} is not numeric (e.g. {example!r} in row {bad.index[0] if len(bad) else 0}); "
+                    f"Column {column_text(c)} is not numeric (e.g. {_plain(example)!r} in row {_plain(bad.index[0]) if len(bad) else 0}); "
                     "convert or drop non-numeric entries."
                 )
         for key in [unit] + ([group] if group else []):
@@ -406,7 +411,7 @@ class Panel:
             r, c = np.argwhere(bad)[0]
             raise DataError(
                 f"Column {column_text(values[c])} has {int(bad[:, c].sum())} missing or infinite value(s), first "
-                f"for unit {unit_labels[u_sorted[r]]!r}; drop or impute them before fitting."
+                f"for unit {_plain(unit_labels[u_sorted[r]])!r}; drop or impute them before fitting."
             )
         uc = None
         if unit_covariates:
@@ -417,7 +422,7 @@ class Panel:
                 r, c = np.argwhere(varying)[0]
                 raise DataError(
                     f"Unit covariate {column_text(unit_covariates[c])} varies within unit "
-                    f"{unit_labels[u_sorted[r]]!r}; unit covariates must be constant within a unit."
+                    f"{_plain(unit_labels[u_sorted[r]])!r}; unit covariates must be constant within a unit."
                 )
             uc = first
         level_cov = None

@@ -238,7 +238,7 @@ def check(
     if bad.any():
         raise EstimationError(
             f"Statistic(s) {', '.join(np.asarray(names)[bad])} are NaN or infinite in some panels simulated at "
-            f"{dict(zip(param_names, psi.round(6)))}; use statistics defined for every panel."
+            f"{dict(zip(param_names, psi.round(6).tolist()))}; use statistics defined for every panel."
         )
     omega = np.atleast_2d(np.cov(draws, rowvar=False, ddof=1))
     sd = np.sqrt(np.diag(omega))

@@ -241,7 +241,9 @@ def _writes_extra_column(psi, theta, x, args, rng, y):
         ((Level("u", ("a", "b"), _draw_ab),), _wrong_arity, ("y",), "takes 3 argument"),
         ((Level("u", ("a",), _draw_with_bad_types),), _noise, ("y",), "does not compile for the expected signature"),
         ((Level("u", ("a",), _returns_value),), _noise, ("y",), "must write its results"),
-        ((Level("u", ("a",), _writes_too_much),), _noise, ("y",), "writes outside theta"),
+        ((Level("u", ("a",), _writes_too_much),), _noise, ("y",),
+         r"draw kernel of level 'u' indexes outside its arrays at line \d+ of test_engine.py, `theta\[j\] = 1.0` \(index 1 "
+         r"is out of bounds for axis 0 with size 1\) .* theta has 1 entry \(a\).* declare every parameter the kernel writes"),
         ((Level("u", ("a", "b", "c", "d"), _writes_too_much),), _noise, ("y",), "left parameter"),
         ((Level("u", ("a",), _returns_value.py_func),), _writes_extra_column, ("y",), "must write its results"),
     ],
@@ -258,8 +260,27 @@ def test_observation_kernel_writing_an_undeclared_column_is_caught():
         theta[0] = psi[0]
 
     model = Model((Param("mu"),), (Level("u", ("a",), one_param),), Observations(_writes_extra_column, values=("y",)))
-    with pytest.raises(ModelError, match="writes outside y"):
+    with pytest.raises(ModelError, match=r"`y\[k, 1\] = theta\[0\]` .* y is 4 x 1 \(observations x values y\).* declare every value column"):
         Simulator(model, Panel.balanced(3, 4))
+
+
+def test_a_kernel_reading_outside_x_is_not_said_to_write_outside_y():
+    @njit
+    def one_param(psi, parent, covariates, args, rng, theta):
+        theta[0] = psi[0]
+
+    @njit
+    def reads_a_second_covariate(psi, theta, x, args, rng, y):
+        for k in range(y.shape[0]):
+            y[k, 0] = theta[0] + x[k, 1]
+
+    model = Model((Param("mu"),), (Level("u", ("a",), one_param),), Observations(reads_a_second_covariate, values=("y",)))
+    design = Panel.balanced(3, 4, covariates=np.ones((12, 1)), covariate_names=["dose"])
+    with pytest.raises(ModelError) as err:
+        Simulator(model, design)
+    message = str(err.value)
+    assert "`y[k, 0] = theta[0] + x[k, 1]` (index 1 is out of bounds for axis 1 with size 1)" in message
+    assert "x is 4 x 1 (observations x covariates dose)" in message and "writes outside" not in message
 
 
 def test_design_must_match_model_levels(ri_model, tl_model):

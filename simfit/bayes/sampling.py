@@ -271,7 +271,7 @@ def _start_points(fit_result, target: SyntheticLikelihood, chains: int, seed: in
     if not np.isfinite(target.log_prior(u_hat[None])[0]):
         raise EstimationError(
             f"The prior density is zero at the preliminary estimate "
-            f"{dict(zip(params.names, np.round(params.to_natural(u_hat), 6)))} even after moving it into the "
+            f"{dict(zip(params.names, np.round(params.to_natural(u_hat), 6).tolist()))} even after moving it into the "
             "prior's central range; check the priors."
         )
     # Starts outside the prior's support are redrawn by _finite_starts, with the likelihood check.
