@@ -371,7 +371,7 @@ SAMPLE_OPTIONS = {
             "target_loglik_sd": "float", "independence": "float", "block": "int"},
     "abc-smc": {"n_particles": "int", "quantile": "float", "min_acceptance": "float", "min_tolerance": "float",
                 "max_generations": "int", "max_simulations": "int", "batch": "int", "adaptive_scale": "bool",
-                "adjust": "bool", "adjust_min_gain": "float"},
+                "adjust": "bool", "adjust_min_gain": "float", "adjust_full_gain": "float"},
     "surrogate": {"n_design": "int", "rounds": "int", "inflate": "float", "target_acceptance": "float",
                   "covariance": "str", "n_noise": "int", "n_check": "int", "scale": "str"},
 }

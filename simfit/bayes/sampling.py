@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simfit.bayes.abc_smc import ABCOptions, run_abc_smc
+from simfit.bayes.abc_smc import ABCOptions, adjustment_weight, run_abc_smc
 from simfit.bayes.posterior import Posterior
 from simfit.bayes.priors import Priors
 from simfit.bayes.surrogate import SURROGATE_CHECK_RANGE, SurrogateOptions, SurrogateWarning, run_surrogate
@@ -476,10 +476,16 @@ def _adjustment_note(names, gains, opts: ABCOptions) -> str:
         return "off"
     if not np.isfinite(gains).any():
         return "none (no finite tolerance or too few weighted particles)"
+    weights = adjustment_weight(gains, opts.adjust_min_gain, opts.adjust_full_gain)
     parts = [
-        f"{n} {'adjusted' if g >= opts.adjust_min_gain else 'kept'} (cv R2 {g:.2f})" for n, g in zip(names, gains)
+        f"{n} {'adjusted' if lam == 1 else 'kept' if lam == 0 else f'adjusted by {lam:.2f}'} (cv R2 {g:.2f})"
+        for n, g, lam in zip(names, gains, weights)
     ]
-    return f"{', '.join(parts)}; adjusted where cv R2 >= {opts.adjust_min_gain:g}"
+    if opts.adjust_full_gain > opts.adjust_min_gain:
+        rule = f"the adjustment rises from none at cv R2 {opts.adjust_min_gain:g} to full at {opts.adjust_full_gain:g}"
+    else:
+        rule = f"adjusted where cv R2 >= {opts.adjust_min_gain:g}"
+    return f"{', '.join(parts)}; {rule}"
 
 
 def _sample_abc(model, simulator, observed, priors, opts: ABCOptions, seed, store, records, bar) -> Posterior:
