@@ -9,8 +9,8 @@ meta-analysis model of the zoo with the eight schools' standard errors: eight un
 observation each and a known noise per unit, the observations themselves as statistics. Priors
 mu ~ Normal(0, 10), tau ~ HalfNormal(10). The rank of the truth is its weighted posterior CDF
 among the final particles, scaled to 0..L; intervals are weighted quantiles. The same data sets
-are also sampled with every parameter regression-adjusted (``adjust_min_gain=0``, the earlier
-default) for comparison (``coverage90_adjust_all``). Target: every parameter's 90% coverage in
+are also sampled with every parameter regression-adjusted (``adjust_min_gain=0`` and
+``adjust_full_gain=0``, the earlier default) for comparison (``coverage90_adjust_all``). Target: every parameter's 90% coverage in
 [0.85, 0.95].
 
 The rest of this docstring is about the BSL check (the default).
@@ -207,7 +207,7 @@ def abc_dataset(k: int, truth: np.ndarray, seed: int, particles: int) -> dict:
             warnings.simplefilter("ignore")
             post = simfit.sample(model, data, statistics, ABC_PRIOR, method="abc-smc", n_particles=particles, seed=derive_seed(seed, 13, k))
             everything = simfit.sample(model, data, statistics, ABC_PRIOR, method="abc-smc", n_particles=particles,
-                                       seed=derive_seed(seed, 13, k), adjust_min_gain=0.0)
+                                       seed=derive_seed(seed, 13, k), adjust_min_gain=0.0, adjust_full_gain=0.0)
     except EstimationError as exc:
         return {**out, "failed": True, "errors": [str(exc)], "seconds": time.perf_counter() - started}
     out.update(_weighted_checks(post, truth))

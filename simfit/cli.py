@@ -271,6 +271,17 @@ def _write_new(path: Path, text: str, force: bool) -> None:
     _write_atomic(path, text)
 
 
+def _as_data_file(frame, data_spec):
+    """A simulated panel's frame under the column names the scenario's [data] reads."""
+    names = {"unit": data_spec.unit}
+    if data_spec.group:
+        names["group"] = data_spec.group
+    for columns in (data_spec.values, data_spec.covariates, data_spec.unit_covariates):
+        if isinstance(columns, dict):
+            names.update(columns)  # the model's name -> the file's column
+    return frame.rename(columns=names)
+
+
 def _cmd_simulate(args) -> dict:
     from simfit.engine import Simulator
 
@@ -290,7 +301,8 @@ def _cmd_simulate(args) -> dict:
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        _write_new(out, result.to_frame().to_csv(index=False), args.force)
+        # Under the columns the scenario's [data] reads, so that `simfit fit` takes the file as it is.
+        _write_new(out, _as_data_file(result.to_frame(), scenario.data).to_csv(index=False), args.force)
     summary = {
         "scenario": str(scenario.path),
         "model": model.name,
@@ -321,17 +333,6 @@ def _cmd_simulate(args) -> dict:
 # ---------------------------------------------------------------------- sample
 
 _SAMPLE_DATA = "data.csv"
-
-
-def _as_data_file(frame, data_spec):
-    """A simulated panel's frame under the column names the scenario's [data] reads."""
-    names = {"unit": data_spec.unit}
-    if data_spec.group:
-        names["group"] = data_spec.group
-    for columns in (data_spec.values, data_spec.covariates, data_spec.unit_covariates):
-        if isinstance(columns, dict):
-            names.update(columns)  # the model's name -> the file's column
-    return frame.rename(columns=names)
 
 
 def _run_sample(scenario, out: Path, data_path: Path, method, chains, draws, warmup, seed, n_jobs, options, progress, as_json,
@@ -487,6 +488,10 @@ def build_parser() -> argparse.ArgumentParser:
         # SUPPRESS: a subcommand's flag must not reset `simfit --debug CMD` to False.
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
 
+    def quiet(p):
+        # These commands draw no progress bar; they take the flag so that scripts can pass it to every command.
+        p.add_argument("--no-progress", action="store_true", help="no progress bar (this command shows none)")
+
     def parallel(p):
         p.add_argument("--jobs", type=int, default=None, help="parallel workers")
         p.add_argument("--backend", choices=list(BACKENDS), default=None)
@@ -519,6 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", default=None, help="'auto' or a number of replicates (0: none)")
     p.add_argument("--out", default=None, help="folder for the estimates, summary, statistics' fit and population summary")
     p.add_argument("--force", action="store_true", help="write into an --out folder that holds files")
+    quiet(p)
     common(p)
     p.set_defaults(func=_cmd_fit)
 
@@ -527,6 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help="CSV file with the columns named in [data]: check at its estimate on its design")
     p.add_argument("--reps", type=int, default=100, help="local-recovery replicates (k-step bootstrap)")
     p.add_argument("--seed", type=int, default=None)
+    quiet(p)
     common(p)
     p.set_defaults(func=_cmd_check)
 
@@ -550,6 +557,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--n-sims", type=int, default=None, dest="n_sims")
+    quiet(p)
     common(p)
     p.set_defaults(func=_cmd_simulate)
 

@@ -27,6 +27,11 @@ from simfit.errors import DataError
 __all__ = ["Panel"]
 
 
+def _plain(value):
+    """A NumPy scalar as the Python number it holds, for messages (``1``, not ``np.int64(1)``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 @dataclass(frozen=True, eq=False)
 class Panel:
     """A ragged panel of units (optionally with nested groups) and their observations.
@@ -360,6 +365,10 @@ class Panel:
             if clash:
                 raise DataError(f"The data already have column(s) {', '.join(map(repr, clash))}, the name(s) a mapping gives another column.")
             frame = frame.rename(columns=renames)
+        file_name = {name: column for column, name in renames.items()}
+
+        def column_text(name: str) -> str:  # the file's column, and the model's name for it
+            return f"{file_name[name]!r} (the model's {name!r})" if name in file_name else repr(name)
         needed = [unit, *values, *covariates, *unit_covariates] + ([group] if group else [])
         missing = [c for c in needed if c not in frame.columns]
         if missing:
@@ -374,7 +383,7 @@ class Panel:
                 bad = frame[c][pd.to_numeric(frame[c], errors="coerce").isna() & frame[c].notna()]
                 example = bad.iloc[0] if len(bad) else frame[c].iloc[0]
                 raise DataError(
-                    f"Column {c!r} is not numeric (e.g. {example!r} in row {bad.index[0] if len(bad) else 0}); "
+                    f"Column {column_text(c)} is not numeric (e.g. {_plain(example)!r} in row {_plain(bad.index[0]) if len(bad) else 0}); "
                     "convert or drop non-numeric entries."
                 )
         for key in [unit] + ([group] if group else []):
@@ -401,8 +410,8 @@ class Panel:
         if bad.any():
             r, c = np.argwhere(bad)[0]
             raise DataError(
-                f"Column {values[c]!r} has {int(bad[:, c].sum())} missing or infinite value(s), first "
-                f"for unit {unit_labels[u_sorted[r]]!r}; drop or impute them before fitting."
+                f"Column {column_text(values[c])} has {int(bad[:, c].sum())} missing or infinite value(s), first "
+                f"for unit {_plain(unit_labels[u_sorted[r]])!r}; drop or impute them before fitting."
             )
         uc = None
         if unit_covariates:
@@ -412,8 +421,8 @@ class Panel:
             if varying.any():
                 r, c = np.argwhere(varying)[0]
                 raise DataError(
-                    f"Unit covariate {unit_covariates[c]!r} varies within unit "
-                    f"{unit_labels[u_sorted[r]]!r}; unit covariates must be constant within a unit."
+                    f"Unit covariate {column_text(unit_covariates[c])} varies within unit "
+                    f"{_plain(unit_labels[u_sorted[r]])!r}; unit covariates must be constant within a unit."
                 )
             uc = first
         level_cov = None

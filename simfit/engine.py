@@ -21,12 +21,15 @@ conveniences around :class:`Simulator`.
 
 from __future__ import annotations
 
+import linecache
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -322,7 +325,9 @@ class Simulator:
                 f"{dim} parameter(s) ({', '.join(lv.params)}) but the kernel writes more. Make "
                 "the kernel write exactly theta[0..n-1] or declare all its parameters."
             )
-            self._call_probe(kernel, (psi, parent, np.ascontiguousarray(lcov[0]), lv.args, rng, theta), f"draw kernel of level {lv.name!r}", outside)
+            args = (psi, parent, np.ascontiguousarray(lcov[0]), lv.args, rng, theta)
+            self._call_probe(kernel, args, f"draw kernel of level {lv.name!r}", self._draw_arrays(level, parent.size),
+                             "declare every parameter the kernel writes")
             if not (np.isnan(buf[:guard]).all() and np.isnan(buf[guard + dim :]).all()):
                 raise ModelError(outside)
             missing = [lv.params[j] for j in range(dim) if np.isnan(theta[j])]
@@ -343,9 +348,11 @@ class Simulator:
         outside = (
             f"The observation kernel writes outside y: the model declares {nv} value column(s) "
             f"({', '.join(obs.values)}) and y has one row per observation; write y[k, j] for k < "
-            "y.shape[0] and j < the number of declared values only (or it reads outside x or theta)."
+            "y.shape[0] and j < the number of declared values only."
         )
-        self._call_probe(self._m.kernels[-1], (psi, parent, np.ascontiguousarray(d.x[:n]), obs.args, rng, y), "observation kernel", outside)
+        args = (psi, parent, np.ascontiguousarray(d.x[:n]), obs.args, rng, y)
+        self._call_probe(self._m.kernels[-1], args, "observation kernel", self._observation_arrays(n, parent.size),
+                         "declare every value column the kernel writes and every covariate it reads")
         if not (np.isnan(buf[:guard]).all() and np.isnan(buf[guard + n :]).all()):
             raise ModelError(outside)
         unset = np.isnan(y)
@@ -362,14 +369,37 @@ class Simulator:
                 "the first unit simulated at the start values",
             )
 
-    @staticmethod
-    def _call_probe(kernel, args, role, outside: str = ""):
+    def _call_probe(self, kernel, args, role, arrays: str, declare: str):
         try:
             kernel(*args)
-        except IndexError as exc:  # a bounds-checked kernel indexing outside its arrays
-            raise ModelError(outside or f"The {role} indexes outside its arrays ({exc}).") from exc
+        except IndexError as exc:  # a bounds-checked kernel indexing outside its arrays (reading or writing)
+            raise ModelError(
+                f"The {role} indexes outside its arrays{_index_error_site(kernel, args)} at the start values "
+                f"{self._psi_text(args[0])} on the first unit, where {arrays}; index inside them, and {declare}."
+            ) from exc
         except Exception as exc:  # a user kernel raising is reported with its role
             raise ModelError(f"The {role} raised {type(exc).__name__}: {exc}") from exc
+
+    def _draw_arrays(self, level: int, n_parent: int) -> str:
+        """The shapes a level's draw kernel sees, in words (for messages)."""
+        lv = self.model.levels[level]
+        names = self.design.level_covariate_names[level] if self.design.level_covariate_names else ()
+        return (
+            f"theta has {_entries(lv.n_params)} ({', '.join(lv.params)}), psi {len(self.model.param_names)}, "
+            f"parent {n_parent}, covariates {len(names)}" + (f" ({', '.join(names)})" if names else "")
+            + f" and args {lv.args.size}"
+        )
+
+    def _observation_arrays(self, n_obs: int, n_theta: int) -> str:
+        """The shapes the observation kernel sees for ``n_obs`` observations, in words."""
+        obs = self.model.observations
+        covariates = self.design.covariate_names
+        return (
+            f"y is {n_obs} x {obs.n_values} (observations x values {', '.join(obs.values)}), x is {n_obs} x "
+            f"{len(covariates)} " + (f"(observations x covariates {', '.join(covariates)})" if covariates else "(no covariates)")
+            + f", theta has {_entries(n_theta)} ({', '.join(self.model.levels[-1].params)}), psi "
+            f"{len(self.model.param_names)} and args {obs.args.size}"
+        )
 
     def _psi_text(self, psi: np.ndarray) -> str:
         names = self.model.all_params.names if len(psi) == len(self.model.all_params) else self.model.param_names
@@ -448,7 +478,7 @@ class Simulator:
         if not inside.all():
             r, j = (int(v) for v in np.argwhere(~inside)[0])
             params.as_vector(rows[r])  # raises with the parameter, its value and bounds
-            raise ArgumentError(f"Parameter row {r} has an invalid value {rows[r, j]!r}.")
+            raise ArgumentError(f"Parameter row {int(r)} has an invalid value {float(rows[r, j])!r}.")
         return rows
 
     def _batch_statistics(self, rows, n_sims, seed, first_sim, failures) -> np.ndarray:
@@ -596,7 +626,7 @@ class Simulator:
         the keyed streams make the replay draw exactly the same numbers.
         """
         rng = np.zeros(STREAM_SIZE, dtype=np.uint64)
-        where = f"(simulation {sim}, unit {unit}) at parameters {self._psi_text(psi)}"
+        where = f"in simulation {sim}, unit {unit}, at parameters {self._psi_text(psi)}"
         psi = self.model.expand(psi)
         nesting = self.design.nesting
         entities = {unit: psi}
@@ -611,12 +641,14 @@ class Simulator:
                 theta = np.full(lv.n_params, np.nan)
                 seed_stream(rng, seed, sim, level + 1, e)
                 cov = np.array(self.design.level_covariates[level][e], dtype=np.float64)
+                args = (psi, np.ascontiguousarray(parent), cov, lv.args, rng.copy(), theta)
                 try:
-                    kernel(psi, np.ascontiguousarray(parent), cov, lv.args, rng, theta)
+                    kernel(*args)
                 except Exception as exc:
+                    entity = f" for {lv.name} {e - lo} of the unit" if level > 0 else ""
                     raise SimulationError(
-                        f"The draw kernel of level {lv.name!r} raised {type(exc).__name__}: {exc} for "
-                        f"{lv.name} {e} {where}."
+                        f"The draw kernel of level {lv.name!r} {_raised(exc, kernel, args)}{entity} {where}"
+                        + (f", where {self._draw_arrays(level, len(parent))}." if isinstance(exc, IndexError) else ".")
                     ) from exc
                 drawn[e] = theta
             entities = drawn
@@ -628,16 +660,20 @@ class Simulator:
             a, b = obs_off[g], obs_off[g + 1]
             seed_stream(rng, seed, sim, self.model.n_levels + 1, g)
             block = np.full((b - a, obs.n_values), np.nan)
+            args = (psi, entities[g], np.array(self._d.x[a:b]), obs.args, rng.copy(), block)
             try:
-                self._m.kernels[-1](psi, entities[g], np.array(self._d.x[a:b]), obs.args, rng, block)
+                self._m.kernels[-1](*args)
             except Exception as exc:
+                # Models without groups: the observations' entity is the unit, named in `where`.
+                entity = f" for {self.model.levels[-1].name} {g - lo} of the unit" if self.model.n_levels > 1 else ""
                 raise SimulationError(
-                    f"The observation kernel raised {type(exc).__name__}: {exc} for group {g} {where}."
+                    f"The observation kernel {_raised(exc, self._m.kernels[-1], args)}{entity} {where}"
+                    + (f", where {self._observation_arrays(b - a, len(entities[g]))}." if isinstance(exc, IndexError) else ".")
                 ) from exc
             y[a - first : b - first] = block
         if self._plan is not None:
             groups = np.asarray(obs_off[lo : hi + 1] - first, dtype=np.int64)
-            _replay_unit_statistics(self._plan, y, np.array(self._d.x[first : obs_off[hi]]), groups, f"unit {unit} {where}")
+            _replay_unit_statistics(self._plan, y, np.array(self._d.x[first : obs_off[hi]]), groups, f"unit {unit} of simulation {sim} at parameters {self._psi_text(psi)}")
 
     def _require_plan(self):
         if self._plan is None:
@@ -711,6 +747,46 @@ class Simulator:
         )
 
 
+def _entries(n: int) -> str:
+    return f"{n} entry" if n == 1 else f"{n} entries"
+
+
+def _raised(exc: Exception, kernel, args) -> str:
+    """What a kernel did, for a message: "indexes outside its arrays at line ..." for an
+    IndexError (reading or writing, which the bounds check does not tell), else "raised ..."."""
+    if isinstance(exc, IndexError):
+        return f"indexes outside its arrays{_index_error_site(kernel, args)}"
+    return f"raised {type(exc).__name__}: {exc}"
+
+
+def _index_error_site(kernel, args) -> str:
+    """Where a kernel indexes outside its arrays, found by running its Python source on copies of
+    the same inputs (NumPy names the index, axis and size, Numba's bounds check does not):
+    ``" at line 14 of model.py, `y[k, 0] = x[k, 1]` (index 1 is out of bounds for axis 1 with
+    size 1)"``, or ``""`` where the Python run does not reproduce it."""
+    py = getattr(kernel, "py_func", None)
+    if py is None:
+        return ""
+    copies = [np.array(a) if isinstance(a, np.ndarray) else a for a in args]
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            py(*copies)
+    except IndexError as exc:
+        tb, site = exc.__traceback__, None
+        while tb is not None:
+            if tb.tb_frame.f_code is py.__code__:
+                site = tb.tb_lineno
+            tb = tb.tb_next
+        if site is None:
+            return ""
+        source = linecache.getline(py.__code__.co_filename, site).strip()
+        return f" at line {site} of {Path(py.__code__.co_filename).name}, `{source}` ({exc})"
+    except Exception:  # the Python run differs (types, other errors): no site
+        return ""
+    return ""
+
+
 def _chunk_size(n_tasks: int, obs_per_task: float) -> int:
     """Tasks per parallel chunk: enough observations to amortise set-up, enough chunks to balance."""
     by_size = max(1, int(_OBS_PER_CHUNK / max(1.0, obs_per_task)))
@@ -768,8 +844,17 @@ def _replay_unit_statistics(plan: StatisticsPlan, y: np.ndarray, x: np.ndarray, 
     for k, kernel in enumerate(plan.unit_kernels):
         lo, hi = plan.unit_out_offsets[k], plan.unit_out_offsets[k + 1]
         args = plan.unit_args[plan.unit_args_offsets[k] : plan.unit_args_offsets[k + 1]]
+        call = (np.ascontiguousarray(y), np.ascontiguousarray(x), groups, args, work, out[lo:hi])
         try:
-            kernel(np.ascontiguousarray(y), np.ascontiguousarray(x), groups, args, work, out[lo:hi])
+            kernel(*call)
+        except IndexError as exc:  # reading or writing: the bounds check does not tell
+            names = plan.unit_names[lo:hi]
+            raise StatisticsError(
+                f"Unit statistic {', '.join(names)} indexes outside its arrays{_index_error_site(kernel, call)} on "
+                f"{where}, where y is {y.shape[0]} x {y.shape[1]} (observations x values), x is {x.shape[0]} x "
+                f"{x.shape[1]} (observations x covariates) and out has {_entries(hi - lo)} ({', '.join(names)}); "
+                "index inside them, and declare one label per value the kernel writes."
+            ) from exc
         except Exception as exc:
             raise StatisticsError(
                 f"Unit statistic {', '.join(plan.unit_names[lo:hi])} raised {type(exc).__name__}: {exc} on "
@@ -935,3 +1020,55 @@ def observed_statistics(model: Model, panel: Panel, statistics: Statistics) -> p
     """Auxiliary statistics of an observed panel as a labelled series."""
     sim = Simulator(model, panel, statistics)
     return pd.Series(sim.observed(panel), index=list(sim.names), name="observed")
+
+
+#: Values beyond this overflow once squared (the largest float is 1.8e308): a variance, a product
+#: or a regression on them is infinite or NaN.
+OVERFLOW_VALUE = 1e150
+
+
+def explain_nonfinite_observed(sim: Simulator, panel: Panel, bad: np.ndarray) -> str:
+    """Why the statistics flagged by ``bad`` are NaN or infinite on an observed panel, in one line,
+    with what to do: the unit (and its observation) holding a value whose square overflows; a unit
+    statistic infinite for some unit, or undefined for every unit (aggregates leave out the units
+    where it is NaN), with how many of them have one observation; or else the aggregates across
+    units themselves."""
+    names = np.asarray(sim.names)[np.asarray(bad, dtype=bool)]
+    counts, offsets = panel.obs_per_unit, panel.unit_offsets
+
+    def unit_label(i) -> object:
+        label = panel.unit_ids[int(i)] if panel.unit_ids is not None else int(i)
+        return label.item() if isinstance(label, np.generic) else label
+
+    causes, fixes = [], []
+    huge = np.argwhere(np.abs(panel.values) > OVERFLOW_VALUE)
+    if huge.size:
+        row, col = (int(v) for v in huge[0])
+        unit = int(np.searchsorted(offsets, row, side="right") - 1)
+        more = f"; {len(huge)} such values in all" if len(huge) > 1 else ""
+        causes.append(
+            f"unit {unit_label(unit)!r} has {panel.value_names[col]} = {panel.values[row, col]:.3g} (its observation "
+            f"{row - int(offsets[unit]) + 1} of {int(counts[unit])}{more}), beyond {OVERFLOW_VALUE:.0e}, where squares "
+            "overflow"
+        )
+        fixes.append("rescale the values or correct that entry")
+    table = sim.observed_unit_statistics(panel)
+    for j, column in enumerate(sim.unit_names):
+        infinite = np.flatnonzero(np.isinf(table[:, j]))
+        if infinite.size:
+            causes.append(f"{column} is infinite for {infinite.size} unit(s) (first {unit_label(infinite[0])!r})")
+        elif np.isnan(table[:, j]).all():
+            single = int((counts == 1).sum())
+            why = f" ({'each has' if single == panel.n_units else f'{single} of them have'} one observation)" if single else ""
+            causes.append(f"{column} is undefined for every unit{why}")
+            fixes.append("use statistics defined on these units" + (", or units with more observations" if single else ""))
+    if not causes:
+        causes.append(
+            "every unit statistic is finite where defined, so an aggregate across units is not (a spread needs two "
+            "units with the unit statistic defined)"
+        )
+    fixes = fixes or ["drop those statistics or change the design"]
+    return (
+        f"Statistic(s) {', '.join(names)} are NaN or infinite on the observed data: {'; '.join(causes)}; "
+        f"{', or '.join(dict.fromkeys(fixes))}."
+    )

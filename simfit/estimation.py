@@ -33,7 +33,7 @@ from scipy.stats import chi2
 from simfit.bootstrap import BootstrapDraws, gauss_newton_map, kstep_bootstrap
 from simfit.convergence import ConvergenceCheck, check_roughness
 from simfit.data import Panel
-from simfit.engine import ParamsLike, Simulator, calibrated_statistics
+from simfit.engine import ParamsLike, Simulator, calibrated_statistics, explain_nonfinite_observed
 from simfit.errors import EstimationError, SimfitError, warn
 from simfit.inference import central_jacobian, fd_steps, identification, j_test, sandwich
 from simfit.intervals import ProfileCurve, sandwich_concerns
@@ -424,10 +424,7 @@ def fit(
     observed = sim.observed(data)
     bad = ~np.isfinite(observed)
     if bad.any():
-        raise EstimationError(
-            f"Statistic(s) {', '.join(np.asarray(names)[bad])} are NaN or infinite on the observed "
-            "data (e.g. a variance of units with one observation); drop them or change the design."
-        )
+        raise EstimationError(explain_nonfinite_observed(sim, data, bad))
     unit_fit_failures = _unit_fit_failures(sim, data)
     n_sims = int(options.n_sims)
     # Keys of the simulated panels are derived from the seed, never the seed itself, so that data

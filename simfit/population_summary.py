@@ -57,6 +57,7 @@ from scipy.special import expit, logit
 from simfit.data import Panel
 from simfit.errors import ArgumentError
 from simfit.model import Model
+from simfit.seeding import derive_seed
 from simfit.weighted import systematic_resample, weighted_quantile
 
 __all__ = ["SUMMARY_NAMES", "unit_distribution", "population_summary"]
@@ -364,10 +365,38 @@ class _Evaluator:
         self.design = design
         self.n_sims = int(n_sims)
         self.seed = int(seed)
-        self.margins = _plan(model, method)
-        self.keys = [m.key for m in self.margins]
-        self.exact = np.array([m.latent is not None for m in self.margins])
         self._simulator = None
+        self.margins = self._without_covariates(_plan(model, method))
+        self.keys = [m.key for m in self.margins]
+        self.exact = np.array([m.latent is not None for m in self.margins], dtype=bool)
+
+    def _without_covariates(self, margins: list[_Margin]) -> list[_Margin]:
+        """The margins, less the parameters a user-written draw kernel copies from its entities'
+        covariates (a unit's known standard error handed to the observations): a covariate is
+        part of the design, not drawn from the population. Found by simulating at the model's
+        start and at a second point: a copy equals one covariate column for every entity."""
+        design = self.design
+        candidates = [
+            m for m in margins
+            if m.latent is None and m.link is None and design is not None
+            and design.level_covariates[m.level].shape[1] > 0
+        ]
+        if not candidates:
+            return margins
+        params = self.model.params
+        start = params.start
+        rows = np.array([start, params.to_natural(params.to_free(start) + 0.5)])
+        simulator = self._get_simulator([margins.index(candidates[0])], margins)
+        values = [simulator.simulate(psi, n_sims=2, seed=self.seed).params for psi in rows]
+        copies = set()
+        for m in candidates:
+            covariates = design.level_covariates[m.level]
+            name = self.model.levels[m.level].name
+            drawn = [v[name][:, :, m.column] for v in values]
+            if any(all(np.array_equal(x, np.broadcast_to(covariates[:, c], x.shape)) for x in drawn)
+                   for c in range(covariates.shape[1])):
+                copies.add(m.key)
+        return [m for m in margins if m.key not in copies]
 
     @property
     def all_exact(self) -> bool:
@@ -398,8 +427,11 @@ class _Evaluator:
             )
         return arr, single
 
-    def evaluate(self, rows: np.ndarray, which: np.ndarray | None = None) -> np.ndarray:
-        """Summaries, shape (n_rows, n_margins, 6); margins outside ``which`` are NaN."""
+    def evaluate(self, rows: np.ndarray, which: np.ndarray | None = None, independent: bool = False) -> np.ndarray:
+        """Summaries, shape (n_rows, n_margins, 6); margins outside ``which`` are NaN. Simulated
+        margins use the same random keys at every row (common random numbers: smooth in ``psi``),
+        or with ``independent`` keys of their own per row (a posterior's draws: their simulation
+        errors then average out over the draws instead of adding up)."""
         which = np.ones(len(self.margins), dtype=bool) if which is None else which
         out = np.full((rows.shape[0], len(self.margins), len(SUMMARY_NAMES)), np.nan)
         for k, margin in enumerate(self.margins):
@@ -407,10 +439,10 @@ class _Evaluator:
                 out[:, k] = _exact(margin, rows)
         simulated = [k for k, m in enumerate(self.margins) if which[k] and m.latent is None]
         if simulated and rows.shape[0]:
-            self._simulate(rows, simulated, out)
+            self._simulate(rows, simulated, out, independent)
         return out
 
-    def _simulate(self, rows: np.ndarray, simulated: list[int], out: np.ndarray) -> None:
+    def _simulate(self, rows: np.ndarray, simulated: list[int], out: np.ndarray, independent: bool = False) -> None:
         simulator = self._get_simulator(simulated)
         levels = sorted({self.margins[k].level for k in simulated})
         names = [self.model.levels[k].name for k in levels]
@@ -420,9 +452,10 @@ class _Evaluator:
         block = max(1, min(self.n_sims, _BLOCK_BYTES // per_sim))
         for r, psi in enumerate(rows):
             parts: dict[str, list] = {name: [] for name in names}
+            # The same (seed, simulation) keys at every row: common random numbers; or a row's own.
+            seed = derive_seed(self.seed, 7, r) if independent else self.seed
             for first in range(0, self.n_sims, block):
-                # The same (seed, simulation) keys at every row: common random numbers.
-                sim = simulator.simulate(psi, n_sims=min(block, self.n_sims - first), seed=self.seed, first_sim=first)
+                sim = simulator.simulate(psi, n_sims=min(block, self.n_sims - first), seed=seed, first_sim=first)
                 for name in names:
                     parts[name].append(sim.params[name].copy())
             values = {name: np.concatenate(parts[name]) for name in names}
@@ -431,11 +464,12 @@ class _Evaluator:
                 x = values[self.model.levels[margin.level].name][:, :, margin.column].reshape(-1)
                 out[r, k] = _sample_summaries(x, margin)
 
-    def _get_simulator(self, simulated: list[int]):
+    def _get_simulator(self, simulated: list[int], margins: list[_Margin] | None = None):
+        margins = self.margins if margins is None else margins
         if self._simulator is None:
             if self.design is None:
-                first = self.margins[simulated[0]]
-                keys = ", ".join(self.margins[k].key for k in simulated)
+                first = margins[simulated[0]]
+                keys = ", ".join(margins[k].key for k in simulated)
                 raise ArgumentError(
                     f"The population distribution of {keys} has no closed form ({first.key}: "
                     f"{first.reason}) and is simulated on a design, but none was given; pass "
@@ -549,7 +583,9 @@ def population_summary(
     max_simulated_draws : int, default 100
         Posteriors only: margins without a closed form are simulated at this many posterior draws
         (a uniform subsample without replacement, or a systematic resample by the weights);
-        exact margins use every draw.
+        exact margins use every draw. The posterior means of simulated summaries are corrected for
+        the subsample by a regression on the population parameters, known at every draw (control
+        variates), and their Monte-Carlo standard error is reported (``mc_se``).
 
     Returns
     -------
@@ -559,7 +595,11 @@ def population_summary(
         estimate), ``se`` (delta method: central differences on the unconstrained scale with
         ``cov_free``), ``lower`` and ``upper``. For a posterior, columns ``mean``, ``sd``, ``lower``
         and ``upper``: the (weighted) posterior mean, sd and central ``1 - alpha`` interval of each
-        summary over the draws.
+        summary over the draws; where margins are simulated, also ``mc_se``, the Monte-Carlo
+        standard error of the posterior mean from simulating at a subsample of the draws (0 for
+        exact margins), and ``attrs`` name the simulated margins and the draws simulated at.
+        Parameters a user-written draw kernel copies from its entities' covariates (a known
+        standard error handed to the observations) are not summarised: they are the design's.
 
     Notes
     -----
@@ -576,8 +616,9 @@ def population_summary(
     model = getattr(result, "model", None)
     evaluator = _Evaluator(model, getattr(result, "design", None), n_sims, seed, method)
     index = pd.MultiIndex.from_product([evaluator.keys, SUMMARY_NAMES], names=["parameter", "summary"])
+    attrs = {}
     if hasattr(result, "draws"):
-        columns = _posterior(evaluator, result, alpha, seed, int(max_simulated_draws))
+        columns, attrs = _posterior(evaluator, result, alpha, seed, int(max_simulated_draws))
     elif hasattr(result, "free") and hasattr(result, "cov_free"):
         if interval not in _INTERVALS:
             raise ArgumentError(f"Unknown interval {interval!r}; use 'auto', 'sampling' or 'delta'.")
@@ -587,7 +628,10 @@ def population_summary(
             f"Expected a FitResult or a posterior with .draws, got {type(result).__name__}; pass the "
             "result of simfit.fit or of a Bayesian sampler."
         )
-    return pd.DataFrame(columns, index=index)
+    frame = pd.DataFrame(columns, index=index)
+    if attrs:  # which margins were simulated, at how many of the draws
+        frame.attrs.update(attrs, simulated=[evaluator.keys[k] for k in np.flatnonzero(~evaluator.exact)])
+    return frame
 
 
 def _fit(evaluator: _Evaluator, result, alpha: float, interval: str, n_draws: int, seed: int) -> dict:
@@ -692,7 +736,7 @@ def _posterior(evaluator: _Evaluator, posterior, alpha: float, seed: int, max_si
         else:  # systematic resampling: equally weighted draws with the weighted draws' distribution
             pick = systematic_resample(w, max_simulated, rng)
         unique, inverse = np.unique(pick, return_inverse=True)
-        sub = evaluator.evaluate(rows[unique], ~evaluator.exact).reshape(unique.size, -1)[inverse]
+        sub = evaluator.evaluate(rows[unique], ~evaluator.exact, independent=True).reshape(unique.size, -1)[inverse]
         parts.append((~exact, sub, np.full(pick.size, 1.0 / pick.size)))
     for cols, vals, wts in parts:
         v = vals[:, cols]
@@ -700,4 +744,36 @@ def _posterior(evaluator: _Evaluator, posterior, alpha: float, seed: int, max_si
         columns["mean"][cols] = mean
         columns["sd"][cols] = np.sqrt(np.maximum(wts @ (v - mean) ** 2, 0.0))
         columns["lower"][cols], columns["upper"][cols] = weighted_quantile(v, probs, wts)
-    return columns
+    if not evaluator.all_exact:
+        free = evaluator.model.params.to_free(rows)
+        whole = weights is None and pick.size == n  # every draw simulated: no subsampling error
+        mean, mc_se = _subsample_mean(sub[:, ~exact], free[pick], w @ free, whole)
+        columns["mean"][~exact] = mean
+        columns["mc_se"] = np.zeros(exact.size)
+        columns["mc_se"][~exact] = mc_se
+        return columns, {"simulated_draws": int(pick.size), "draws": int(n)}
+    return columns, {}
+
+
+def _subsample_mean(values: np.ndarray, free: np.ndarray, free_mean: np.ndarray, whole: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means of summaries simulated at a subsample of the draws, and their Monte-Carlo
+    standard errors.
+
+    The summaries move with the population parameters, known at every draw, so their subsample
+    mean is corrected by a regression on the parameters (unconstrained scale): the control-variate
+    estimator ``mean(v) + (mean_all(u) - mean_sub(u)) b``. Its error is the residuals' sd over the
+    root of the subsample size; a summary that is a linear function of the parameters (the mean of
+    a normal margin) is then exact. Without enough draws for the regression, the plain mean and
+    ``sd / sqrt(m)``.
+    """
+    m, p = free.shape
+    plain = values.mean(axis=0)
+    if whole:
+        return plain, np.zeros(values.shape[1])
+    if m < 2 * (p + 1) + 2:
+        return plain, values.std(axis=0, ddof=1) / math.sqrt(m) if m > 1 else np.full(values.shape[1], np.inf)
+    x = np.column_stack([np.ones(m), free - free.mean(axis=0)])
+    coef, *_ = np.linalg.lstsq(x, values, rcond=None)
+    residuals = values - x @ coef
+    adjusted = plain + (free_mean - free.mean(axis=0)) @ coef[1:]
+    return adjusted, np.sqrt((residuals**2).sum(axis=0) / (m - p - 1)) / math.sqrt(m)

@@ -238,7 +238,7 @@ def check(
     if bad.any():
         raise EstimationError(
             f"Statistic(s) {', '.join(np.asarray(names)[bad])} are NaN or infinite in some panels simulated at "
-            f"{dict(zip(param_names, psi.round(6)))}; use statistics defined for every panel."
+            f"{dict(zip(param_names, psi.round(6).tolist()))}; use statistics defined for every panel."
         )
     omega = np.atleast_2d(np.cov(draws, rowvar=False, ddof=1))
     sd = np.sqrt(np.diag(omega))
@@ -327,7 +327,10 @@ def _local_recovery(boot, params, psi, u, se, alpha, param_names, n_stats, n_uni
         index=param_names,
     )
     recovery["sd_over_se"] = recovery["sd"] / recovery["se"]
-    concerns = sandwich_concerns(params, u, se, n_stats, n_units, n_sims, ident.condition, ident.rank, [], alpha)
+    # On the natural scale, as the fit does: the bounds are natural (u and se are unconstrained: a
+    # spread's log is below its bound 0 whenever the spread is below 1, however many se from 0).
+    se_natural = se * np.abs(params.jacobian_diag(u))
+    concerns = sandwich_concerns(params, psi, se_natural, n_stats, n_units, n_sims, ident.condition, ident.rank, [], alpha)
     # The default interval is the sandwich where no concern is raised, else the union of the
     # sandwich and the bootstrap-t intervals; the latter's half-width is about z se_b times the
     # bootstrap's own spread relative to the sandwich (sd / se), so the union's is z se_b max(1, sd / se).

@@ -31,17 +31,22 @@ J_REJECT = 0.001
 
 
 def format_number(value: float, width: int, decimals: int = 4) -> str:
-    """``value`` right-aligned in ``width`` characters: fixed-point where that reads well, else
-    scientific with ``decimals`` significant digits; never more than ``width`` characters for any
-    finite value (a bound of 1.8e308 prints as ``1.798e+308``), ``inf``/``-inf``/``nan`` as such."""
+    """``value`` right-aligned in ``width`` characters with at least one space before it, so that
+    columns of a table never run together: fixed-point where that reads well, else scientific with
+    ``decimals`` significant digits, fewer where the exponent needs the room (``-1.7e+308`` in 10
+    characters); ``inf``/``-inf``/``nan`` as such."""
     v = float(value)
+    room = width - 1
     if not np.isfinite(v):
         text = "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf")
-    elif v == 0 or 1e-4 <= abs(v) < min(1e6, 10 ** (width - decimals - 3)):
-        text = f"{v:.{decimals}f}"
     else:
-        text = f"{v:.{max(decimals - 1, 1)}e}"
-    return f"{text:>{width}}"
+        text = f"{v:.{decimals}f}"
+        if not (v == 0 or 1e-4 <= abs(v) < 1e6) or len(text) > room:
+            for digits in range(max(decimals - 1, 1), -1, -1):
+                text = f"{v:.{digits}e}"
+                if len(text) <= room:
+                    break
+    return f" {text}" if len(text) > room else f"{text:>{width}}"
 
 
 @dataclass(frozen=True)
@@ -495,7 +500,7 @@ class FitResult:
         lo_name, hi_name = frame.columns[-3], frame.columns[-2]
         header = (
             f"{'':<14}{'estimate':>11}{'se':>11}{'z':>9}{'P>|z|':>9}"
-            f"{'[' + format(alpha / 2, 'g'):>12}{format(1 - alpha / 2, 'g') + ']':>12}{'interval':>8}"
+            f"{'[' + format(alpha / 2, 'g'):>12}{format(1 - alpha / 2, 'g') + ']':>11}{'interval':>9}"
         )
         lines.append(header)
         short = {"wald": "wald", "delta": "delta", "percentile": "pctl", "bootstrap-t": "boot-t", "union": "union", "one-sided": "1-sided"}
@@ -503,7 +508,7 @@ class FitResult:
             lines.append(
                 f"{name[:13]:<14}{format_number(row['estimate'], 11)}{format_number(row['se'], 11)}"
                 f"{format_number(row['z'], 9, 2)}{format_number(row['p_value'], 9, 3)}"
-                f"{format_number(row[lo_name], 12)}{format_number(row[hi_name], 12)}{short[row['ci_method']]:>8}"
+                f"{format_number(row[lo_name], 12)}{format_number(row[hi_name], 11)}{short[row['ci_method']]:>9}"
             )
         lines.append("-" * width)
         lines.extend(self._interval_lines(alpha, frame["ci_method"]))

@@ -23,6 +23,7 @@
     units = 50                       # number of units
     observations = 20                # observations per unit (per group if groups is set)
     # groups = 5                     # groups per unit, for three-level models
+    # covariates = { x0 = [0, 1, ...] }   # one value per observation, the same for every unit
     # data = "design.csv"            # or: take the design from a data file ([data] columns)
 
     [data]                           # columns of data files (simfit fit --data, design.data)
@@ -72,6 +73,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from simfit.bayes.priors import make_prior
@@ -135,12 +137,18 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class DesignSpec:
-    """``[design]``: a balanced design, or the design of a data file."""
+    """``[design]``: a balanced design, or the design of a data file.
+
+    A balanced design's observation covariates are the same for every unit (and group):
+    ``covariates = { time = [0.25, 0.5, 1, 2] }``, one value per observation. Covariates that
+    differ between units, and unit covariates, need a design file (``data = "design.csv"``).
+    """
 
     units: int = 0
     observations: int = 0
     groups: int = 0
     data: str = ""
+    covariates: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -183,7 +191,7 @@ def _sample_section(data, path: Path) -> SampleSpec:
     where = f"{path}: [sample]"
     if not isinstance(data, dict):
         raise ScenarioError(f"{where} must be a table.")
-    method = data.get("method", "bsl")
+    method = _check_type(data.get("method", "bsl"), str, f"{where} method")
     if method not in SAMPLER_OPTIONS:
         raise ScenarioError(f"{where} method: expected one of {', '.join(map(repr, SAMPLER_OPTIONS))}, got {method!r}.")
     cls = SAMPLER_OPTIONS[method]
@@ -194,7 +202,7 @@ def _sample_section(data, path: Path) -> SampleSpec:
             f"{where}: unknown key(s) {', '.join(unknown)} for method {method!r}; allowed keys are {', '.join(allowed)}."
         )
     spec = {k: _check_type(v, _SAMPLE_KEYS[k], f"{where} {k}") for k, v in data.items() if k in _SAMPLE_KEYS}
-    options = {k: v for k, v in data.items() if k not in _SAMPLE_KEYS}
+    options = {k: _check_type(v, _field_type(allowed[k]), f"{where} {k}") for k, v in data.items() if k not in _SAMPLE_KEYS}
     try:
         cls(**options)
     except SimfitError as exc:
@@ -276,7 +284,7 @@ class Scenario:
         """Whether ``[design]`` describes one (studies and simulations need it; fitting a data
         file takes the design from the data)."""
         d = self.design
-        return bool(d.data or d.units or d.observations or d.groups)
+        return bool(d.data or d.units or d.observations or d.groups or d.covariates)
 
     def start_values(self) -> dict | None:
         """``[start]`` completed with the model's own starts (None without ``[start]``)."""
@@ -293,14 +301,20 @@ class Scenario:
                 "simulations need it (`simfit fit --data` takes the design from the data)."
             )
         if self.design.data:
-            return read_data(self.resolve(self.design.data), self.data, self.path).design()
+            return read_data(self.resolve(self.design.data), self.data, self.path, design=True)
         from simfit.models import BUILTIN
 
         module = BUILTIN.get(self.model.name)
         if module is not None and hasattr(module, "design"):  # models whose trials carry covariates
             groups = (self.design.groups,) if self.design.groups else ()
             return module.design(self.design.units, self.design.observations, *groups)
-        return Panel.balanced(self.design.units, self.design.observations, n_groups=self.design.groups or None)
+        d = self.design
+        covariates = None
+        if d.covariates:
+            entities = d.units * (d.groups or 1)
+            covariates = np.tile(np.array(list(d.covariates.values()), dtype=float).T, (entities, 1))
+        return Panel.balanced(d.units, d.observations, n_groups=d.groups or None, covariates=covariates,
+                              covariate_names=list(d.covariates) or None)
 
     def resolve(self, relative: str) -> Path:
         path = Path(relative)
@@ -338,11 +352,26 @@ def _check_type(value: Any, expected, where: str) -> Any:
             if bad:
                 raise ScenarioError(f"{where}: map each name to a column name in quotes, e.g. {{ {bad[0]} = \"Column\" }}.")
             return dict(value)
-        return _check_type(value, list, where)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ScenarioError(f"{where}: expected a list of column names or a table of name = \"Column\", got {value!r}.")
+        return list(value)
+    if expected == "covariate_table":  # name = [one number per observation]
+        if not isinstance(value, dict):
+            raise ScenarioError(f"{where}: expected a table of covariate = [numbers], e.g. {{ time = [0.5, 1, 2] }}, got {value!r}.")
+        for k, v in value.items():
+            if not isinstance(v, list) or not v:
+                raise ScenarioError(f"{where}.{k}: expected a non-empty list of numbers, one per observation, got {v!r}.")
+        return {k: [_check_type(x, float, f"{where}.{k}") for x in v] for k, v in value.items()}
     if expected == "steps":  # one step, or a table of steps by parameter name
         if isinstance(value, dict):
             return {k: _check_type(v, float, f"{where}.{k}") for k, v in value.items()}
         return _check_type(value, float, where)
+    if expected == "int_or_auto":
+        if value == "auto":
+            return value
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ScenarioError(f"{where}: expected an integer or \"auto\", got {type(value).__name__} {value!r}.")
+        return value
     if expected == "count_or_auto":
         if value == "auto":
             return value
@@ -354,7 +383,11 @@ def _check_type(value: Any, expected, where: str) -> Any:
 
 def _field_type(f) -> type:
     # Annotations are strings here (postponed evaluation).
-    return {"int": int, "float": float, "str": str, "bool": bool, "list[str]": list, "ColumnNames": "names"}[str(f.type)]
+    return {
+        "int": int, "float": float, "str": str, "bool": bool, "list[str]": list, "ColumnNames": "names",
+        "int | None": int, "int | str": "int_or_auto",  # TOML has no None; the str of an int is "auto"
+        "dict[str, list[float]]": "covariate_table",
+    }[str(f.type)]
 
 
 def _section(data: dict, name: str, cls, path: Path):
@@ -483,8 +516,8 @@ def _validate(sc: Scenario, build: bool = True) -> None:
     if not sc.has_design:
         pass  # a scenario for fitting data files (`simfit fit --data`): the data are the design
     elif d.data:
-        if d.units or d.observations or d.groups:
-            raise ScenarioError(f"{path}: [design] give either data or units/observations/groups, not both.")
+        if d.units or d.observations or d.groups or d.covariates:
+            raise ScenarioError(f"{path}: [design] give either data or units/observations/groups/covariates, not both.")
         if not sc.resolve(d.data).exists():
             raise ScenarioError(f"{path}: [design] data file {sc.resolve(d.data)} not found.")
     else:
@@ -498,6 +531,7 @@ def _validate(sc: Scenario, build: bool = True) -> None:
                 f"{path}: [design] model {sc.model.name!r} has {model.n_levels} level(s) above the "
                 "observations; set 'groups' exactly when the model has two."
             )
+        _check_balanced_covariates(sc, model)
     try:
         if model is not None:
             if sc.has_design or sc.truth or sc.grid or sc.prior:  # a study or simulation needs every truth
@@ -515,14 +549,59 @@ def _validate(sc: Scenario, build: bool = True) -> None:
         raise ScenarioError(f"{path}: seeds must be non-negative and n_sims positive.")
 
 
+def _check_balanced_covariates(sc: Scenario, model: Model | None) -> None:
+    """A balanced design's covariates: one value per observation, and those the model reads."""
+    path, d = sc.path, sc.design
+    for name, column in d.covariates.items():
+        if len(column) != d.observations:
+            raise ScenarioError(
+                f"{path}: [design] covariates.{name} has {len(column)} value(s) but observations = {d.observations}; "
+                "give one value per observation (the same for every unit)."
+            )
+    if model is None:
+        return
+    from simfit.models import BUILTIN
+
+    builtin = BUILTIN.get(sc.model.name)
+    if builtin is not None and hasattr(builtin, "design"):
+        if d.covariates:
+            raise ScenarioError(
+                f"{path}: [design] covariates: model {sc.model.name!r} sets its own design's covariates; remove the key, "
+                "or take the design from a file: [design] data = \"design.csv\"."
+            )
+        return
+    fix = 'take the design from a file: [design] data = "design.csv" with the [data] columns'
+    for level in model.levels:
+        if level.covariates:
+            raise ScenarioError(
+                f"{path}: [design] the {level.name!r} level of model {sc.model.name!r} reads covariate(s) "
+                f"{', '.join(map(repr, level.covariates))}, which differ between entities and a balanced design does "
+                f"not have; {fix}."
+            )
+    declared = model.observations.covariates
+    missing = [c for c in declared if c not in d.covariates]
+    if missing:
+        raise ScenarioError(
+            f"{path}: [design] model {sc.model.name!r} reads observation covariate(s) {', '.join(map(repr, missing))}, "
+            f"which a balanced design has only if given: [design] covariates = {{ {missing[0]} = [...] }} with "
+            f"{d.observations} value(s), the same for every unit; or {fix}."
+        )
+    if tuple(d.covariates)[: len(declared)] != tuple(declared):
+        raise ScenarioError(
+            f"{path}: [design] covariates: list {', '.join(declared)} first and in this order, the order model "
+            f"{sc.model.name!r} reads them."
+        )
+
+
+def _file_names(spec: ColumnNames) -> list[str]:
+    """The file's column names of a ``[data]`` entry (a list, or a table of model name = column)."""
+    return list(spec.values()) if isinstance(spec, dict) else list(spec)
+
+
 def _data_columns(columns: DataSpec) -> set[str]:
     """The file's columns that ``[data]`` reads."""
-
-    def file_names(spec):
-        return list(spec.values()) if isinstance(spec, dict) else list(spec)
-
-    return {columns.unit, columns.group, *file_names(columns.values), *file_names(columns.covariates),
-            *file_names(columns.unit_covariates)}
+    return {columns.unit, columns.group, *_file_names(columns.values), *_file_names(columns.covariates),
+            *_file_names(columns.unit_covariates)}
 
 
 def _unit_ids_as_written(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -542,13 +621,34 @@ def _unit_ids_as_written(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return frame
 
 
-def read_data(path: str | Path, columns: DataSpec, scenario: Path | None = None) -> Panel:
-    """A panel from a long CSV file with the columns named in ``[data]``."""
+#: Delimiters other than the comma that a data file's header reveals (then one column holding them).
+DELIMITERS = {";": "semicolon", "\t": "tab", "|": "vertical bar"}
+
+
+def _delimiter(header: list[str]) -> str:
+    """The file's delimiter: a comma, unless read with commas the header is one column holding
+    exactly one of :data:`DELIMITERS` (a ;- or tab-separated file; a data file has two columns at
+    least, a unit and a value)."""
+    if len(header) == 1:
+        found = [d for d in DELIMITERS if d in header[0]]
+        if len(found) == 1:
+            return found[0]
+    return ","
+
+
+def read_data(path: str | Path, columns: DataSpec, scenario: Path | None = None, design: bool = False) -> Panel:
+    """A panel from a long CSV file with the columns named in ``[data]``; with ``design``, the
+    design alone (a design file needs no values column: absent, empty or NaN, it is not read).
+    Semicolon-, tab- or bar-separated files are read too (their header shows the delimiter); the
+    decimal mark is the point."""
     path = Path(path)
     try:
         with path.open(newline="") as fh:
             header = [c.strip() for c in next(csv.reader(fh), [])]
-        frame = pd.read_csv(path)
+        delimiter = _delimiter(header)
+        if delimiter != ",":
+            header = [c.strip() for c in header[0].split(delimiter)]
+        frame = pd.read_csv(path, sep=delimiter)
     except FileNotFoundError:
         raise ScenarioError(f"Data file {path} not found.") from None
     except (OSError, csv.Error, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -562,8 +662,10 @@ def read_data(path: str | Path, columns: DataSpec, scenario: Path | None = None)
             "writes them); fit one at a time: keep the rows of one value of 'sim'."
         )
     frame = _unit_ids_as_written(frame, [columns.unit] + ([columns.group] if columns.group else []))
+    if design:  # placeholders for the values a design does not have
+        frame = frame.assign(**dict.fromkeys(_file_names(columns.values), 0.0))
     try:
-        return Panel.from_frame(
+        panel = Panel.from_frame(
             frame,
             unit=columns.unit,
             values=columns.values,
@@ -572,7 +674,9 @@ def read_data(path: str | Path, columns: DataSpec, scenario: Path | None = None)
             group=columns.group or None,
         )
     except SimfitError as exc:
-        raise ScenarioError(f"Data file {path}: {exc}") from None
+        read_as = f" (read as {DELIMITERS[delimiter]}-separated, with decimal points)" if delimiter != "," else ""
+        raise ScenarioError(f"Data file {path}{read_as}: {exc}") from None
+    return panel.design() if design else panel
 
 
 def resolve_model(name: str, path: Path | None = None, kind: str = "") -> tuple[Model, Statistics | None]:

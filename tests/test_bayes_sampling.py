@@ -171,3 +171,12 @@ def test_abc_smc_says_it_has_no_preliminary_fit(ln_model, ln_data):
     post = simfit.sample(ln_model, ln_data, stats, LN_PRIOR, method="abc-smc", n_particles=200, max_generations=2, seed=1)
     assert "preliminary fit: none (ABC-SMC starts from the prior)" in post.summary()
     assert post.summary_frame()["estimate"].isna().all()
+
+
+def test_the_abc_note_says_how_far_each_parameter_was_adjusted():
+    from simfit.bayes.abc_smc import ABCOptions
+    from simfit.bayes.sampling import _adjustment_note
+
+    note = _adjustment_note(["mu", "tau", "s"], np.array([0.9, 0.2, 0.02]), ABCOptions())
+    assert note == ("mu adjusted (cv R2 0.90), tau adjusted by 0.50 (cv R2 0.20), s kept (cv R2 0.02); the adjustment "
+                    "rises from none at cv R2 0.1 to full at 0.3")

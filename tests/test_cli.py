@@ -97,7 +97,7 @@ def test_fit_a_data_file(tmp_path, capsys):
     frame.insert(0, "unit", frame.pop("unit").map(lambda u: f"subject-{u}"))
     path = tmp_path / "data.csv"
     frame.sample(frac=1.0, random_state=1).sort_values("unit", kind="stable").to_csv(path, index=False)
-    assert main(["fit", QUICKSTART, "--data", str(path), "--json"]) == 0
+    assert main(["fit", QUICKSTART, "--data", str(path), "--json", "--no-progress"]) == 0
     summary = last_json(capsys)
     assert summary["converged"]
     for name, truth in {"mu": 1.0, "tau": 0.5, "sigma": 1.0}.items():
@@ -114,6 +114,30 @@ def test_simulate_list_and_show(tmp_path, capsys):
     assert any(p.endswith("quickstart.toml") for p in last_json(capsys)["scenarios"])
     assert main(["show", QUICKSTART, "--json"]) == 0
     assert last_json(capsys)["params"] == ["mu", "tau", "sigma"]
+
+
+def test_simulate_writes_the_columns_the_scenario_reads_so_fit_takes_its_output(tmp_path, capsys):
+    # NONMEM-style names: unit ID, values { concentration = "DV" }, covariates { time = "TIME", dose = "AMT" }.
+    truth = (ROOT / "scenarios" / "pk.toml").read_text().split("[truth]")[1].split("[design]")[0]
+    scenario = tmp_path / "nonmem.toml"
+    scenario.write_text((ROOT / "scenarios" / "data" / "pk_nonmem.toml").read_text()
+                        + f'[statistics]\nkind = "hand"\n[truth]{truth}[design]\ndata = "{ROOT / "scenarios" / "data" / "pk_nonmem.csv"}"\n')
+    out = tmp_path / "simulated.csv"
+    assert main(["simulate", str(scenario), "--out", str(out), "--json"]) == 0
+    capsys.readouterr()
+    columns = pd.read_csv(out).columns
+    assert {"ID", "DV", "TIME", "AMT"} <= set(columns) and not {"unit", "concentration", "time", "dose"} & set(columns)
+    assert main(["fit", str(scenario), "--data", str(out), "--n-sims", "5", "--bootstrap", "0", "--json"]) == 0
+    assert last_json(capsys)["data"] == str(out)
+
+
+def test_every_computing_command_takes_no_progress():
+    from simfit.cli import build_parser
+
+    parser = build_parser()
+    for argv in (["run", "s.toml"], ["resume", "d"], ["fit", "s.toml", "--data", "d.csv"], ["check", "s.toml"],
+                 ["sample", "s.toml"], ["simulate", "s.toml"]):
+        assert parser.parse_args([*argv, "--no-progress"]).no_progress, argv
 
 
 GOOD = """

@@ -96,3 +96,18 @@ def test_more_input_errors_are_data_errors():
     df = pd.DataFrame({"u": [1, 1, 2], "g": [1.0, np.nan, 1.0], "y": [1.0, 2.0, 3.0]})
     with pytest.raises(DataError, match="'g' has missing entries"):
         Panel.from_frame(df, unit="u", values="y", group="g")
+
+
+def test_errors_about_a_mapped_column_name_the_files_column():
+    frame = pd.DataFrame({"id": [1, 1, 2], "Conc": [1.0, np.nan, 2.0]})
+    with pytest.raises(DataError, match=r"Column 'Conc' \(the model's 'y'\) has 1 missing or infinite value"):
+        Panel.from_frame(frame, unit="id", values={"y": "Conc"})
+
+
+def test_unit_labels_in_messages_are_plain_numbers():
+    frame = pd.DataFrame({"id": [0, 0, 1, 1], "y": [1.0, 2.0, np.nan, 1.0], "a": [1.0, 1.0, 2.0, 3.0]})
+    with pytest.raises(DataError, match="first for unit 1; drop") as err:
+        Panel.from_frame(frame, unit="id", values="y")
+    assert "np." not in str(err.value)
+    with pytest.raises(DataError, match="varies within unit 1; unit") as err:
+        Panel.from_frame(frame.fillna(0.0), unit="id", values="y", unit_covariates=["a"])

@@ -241,7 +241,9 @@ def _writes_extra_column(psi, theta, x, args, rng, y):
         ((Level("u", ("a", "b"), _draw_ab),), _wrong_arity, ("y",), "takes 3 argument"),
         ((Level("u", ("a",), _draw_with_bad_types),), _noise, ("y",), "does not compile for the expected signature"),
         ((Level("u", ("a",), _returns_value),), _noise, ("y",), "must write its results"),
-        ((Level("u", ("a",), _writes_too_much),), _noise, ("y",), "writes outside theta"),
+        ((Level("u", ("a",), _writes_too_much),), _noise, ("y",),
+         r"draw kernel of level 'u' indexes outside its arrays at line \d+ of test_engine.py, `theta\[j\] = 1.0` \(index 1 "
+         r"is out of bounds for axis 0 with size 1\) .* theta has 1 entry \(a\).* declare every parameter the kernel writes"),
         ((Level("u", ("a", "b", "c", "d"), _writes_too_much),), _noise, ("y",), "left parameter"),
         ((Level("u", ("a",), _returns_value.py_func),), _writes_extra_column, ("y",), "must write its results"),
     ],
@@ -258,8 +260,27 @@ def test_observation_kernel_writing_an_undeclared_column_is_caught():
         theta[0] = psi[0]
 
     model = Model((Param("mu"),), (Level("u", ("a",), one_param),), Observations(_writes_extra_column, values=("y",)))
-    with pytest.raises(ModelError, match="writes outside y"):
+    with pytest.raises(ModelError, match=r"`y\[k, 1\] = theta\[0\]` .* y is 4 x 1 \(observations x values y\).* declare every value column"):
         Simulator(model, Panel.balanced(3, 4))
+
+
+def test_a_kernel_reading_outside_x_is_not_said_to_write_outside_y():
+    @njit
+    def one_param(psi, parent, covariates, args, rng, theta):
+        theta[0] = psi[0]
+
+    @njit
+    def reads_a_second_covariate(psi, theta, x, args, rng, y):
+        for k in range(y.shape[0]):
+            y[k, 0] = theta[0] + x[k, 1]
+
+    model = Model((Param("mu"),), (Level("u", ("a",), one_param),), Observations(reads_a_second_covariate, values=("y",)))
+    design = Panel.balanced(3, 4, covariates=np.ones((12, 1)), covariate_names=["dose"])
+    with pytest.raises(ModelError) as err:
+        Simulator(model, design)
+    message = str(err.value)
+    assert "`y[k, 0] = theta[0] + x[k, 1]` (index 1 is out of bounds for axis 1 with size 1)" in message
+    assert "x is 4 x 1 (observations x covariates dose)" in message and "writes outside" not in message
 
 
 def test_design_must_match_model_levels(ri_model, tl_model):
@@ -413,3 +434,23 @@ def test_failed_vectors_become_nan_rows_when_asked(ri_model, ri_stats):
     assert np.array_equal(out[2], sim.statistics(rows[2], n_sims=2, seed=1, first_sim=4))
     with pytest.raises(SimulationError, match="Non-finite simulation output"):
         sim.statistics_batch(rows, n_sims=2, seed=1)
+
+
+@pytest.mark.parametrize(
+    ("units", "obs", "edit", "message"),
+    [
+        # A value of 1e300 was blamed on "a variance of units with one observation".
+        (20, 5, lambda f: f.assign(y=f["y"].where(f.index != 7, 1e300)),
+         r"^Statistic\(s\) sd:y.mean are NaN or infinite on the observed data: unit 'S001' has y = 1e\+300 \(its "
+         r"observation 3 of 5\), beyond 1e\+150, where squares overflow; rescale the values or correct that entry.$"),
+        (6, 1, None, r"mean:y.var, sd:y.var .* y.var is undefined for every unit \(each has one observation\)"),
+        (1, 5, None, r"sd:y.mean, sd:y.var .* an aggregate across units is not \(a spread needs two units"),
+    ],
+)
+def test_statistics_undefined_on_the_data_are_explained_by_their_cause(ri_model, ri_stats, units, obs, edit, message):
+    frame = simfit.simulate(ri_model, Panel.balanced(units, obs), RI_TRUTH, seed=2).panel(0).to_frame()
+    frame["unit"] = [f"S{u:03d}" for u in frame["unit"]]
+    panel = Panel.from_frame(edit(frame) if edit else frame, unit="unit", values="y")
+    with pytest.raises(simfit.errors.EstimationError, match=message) as err:
+        simfit.fit(ri_model, panel, ri_stats)
+    assert "np." not in str(err.value) and "\n" not in str(err.value)

@@ -17,9 +17,27 @@ def test_writes_past_an_output_are_errors_not_crashes(where):
     lines = run.stdout.strip().splitlines()
     assert len(lines) == 2, lines
     for line in lines:
-        assert line.startswith(("SimulationError", "StatisticsError")) and "IndexError" in line, line
+        assert line.startswith(("SimulationError", "StatisticsError")) and "indexes outside its arrays at line" in line, line
+        assert "np.int" not in line and "group" not in line, line  # plain numbers; no groups in this model
         if where == "observations":
-            assert "observation kernel" in line and "mu: 8" in line
+            assert "observation kernel" in line and "mu: 8" in line and "`y[n + int(args[0]), 0] = 1.0" in line
+        else:
+            assert "Unit statistic y.first" in line and "`out[int(args[0])] = 1.0" in line
+
+
+@pytest.mark.parametrize("where", ["reads", "reads-three-level"])
+def test_reads_past_an_input_are_named_as_such(where):
+    # A kernel reading x[k, 1] of one covariate was said to write outside y, "for group 0" of a
+    # model without groups.
+    run = subprocess.run([sys.executable, str(HERE / "_oob_kernels.py"), where, "0", str(10**6)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = run.stdout.strip().splitlines()
+    assert len(lines) == 2, lines
+    for line, index in zip(lines, (1, 10**6 + 1)):
+        assert line.startswith("SimulationError: The observation kernel indexes outside its arrays at line"), line
+        assert "`y[k, 0] += x[k, 1 + int(args[0])]" in line and f"index {index} is out of bounds for axis 1 with size 1" in line
+        assert "x is 5 x 1 (observations x covariates x0)" in line and "writes" not in line, line
+        assert ("for group 0 of the unit in simulation 0, unit 0" in line) == (where == "reads-three-level"), line
 
 
 def test_check_mode_compiles_everything_bounds_checked_into_its_own_cache(tmp_path):

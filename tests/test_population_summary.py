@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from numba import njit
 from scipy import stats
 from scipy.special import expit
 
@@ -17,6 +18,7 @@ from simfit.models.random_intercept import normal_noise
 from simfit.params import Param
 from simfit.population import LogitNormal, LogNormal, Normal, latent_gaussian_draw, population_level
 from simfit.population_summary import SUMMARY_NAMES, population_summary, unit_distribution
+from simfit.random import normal
 
 PARAMS = (Param("mu"), Param("s", bounds=(0.0, math.inf), start=1.0), Param("sigma", bounds=(0.0, math.inf), start=1.0))
 BOUNDS = (2.0, 5.0)
@@ -375,3 +377,62 @@ def test_parameters_fixed_by_the_model_are_not_population_summaries():
     level = population_level("unit", [Normal("a", "mu", "tau"), Normal("c", 2.0, 0.0)], list(ri.params))
     model = simfit.Model(list(ri.params), [level], ri.observations)
     assert list(simfit.unit_distribution(model, {"mu": 1.0, "tau": 0.5, "sigma": 1.0})) == ["unit.a"]
+
+
+# ------------------------------------------------------------------------------------- covariates
+
+
+@njit(cache=True, error_model="numpy")
+def _effect_and_known_se(psi, parent, covariates, args, rng, theta):
+    theta[0] = psi[0] + psi[1] * normal(rng)  # the unit's true effect, N(mu, tau^2)
+    theta[1] = covariates[0]  # its known standard error, handed to the observations
+
+
+@njit(cache=True, error_model="numpy")
+def _estimate_with_known_se(psi, theta, x, args, rng, y):
+    for k in range(y.shape[0]):
+        y[k, 0] = theta[0] + theta[1] * normal(rng)
+
+
+def known_se_model_and_design():
+    """The meta-analysis model written with a unit covariate: a user-written level copies each
+    unit's known standard error into its parameters for the observation kernel."""
+    from simfit.models import meta_analysis
+
+    level = Level("unit", ("theta", "se"), _effect_and_known_se, covariates=("se",))
+    model = Model(meta_analysis.PARAMS, (level,), Observations(_estimate_with_known_se, values=("y",)), name="known_se")
+    design = simfit.Panel.from_units([[y] for y in meta_analysis.EIGHT_SCHOOLS_Y],
+                                     unit_covariates=np.array(meta_analysis.EIGHT_SCHOOLS_SE)[:, None],
+                                     unit_covariate_names=("se",)).design()
+    return model, design
+
+
+def test_covariates_are_not_population_parameters_and_simulated_means_carry_their_error():
+    # The eight-schools posterior with se as a unit covariate listed unit.se as a population
+    # parameter, and put the unit effects' mean 0.25 below mu's posterior mean (100 draws).
+    model, design = known_se_model_and_design()
+    rng = np.random.default_rng(3)
+    draws = np.stack([rng.normal(4.3, 3.3, (2, 2000)), np.abs(rng.normal(3.0, 3.0, (2, 2000)))], axis=-1)
+    post = SimpleNamespace(model=model, design=design, draws=draws, weights=None)
+    frame = population_summary(post)
+    assert list(dict.fromkeys(frame.index.get_level_values("parameter"))) == ["unit.theta"]
+    assert list(frame.columns) == ["mean", "sd", "lower", "upper", "mc_se"]
+    assert frame.attrs == {"simulated": ["unit.theta"], "simulated_draws": 100, "draws": 4000}
+    mean = frame.loc[("unit.theta", "mean")]
+    mu_mean, mu_sd = draws[..., 0].mean(), draws[..., 0].std()
+    assert mean["mc_se"] < 0.02 * mu_sd  # the mean of theta is linear in mu: the regression takes nearly all the error
+    assert abs(mean["mean"] - mu_mean) <= 4 * mean["mc_se"], (mean["mean"], mu_mean, mean["mc_se"])
+    assert (frame["mc_se"] > 0).all()
+    fit_like = unit_distribution(model, [4.3, 3.0], design=design)
+    assert list(fit_like) == ["unit.theta"]
+
+
+def test_the_posterior_summary_labels_simulated_population_means():
+    from simfit.bayes.posterior import Posterior
+
+    model, design = known_se_model_and_design()
+    rng = np.random.default_rng(4)
+    draws = np.stack([rng.normal(4.3, 3.3, (2, 300)), np.abs(rng.normal(3.0, 3.0, (2, 300)))], axis=-1)
+    post = Posterior(model=model, draws=draws, method="bsl", design=design)
+    text = post.summary()
+    assert "unit.se" not in text and "unit.theta simulated at 100 of the 600 draws: mc_se is the Monte-Carlo" in text

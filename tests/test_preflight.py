@@ -30,6 +30,18 @@ def test_local_recovery_of_adequate_statistics_is_unbiased_and_calibrated():
     json.dumps(result.to_dict())  # plain data
 
 
+def test_near_a_bound_only_within_two_standard_errors_of_it():
+    # tau = 0.5 with a natural-scale se of about 0.07 and sigma = 1 (se 0.03) were "near a bound":
+    # their unconstrained values and se were compared with the natural bound 0.
+    model, stats = random_intercept.model(), random_intercept.statistics()
+    far = simfit.check(model, simfit.Panel.balanced(60, 10), stats, at=TRUTH, n_boot=20, seed=2)
+    assert not any("near a bound" in c for c in far.concerns), far.concerns
+    se_natural = far.recovery["se"] * far.at  # d natural / d log = the value, for tau and sigma
+    assert far.at["tau"] / se_natural["tau"] > 5 and far.at["sigma"] / se_natural["sigma"] > 20
+    near = simfit.check(model, simfit.Panel.balanced(60, 10), stats, at={**TRUTH, "tau": 0.05}, n_boot=20, seed=2)
+    assert [c for c in near.concerns if "near a bound" in c] == ["tau: near a bound"]
+
+
 def test_uninformative_statistics_and_weak_identification_are_named():
     model = random_intercept.model()
     stats = st.Statistics(unit=[st.mean(), st.kurtosis()], across=["mean", "sd"])

@@ -78,3 +78,47 @@ def test_summary_names_iterated_weighting_exact_identification_and_full_statisti
     assert "exactly identified (as many statistics as parameters): no J test" in text and "J =" not in text
     for name in res.names:
         assert any(line.startswith(name + " ") for line in text.splitlines()), name
+
+
+
+def _parameter_rows(text):
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if "estimate" in line and "interval" in line)
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith("-"))
+    return lines[start], lines[start + 1:end]
+
+
+def test_summary_columns_never_run_together(result):
+    # 26.14 next to 1.29e-150 printed as "26.141.29e-150", and "0.975]interval" in the header.
+    from hypothesis import given, settings
+    from hypothesis import strategies as hs
+
+    from simfit.results import FitResult
+
+    numbers = hs.one_of(
+        hs.floats(allow_nan=True, allow_infinity=True),
+        hs.sampled_from([26.14, 1.29e-150, -1.29e-150, 1.7e308, -1.7e308, -123456.789, 5e-5, -0.0, 99999.12345]),
+    )
+
+    @settings(max_examples=200, deadline=None)
+    @given(hs.lists(numbers, min_size=6 * 3, max_size=6 * 3), hs.sampled_from([0.05, 0.1, 0.001]))
+    def check(values, alpha):
+        frame = result.to_frame(alpha)
+        for j, column in enumerate(frame.columns[:-1]):
+            frame[column] = values[3 * j: 3 * j + 3]
+        frame["ci_method"] = ["wald", "bootstrap-t", "one-sided"]
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(FitResult, "to_frame", lambda self, a=0.05, m="auto": frame)
+            header, rows = _parameter_rows(result.summary(alpha))
+        assert header.split() == ["estimate", "se", "z", "P>|z|", f"[{alpha / 2:g}", f"{1 - alpha / 2:g}]", "interval"]
+        for row in rows:
+            assert len(row.split()) == 8, row  # the name, six numbers and the interval's method
+
+    check()
+
+
+def test_numbers_leave_a_space_before_them():
+    from simfit.results import format_number
+
+    assert format_number(1.29e-150, 9, 3) == " 1.3e-150" and format_number(26.14, 9, 2) == "    26.14"
+    assert format_number(-1.7e308, 11) == " -1.70e+308" and format_number(1e300, 6) == " 1e+300"

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+import simfit
 from simfit.errors import ScenarioError
 from simfit.scenario import load_scenario
 
@@ -56,6 +57,9 @@ observations = 5
         (GOOD + "[grid]\nsigma = []\n", r"\[grid\] sigma: expected a non-empty list"),
         (GOOD + '[study]\nalpha = 2.0\n', "alpha must lie in"),
         (GOOD + '[sample]\nmethod = "nuts"\n', r"\[sample\] method: expected one of 'bsl', 'abc-smc', 'surrogate', got 'nuts'"),
+        (GOOD + '[sample]\nmethod = ["bsl"]\n', r"\[sample\] method: expected a string, got list"),
+        (GOOD + '[sample]\nmethod = "abc-smc"\nadjust = 1\n', r"\[sample\] adjust: expected true or false"),
+        (GOOD + '[prior]\ntau = { dist = ["halfnormal"], scale = 1 }\n', r"\[prior\] tau: Unknown prior family"),
         (GOOD + "[sample]\nn_particles = 100\n", r"\[sample\]: unknown key\(s\) n_particles for method 'bsl'"),
         (GOOD + '[sample]\nmethod = "abc-smc"\nn_particles = 5\n', "n_particles must be at least 20"),
         (GOOD + "[sample]\nchains = 0\n", r"\[sample\] chains must be a positive integer"),
@@ -154,6 +158,97 @@ def test_design_from_a_data_file(tmp_path):
     assert design.n_units == 2 and design.n_obs == 3 and not design.has_values
 
 
+COVARIATE_MODEL = """
+import math
+from numba import njit
+import simfit
+from simfit import statistics as st
+from simfit.random import normal
+
+params = [simfit.Param("mu"), simfit.Param("tau", bounds=(0, math.inf)), simfit.Param("beta"),
+          simfit.Param("sigma", bounds=(0, math.inf))]
+unit = simfit.population_level("unit", [simfit.Normal("a", mean="mu", sd="tau")], params)
+
+
+@njit(cache=True, error_model="numpy")
+def observe(psi, theta, x, args, rng, y):
+    for k in range(y.shape[0]):
+        y[k, 0] = theta[0] + psi[2] * x[k, 0] + psi[3] * normal(rng)
+
+
+def build():
+    model = simfit.Model(params, [unit], simfit.Observations(observe, values=("y",), covariates=("x0",)))
+    return model, st.Statistics(unit=[st.sd(), st.ols(["x0"])], across=["mean", "sd"])
+"""
+
+COVARIATE_SCENARIO = """
+[model]
+name = "covariate_model.py:build"
+[truth]
+mu = 1.0
+tau = 0.5
+beta = 0.3
+sigma = 1.0
+[design]
+units = 4
+observations = 3
+"""
+
+
+def test_a_balanced_design_carries_covariates_the_same_for_every_unit(tmp_path):
+    (tmp_path / "covariate_model.py").write_text(COVARIATE_MODEL)
+    text = COVARIATE_SCENARIO + "covariates = { x0 = [0.25, 0.5, 1], dose = [1, 1, 2] }\n"
+    design = load_scenario(write(tmp_path, text)).design_panel()
+    assert design.n_units == 4 and design.covariate_names == ("x0", "dose")
+    assert design.covariates[:, 0].tolist() == [0.25, 0.5, 1.0] * 4 and design.covariates[:, 1].tolist() == [1, 1, 2] * 4
+    scenario = load_scenario(write(tmp_path, text))
+    model, stats = scenario.build()
+    panel = simfit.Simulator(model, design, stats).simulate(scenario.truth, seed=1).panel(0)  # the model reads x0
+    assert panel.covariate_names == ("x0", "dose")
+    groups = load_scenario(write(tmp_path, GOOD.replace('"random_intercept"', '"three_level"')
+                                 .replace("tau = 0.5", "tau_unit = 0.5\ntau_group = 0.3")
+                                 + "groups = 2\ncovariates = { t = [1, 2, 3, 4, 5] }\n")).design_panel()
+    assert groups.n_obs == 10 * 2 * 5 and groups.covariates[:, 0].tolist() == [1, 2, 3, 4, 5] * 20
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("", r"reads observation covariate\(s\) 'x0', which a balanced design has only if given: \[design\] covariates = "
+             r"\{ x0 = \[...\] \} with 3 value\(s\), the same for every unit; or take the design from a file: "
+             r"\[design\] data = \"design.csv\""),
+        ("covariates = { x0 = [1, 2] }\n", r"covariates.x0 has 2 value\(s\) but observations = 3"),
+        ("covariates = { dose = [1, 2, 3], x0 = [1, 2, 3] }\n", "list x0 first and in this order"),
+        ('covariates = { x0 = [1, "a", 3] }\n', r"\[design\] covariates.x0: expected a number"),
+    ],
+)
+def test_balanced_design_covariates_errors_name_the_fix(tmp_path, extra, message):
+    (tmp_path / "covariate_model.py").write_text(COVARIATE_MODEL)
+    with pytest.raises(ScenarioError, match=message):
+        load_scenario(write(tmp_path, COVARIATE_SCENARIO + extra))
+
+
+def test_a_model_that_makes_its_own_design_takes_no_design_covariates(tmp_path):
+    text = open(ROOT / "scenarios" / "pk.toml").read().replace('data = "data/pk_example.csv"', "units = 5\nobservations = 3\ncovariates = { time = [1, 2, 3] }")
+    with pytest.raises(ScenarioError, match="sets its own design's covariates"):
+        load_scenario(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("text", ["id,x\n1,0.5\n1,0.7\n2,1.0\n", "id,x,y\n1,0.5,\n1,0.7,\n2,1.0,\n",
+                                  "id,x,y\n1,0.5,nan\n1,0.7,NA\n2,1.0,3\n"])
+def test_a_design_file_needs_no_values_column(tmp_path, text):
+    (tmp_path / "d.csv").write_text(text)
+    spec = GOOD.replace("units = 10\nobservations = 5", 'data = "d.csv"') + '[data]\nunit = "id"\ncovariates = ["x"]\n'
+    for values in ['["y"]'] + (['{ y = "Y" }'] if "y" not in text else []):  # mapped: the file's Y, absent
+        design = load_scenario(write(tmp_path, spec + f"values = {values}\n")).design_panel()
+        assert design.n_units == 2 and not design.has_values and design.covariates[:, 0].tolist() == [0.5, 0.7, 1.0]
+    from simfit.scenario import DataSpec, read_data
+
+    if "y" in text:  # fitting data still needs every value
+        with pytest.raises(ScenarioError, match="missing or infinite"):
+            read_data(tmp_path / "d.csv", DataSpec(unit="id", values=["y"], covariates=["x"]))
+
+
 def test_fit_table_takes_optimizer_options_steps_and_bootstrap(tmp_path):
     text = GOOD + '''
 [fit]
@@ -236,3 +331,154 @@ def test_data_columns_map_file_names_to_the_models(tmp_path):
         load_scenario(write(tmp_path, '[model]\nname = "pk"\n[data]\ncovariates = { time = 3 }\n'))
     with pytest.raises(ScenarioError, match="'Tim' not found"):
         read_data(tmp_path / "d.csv", DataSpec(unit="Subject", values=["Conc"], covariates={"time": "Tim"}))
+
+
+# ---------------------------------------------------------------------- wrong types, every key
+
+from dataclasses import fields  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as hs  # noqa: E402
+
+from simfit.bayes.sampling import SAMPLER_OPTIONS  # noqa: E402
+
+# What each key of the schema takes: "str", "int", "float" (an integer is a number too), "bool",
+# "names" (a list of strings or a table of strings), "table", "steps" (a number or a table of
+# numbers), "count_or_auto" (an integer or "auto"), "prior" (a table with a string dist and
+# numbers), "numbers" (a non-empty list of numbers), "number_lists" (a table of such lists).
+SCHEMA = {
+    "model": {"name": "str"},
+    "statistics": {"kind": "str", "projected": "bool", "pilot": "int", "seed": "int"},
+    "truth": {"mu": "float"},
+    "start": {"mu": "float"},
+    "prior": {"mu": "prior"},
+    "grid": {"sigma": "numbers"},
+    "design": {"units": "int", "observations": "int", "groups": "int", "data": "str", "covariates": "number_lists"},
+    "data": {"unit": "str", "values": "names", "covariates": "names", "unit_covariates": "names", "group": "str"},
+    "fit": {
+        "n_sims": "int", "seed": "int", "weighting": "str", "optimizer": "str", "optimizer_options": "table",
+        "n_cov_sims": "int", "jacobian_step": "steps", "diff_step": "steps", "search_width": "float",
+        "global_points": "int", "n_starts": "int", "bootstrap": "count_or_auto", "bootstrap_method": "str",
+        "check_convergence": "bool", "bootstrap_steps": "int", "n_jobs": "int", "backend": "str",
+    },
+    "study": {"reps": "int", "seed": "int", "alpha": "float", "n_jobs": "int", "backend": "str"},
+    "simulate": {"seed": "int", "n_sims": "int"},
+    "sample": {"method": "str", "chains": "int", "draws": "int", "warmup": "int", "seed": "int", "n_jobs": "int"},
+}
+# The options of each sampling method, under [sample] with that method.
+SAMPLE_OPTIONS = {
+    "bsl": {"n_sims": "count_or_auto", "shrinkage": "float", "unbiased": "bool", "target_acceptance": "float",
+            "target_loglik_sd": "float", "independence": "float", "block": "int"},
+    "abc-smc": {"n_particles": "int", "quantile": "float", "min_acceptance": "float", "min_tolerance": "float",
+                "max_generations": "int", "max_simulations": "int", "batch": "int", "adaptive_scale": "bool",
+                "adjust": "bool", "adjust_min_gain": "float", "adjust_full_gain": "float"},
+    "surrogate": {"n_design": "int", "rounds": "int", "inflate": "float", "target_acceptance": "float",
+                  "covariance": "str", "n_noise": "int", "n_check": "int", "scale": "str"},
+}
+
+
+def test_the_schema_of_the_wrong_type_test_covers_every_key():
+    from simfit import scenario as sc
+
+    dataclass_of = {"model": sc.ModelSpec, "statistics": sc.StatisticsSpec, "design": sc.DesignSpec,
+                    "data": sc.DataSpec, "study": sc.StudySpec, "simulate": sc.SimulateSpec}
+    assert set(SCHEMA) == set(sc._SECTIONS)
+    for name, cls in dataclass_of.items():
+        assert set(SCHEMA[name]) == {f.name for f in fields(cls)}, name
+    assert set(SCHEMA["fit"]) == set(sc._FIT_TYPES) and set(SCHEMA["sample"]) == set(sc._SAMPLE_KEYS)
+    for method, cls in SAMPLER_OPTIONS.items():
+        assert set(SAMPLE_OPTIONS[method]) == {f.name for f in fields(cls)}, method
+
+
+_scalars = hs.one_of(
+    hs.booleans(),
+    hs.integers(-10**6, 10**6),
+    hs.floats(allow_nan=False, allow_infinity=False, width=32),
+    hs.text(alphabet="abcxyz_ ", max_size=6),
+)
+_toml_values = hs.recursive(
+    _scalars,
+    lambda inner: hs.one_of(hs.lists(inner, max_size=3), hs.dictionaries(hs.sampled_from(["a", "dist", "mean", "sd"]), inner, max_size=2)),
+    max_leaves=5,
+)
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _right_type(kind, v):
+    if kind == "str":
+        return isinstance(v, str)
+    if kind == "int":
+        return isinstance(v, int) and not isinstance(v, bool)
+    if kind == "float":
+        return _is_number(v)
+    if kind == "bool":
+        return isinstance(v, bool)
+    if kind == "names":
+        return (isinstance(v, list) and all(isinstance(x, str) for x in v)) or (
+            isinstance(v, dict) and all(isinstance(x, str) for x in v.values()))
+    if kind == "table":
+        return isinstance(v, dict)
+    if kind == "steps":
+        return _is_number(v) or (isinstance(v, dict) and all(_is_number(x) for x in v.values()))
+    if kind == "count_or_auto":
+        return v == "auto" or (isinstance(v, int) and not isinstance(v, bool))
+    if kind == "prior":
+        return isinstance(v, dict) and isinstance(v.get("dist"), str) and all(
+            _is_number(x) for k, x in v.items() if k != "dist")
+    if kind == "numbers":
+        return isinstance(v, list) and bool(v) and all(_is_number(x) for x in v)
+    if kind == "number_lists":
+        return isinstance(v, dict) and all(_right_type("numbers", x) for x in v.values())
+    raise AssertionError(kind)
+
+
+def _toml(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(map(_toml, v)) + "]"
+    return "{ " + ", ".join(f"{k} = {_toml(x)}" for k, x in v.items()) + " }"
+
+
+_keys = [(section, key, kind, {}) for section, keys in SCHEMA.items() for key, kind in keys.items()] + [
+    ("sample", key, kind, {"method": method}) for method, keys in SAMPLE_OPTIONS.items() for key, kind in keys.items()
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much])
+@given(hs.sampled_from(_keys).flatmap(
+    lambda k: hs.tuples(hs.just(k), _toml_values.filter(lambda v, kind=k[2]: not _right_type(kind, v)))))
+def test_a_value_of_the_wrong_type_is_a_one_line_error_naming_the_key(tmp_path, case):
+    (section, key, kind, extra), value = case
+    tables = {"model": {"name": '"random_intercept"'}, "truth": {"mu": "1.0", "tau": "0.5", "sigma": "1.0"},
+              "design": {"units": "10", "observations": "5"}}
+    tables.setdefault(section, {}).update({k: _toml(v) for k, v in extra.items()})
+    tables[section][key] = _toml(value)
+    text = "".join(f"[{name}]\n" + "".join(f"{k} = {v}\n" for k, v in table.items()) for name, table in tables.items())
+    path = write(tmp_path, text)
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path)
+    message = str(err.value)
+    assert "\n" not in message and str(path) in message and key in message, message
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_semicolon_tab_and_bar_separated_files_are_read(tmp_path, delimiter):
+    from simfit.scenario import DataSpec, read_data
+
+    rows = [["Subject", "Conc", "Time"], ["A", "2.0", "1"], ["A", "1.5", "2"], ["B", "1.0", "1"]]
+    (tmp_path / "d.csv").write_text("".join(delimiter.join(r) + "\n" for r in rows))
+    panel = read_data(tmp_path / "d.csv", DataSpec(unit="Subject", values={"y": "Conc"}, covariates=["Time"]))
+    assert panel.n_units == 2 and panel.values[:, 0].tolist() == [2.0, 1.5, 1.0] and panel.covariates[:, 0].tolist() == [1, 2, 1]
+    # Decimal commas: the error says how the file was read.
+    (tmp_path / "e.csv").write_text("".join(delimiter.join(r).replace(".", ",") + "\n" for r in rows))
+    name = {";": "semicolon", "\t": "tab", "|": "vertical bar"}[delimiter]
+    with pytest.raises(ScenarioError, match=rf"read as {name}-separated, with decimal points\): Column 'Conc' \(the model's 'y'\) is not numeric \(e.g. '2,0'"):
+        read_data(tmp_path / "e.csv", DataSpec(unit="Subject", values={"y": "Conc"}, covariates=["Time"]))

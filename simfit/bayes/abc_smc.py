@@ -19,10 +19,12 @@ previous generation, Prangle 2017). The final particles are corrected by local-l
 on their statistics (Beaumont, Zhang & Balding 2002), which removes most of the blur the last
 tolerance leaves, for each parameter the regression predicts: a linear adjustment of a
 parameter the statistics do not predict linearly (a spread on few units, whose statistics inform
-it through their dispersion) adds noise and, through the link, bias, so a parameter is adjusted
-only where the regression's cross-validated R^2 reaches ``adjust_min_gain``. Every generation is
-checkpointed; a run resumes from the last finished generation and continues exactly as if it had
-never stopped.
+it through their dispersion) adds noise and, through the link, bias. So each parameter's
+adjustment is scaled by a weight that rises continuously with the regression's cross-validated
+R^2, from 0 at ``adjust_min_gain`` to 1 at ``adjust_full_gain``: a small change in the data moves
+the posterior a little, never by the whole adjustment at once (a hard threshold moved a location's
+posterior mean by 0.9 posterior sd between two seeds). Every generation is checkpointed; a run
+resumes from the last finished generation and continues exactly as if it had never stopped.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from simfit.engine import Simulator
 from simfit.errors import EstimationError
 from simfit.estimation import derive_seed
 
-__all__ = ["ABCOptions", "run_abc_smc", "regression_adjust"]
+__all__ = ["ABCOptions", "run_abc_smc", "regression_adjust", "adjustment_weight"]
 
 
 @dataclass(frozen=True)
@@ -67,10 +69,13 @@ class ABCOptions:
         Correct the final particles by local-linear regression on their statistics
         (Beaumont, Zhang & Balding 2002): the tolerance's blur of the posterior shrinks to what a
         linear relation between parameters and statistics cannot explain.
-    adjust_min_gain : float
-        Adjust a parameter (on the unconstrained scale) only where the regression predicts it:
-        its 5-fold cross-validated R^2 among the final particles is at least this. Below it the
-        adjustment can only add noise and bias; the parameter keeps its particles.
+    adjust_min_gain, adjust_full_gain : float
+        Adjust a parameter (on the unconstrained scale) by as much as the regression predicts it:
+        by a weight rising linearly from 0, where its 5-fold cross-validated R^2 among the final
+        particles is at most ``adjust_min_gain``, to 1 (the full adjustment), where it is at least
+        ``adjust_full_gain`` (see :func:`adjustment_weight`). Below the first the adjustment can
+        only add noise and bias; the parameter keeps its particles. Equal values make a hard
+        threshold, which a small change in the data can flip.
     """
 
     n_particles: int = 1000
@@ -83,6 +88,7 @@ class ABCOptions:
     adaptive_scale: bool = False
     adjust: bool = True
     adjust_min_gain: float = 0.1
+    adjust_full_gain: float = 0.3
 
     def __post_init__(self) -> None:
         for name in ("n_particles", "max_generations", "max_simulations"):
@@ -93,10 +99,25 @@ class ABCOptions:
             raise EstimationError(f"n_particles must be at least 20, got {self.n_particles}.")
         if not 0.0 < self.quantile < 1.0 or not 0.0 <= self.min_acceptance < 1.0 or self.min_tolerance < 0:
             raise EstimationError("quantile must lie in (0, 1), min_acceptance in [0, 1) and min_tolerance be >= 0.")
-        if not 0.0 <= self.adjust_min_gain < 1.0:
-            raise EstimationError(f"adjust_min_gain must lie in [0, 1), got {self.adjust_min_gain!r}.")
+        if not 0.0 <= self.adjust_min_gain < 1.0 or not self.adjust_min_gain <= self.adjust_full_gain < 1.0:
+            raise EstimationError(
+                f"adjust_min_gain and adjust_full_gain must satisfy 0 <= adjust_min_gain <= adjust_full_gain < 1, got "
+                f"{self.adjust_min_gain!r} and {self.adjust_full_gain!r}."
+            )
         if self.batch is not None and (not isinstance(self.batch, (int, np.integer)) or self.batch < 1):
             raise EstimationError(f"batch must be a positive integer, got {self.batch!r}.")
+
+
+def adjustment_weight(gains: np.ndarray, min_gain: float, full_gain: float) -> np.ndarray:
+    """How much of the regression adjustment each parameter gets, from its cross-validated R^2:
+    0 up to ``min_gain``, 1 from ``full_gain``, linear in between (a step at ``min_gain`` when the
+    two are equal); 0 where the gain is NaN."""
+    gains = np.asarray(gains, dtype=float)
+    if full_gain > min_gain:
+        weight = np.clip((gains - min_gain) / (full_gain - min_gain), 0.0, 1.0)
+    else:
+        weight = (gains >= min_gain).astype(float)
+    return np.where(np.isfinite(gains), weight, 0.0)
 
 
 def regression_adjust(
@@ -107,9 +128,10 @@ def regression_adjust(
     tolerance: float,
     min_gain: float = 0.0,
     folds: int = 5,
+    full_gain: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Local-linear regression adjustment of ABC particles (Beaumont, Zhang & Balding 2002),
-    parameter by parameter where the regression predicts the parameter.
+    parameter by parameter as far as the regression predicts the parameter.
 
     Parameters
     ----------
@@ -120,22 +142,24 @@ def regression_adjust(
         Scaled simulated minus observed statistics of each particle.
     distances : ndarray, shape (n,)
     tolerance : float
-    min_gain : float
-        Adjust parameter ``j`` only if the cross-validated R^2 of its regression (``gains[j]``)
-        is at least this.
+    min_gain, full_gain : float
+        Parameter ``j`` moves by ``adjustment_weight(gains[j], min_gain, full_gain)`` times its
+        adjustment (``gains[j]`` the cross-validated R^2 of its regression): not at all up to
+        ``min_gain``, fully from ``full_gain`` (default ``min_gain``: a hard threshold).
     folds : int
         Folds of the cross-validation (a fixed assignment: particle ``i`` in fold ``i % folds``).
 
     Returns
     -------
     (ndarray, ndarray, ndarray)
-        Particles with the adjusted parameters replaced by ``u - (s - s_obs) B`` (``B`` the
-        weighted least-squares slopes of ``u`` on the statistics); weights multiplied by the
-        Epanechnikov kernel ``1 - (d / tolerance)^2``; and the gains, shape (n_params,): ``1 -``
-        the kernel-weighted out-of-fold squared error of the regression over that of the
-        training folds' weighted mean (NaN where not computed). Particles and weights are
-        returned unchanged when the tolerance is infinite, too few particles carry weight, or no
-        parameter reaches ``min_gain``.
+        Particles with parameter ``j`` replaced by ``u - lambda_j (s - s_obs) B`` (``B`` the
+        weighted least-squares slopes of ``u`` on the statistics, ``lambda_j`` its adjustment
+        weight); weights multiplied by the Epanechnikov kernel ``1 - (d / tolerance)^2``, whether
+        or not a parameter moves (so that no parameter's posterior jumps when another's weight
+        leaves 0); and the gains, shape (n_params,): ``1 -`` the kernel-weighted out-of-fold
+        squared error of the regression over that of the training folds' weighted mean (NaN where
+        not computed). Particles and weights are returned unchanged when the tolerance is
+        infinite or too few particles carry weight.
     """
     gains = np.full(u.shape[1], np.nan)
     if not math.isfinite(tolerance) or tolerance <= 0:
@@ -147,13 +171,10 @@ def regression_adjust(
     w = w / w.sum()
     x = np.column_stack([np.ones(u.shape[0]), deviations])
     gains = _cross_validated_gain(u, w, x, folds)
-    adjust = gains >= min_gain
-    if not adjust.any():
-        return u, weights, gains
+    lam = adjustment_weight(gains, min_gain, min_gain if full_gain is None else full_gain)
     root_w = np.sqrt(w)[:, None]
     coef, *_ = np.linalg.lstsq(root_w * x, root_w * u, rcond=None)
-    out = u.copy()
-    out[:, adjust] = u[:, adjust] - deviations @ coef[1:, adjust]
+    out = u - lam[None, :] * (deviations @ coef[1:])
     return out, w, gains
 
 
@@ -361,7 +382,7 @@ def run_abc_smc(
         scale = np.asarray(last["scale"])
         u, weights, gains = regression_adjust(
             u, weights, (np.asarray(last["statistics"]) - observed) / scale, np.asarray(last["distances"]), last["tolerance"],
-            min_gain=options.adjust_min_gain,
+            min_gain=options.adjust_min_gain, full_gain=options.adjust_full_gain,
         )
     return {
         "adjustment_gains": gains,

@@ -373,6 +373,12 @@ class Posterior:
             if len(pop):
                 lines.append(f"\nPopulation distribution of unit-level parameters (posterior mean, sd, {1 - alpha:.0%} interval)")
                 lines.append(pop.to_string(float_format=lambda v: f"{v:.4g}"))
+                if "mc_se" in pop:
+                    lines.append(
+                        f"{', '.join(pop.attrs['simulated'])} simulated at {pop.attrs['simulated_draws']} of the "
+                        f"{pop.attrs['draws']} draws: mc_se is the Monte-Carlo standard error of the posterior mean "
+                        "(adjusted to all draws by a regression on the parameters)."
+                    )
         return "\n".join(lines)
 
     def __repr__(self) -> str:

@@ -67,7 +67,7 @@ def make_prior(spec) -> sps.rv_continuous:
             f"or a frozen scipy.stats distribution, got {spec!r}."
         )
     family = spec["dist"]
-    if family not in PRIOR_FAMILIES:
+    if not isinstance(family, str) or family not in PRIOR_FAMILIES:
         raise ScenarioError(f"Unknown prior family {family!r}; choose one of {', '.join(PRIOR_FAMILIES)}.")
     required, optional, build = PRIOR_FAMILIES[family]
     given = {k: v for k, v in spec.items() if k != "dist"}

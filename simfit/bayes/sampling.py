@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simfit.bayes.abc_smc import ABCOptions, run_abc_smc
+from simfit.bayes.abc_smc import ABCOptions, adjustment_weight, run_abc_smc
 from simfit.bayes.posterior import Posterior
 from simfit.bayes.priors import Priors
 from simfit.bayes.surrogate import SURROGATE_CHECK_RANGE, SurrogateOptions, SurrogateWarning, run_surrogate
@@ -271,7 +271,7 @@ def _start_points(fit_result, target: SyntheticLikelihood, chains: int, seed: in
     if not np.isfinite(target.log_prior(u_hat[None])[0]):
         raise EstimationError(
             f"The prior density is zero at the preliminary estimate "
-            f"{dict(zip(params.names, np.round(params.to_natural(u_hat), 6)))} even after moving it into the "
+            f"{dict(zip(params.names, np.round(params.to_natural(u_hat), 6).tolist()))} even after moving it into the "
             "prior's central range; check the priors."
         )
     # Starts outside the prior's support are redrawn by _finite_starts, with the likelihood check.
@@ -476,10 +476,16 @@ def _adjustment_note(names, gains, opts: ABCOptions) -> str:
         return "off"
     if not np.isfinite(gains).any():
         return "none (no finite tolerance or too few weighted particles)"
+    weights = adjustment_weight(gains, opts.adjust_min_gain, opts.adjust_full_gain)
     parts = [
-        f"{n} {'adjusted' if g >= opts.adjust_min_gain else 'kept'} (cv R2 {g:.2f})" for n, g in zip(names, gains)
+        f"{n} {'adjusted' if lam == 1 else 'kept' if lam == 0 else f'adjusted by {lam:.2f}'} (cv R2 {g:.2f})"
+        for n, g, lam in zip(names, gains, weights)
     ]
-    return f"{', '.join(parts)}; adjusted where cv R2 >= {opts.adjust_min_gain:g}"
+    if opts.adjust_full_gain > opts.adjust_min_gain:
+        rule = f"the adjustment rises from none at cv R2 {opts.adjust_min_gain:g} to full at {opts.adjust_full_gain:g}"
+    else:
+        rule = f"adjusted where cv R2 >= {opts.adjust_min_gain:g}"
+    return f"{', '.join(parts)}; {rule}"
 
 
 def _sample_abc(model, simulator, observed, priors, opts: ABCOptions, seed, store, records, bar) -> Posterior:

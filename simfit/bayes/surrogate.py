@@ -465,7 +465,7 @@ def run_surrogate(
         if ok.sum() < 0.5 * max(1, u.shape[0]):
             raise EstimationError(
                 f"Surrogate round {r}: the simulator failed (non-finite statistics) at {int((~ok).sum())} of "
-                f"{u.shape[0]} design points around {dict(zip(params.names, np.round(params.to_natural(centre), 4)))}; "
+                f"{u.shape[0]} design points around {dict(zip(params.names, np.round(params.to_natural(centre), 4).tolist()))}; "
                 "narrow the priors or check the model there."
             )
         us.append(u[ok])
