@@ -385,7 +385,7 @@ class Simulator:
         lv = self.model.levels[level]
         names = self.design.level_covariate_names[level] if self.design.level_covariate_names else ()
         return (
-            f"theta has {_entries(lv.n_params)} ({', '.join(lv.params)}), psi {len(self.model.param_names)}, "
+            f"theta has {_entries(lv.n_params)} ({', '.join(lv.params)}), psi {len(self.model.all_params)}, "
             f"parent {n_parent}, covariates {len(names)}" + (f" ({', '.join(names)})" if names else "")
             + f" and args {lv.args.size}"
         )
