@@ -17,6 +17,12 @@ if _os.environ.get("SIMFIT_CHECK", "") not in ("", "0"):
 
 import importlib as _importlib
 
+from simfit import kernel_cache as _kernel_cache
+
+# Before any kernel is decorated: simfit's kernels are cached under a stamp of the sources they
+# import, so an edited or upgraded simfit never runs stale machine code (see simfit.kernel_cache).
+_kernel_cache.stamp_package_kernels()
+
 # The public names and the modules that define them, imported on first use: `import simfit` stays
 # quick (a command's --help, a scenario check), and scipy, pandas and the compiled engine load
 # when something needs them.

@@ -44,6 +44,7 @@ from numba.extending import intrinsic
 from numba.np.arrayobj import make_array
 
 from simfit.errors import ModelError
+from simfit.kernel_cache import key_on_dependencies
 
 __all__ = [
     "DRAW_SIGNATURE",
@@ -125,7 +126,9 @@ def compile_kernel(kernel: Callable, signature, role: str, checked: bool | None 
     Parameters
     ----------
     kernel : numba dispatcher or Python function
-        A plain Python function is compiled with ``njit`` (without disk caching).
+        A plain Python function is compiled with ``njit`` (without disk caching). A dispatcher
+        with ``cache=True`` is cached under a stamp of what it calls
+        (:func:`simfit.kernel_cache.key_on_dependencies`).
     signature : numba signature
         One of the ``*_SIGNATURE`` constants.
     role : str
@@ -148,6 +151,7 @@ def compile_kernel(kernel: Callable, signature, role: str, checked: bool | None 
     already = kernel.py_func.__qualname__.endswith("__bounds_checked")  # a dispatcher this returned
     if not already and (bounds_checked(kernel) if checked is None else checked):
         kernel = _checked_variant(kernel)
+    key_on_dependencies(kernel)  # its disk cache notices a change in a function it calls
     name = getattr(kernel, "__name__", repr(kernel))
     try:
         n_args = len(inspect.signature(kernel.py_func).parameters)

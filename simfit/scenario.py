@@ -67,6 +67,8 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import keyword
+import os
 import sys
 import tomllib
 from dataclasses import MISSING, dataclass, field, fields
@@ -715,16 +717,19 @@ def resolve_model(name: str, path: Path | None = None, kind: str = "") -> tuple[
 
 
 def _user_module(name: str, path: Path | None, where: str):
-    """The module of ``file.py`` (against the scenario's folder) or ``package.module`` (installed or
-    next to the scenario)."""
+    """The module of ``file.py`` (against the scenario's folder; loaded once a process, under the
+    name :func:`_file_module_name` gives it) or ``package.module`` (installed or next to the
+    scenario)."""
     folder = Path(path).resolve().parent if path is not None else Path.cwd()
     if name.endswith(".py"):
         file = Path(name) if Path(name).is_absolute() else folder / name
         if not file.is_file():
             raise ScenarioError(f"{where}: model file {file} not found (paths are relative to the scenario's folder).")
-        module_name = "simfit_user_" + hashlib.sha256(str(file.resolve()).encode()).hexdigest()[:16]
-        if module_name in sys.modules:
-            return sys.modules[module_name]
+        file = file.resolve()
+        loaded = _loaded_module(file)
+        if loaded is not None:
+            return loaded
+        module_name = _file_module_name(file)
         spec = importlib.util.spec_from_file_location(module_name, file)
         module = importlib.util.module_from_spec(spec)
         sys.path.insert(0, str(file.parent))  # the file may import its neighbours
@@ -757,6 +762,41 @@ def _user_module(name: str, path: Path | None, where: str):
         raise ScenarioError(f"{where}: importing {name!r} raised {type(exc).__name__}: {exc}") from exc
     finally:
         sys.path.remove(str(folder))
+
+
+def _loaded_module(file: Path):
+    """The module already loaded from ``file`` (imported by the user, or by an earlier scenario),
+    if any: its functions, and their compiled kernels, are used again rather than loaded twice."""
+    for module in list(sys.modules.values()):
+        origin = getattr(module, "__file__", None)
+        if isinstance(origin, str) and os.path.basename(origin) == file.name and Path(origin).resolve() == file:
+            return module
+    return None
+
+
+def _file_module_name(file: Path) -> str:
+    """The name to load ``file`` under: the one ``import`` gives it with its folder on sys.path (its
+    stem), so that what its kernels leave in Numba's disk cache is read back the same way whether
+    the file was run by simfit or imported by its user. A stem that is no module name, or that
+    another module goes by (a standard-library or installed module, or another file of that name
+    already loaded), would make the two clash: the file gets a name of its own instead."""
+    stem = file.stem
+    own = "simfit_user_" + hashlib.sha256(str(file).encode()).hexdigest()[:16]
+    if (
+        not stem.isidentifier()
+        or keyword.iskeyword(stem)
+        or stem in sys.stdlib_module_names
+        or stem in sys.builtin_module_names
+        or stem in sys.modules
+    ):
+        return own
+    try:
+        spec = importlib.util.find_spec(stem)
+    except (ImportError, ValueError):
+        return own
+    if spec is not None and not (spec.origin and Path(spec.origin).resolve() == file):
+        return own
+    return stem
 
 
 def _user_function(name: str, path: Path | None, where: str):

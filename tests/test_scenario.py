@@ -1,5 +1,6 @@
 """Scenario files: shipped scenarios load; invalid files give errors naming file and key."""
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -482,3 +483,104 @@ def test_semicolon_tab_and_bar_separated_files_are_read(tmp_path, delimiter):
     name = {";": "semicolon", "\t": "tab", "|": "vertical bar"}[delimiter]
     with pytest.raises(ScenarioError, match=rf"read as {name}-separated, with decimal points\): Column 'Conc' \(the model's 'y'\) is not numeric \(e.g. '2,0'"):
         read_data(tmp_path / "e.csv", DataSpec(unit="Subject", values={"y": "Conc"}, covariates=["Time"]))
+
+
+DECAY = """
+from numba import njit
+
+import simfit
+from simfit.models import random_intercept
+from simfit.random import fill_normal
+
+
+@njit(cache=True)
+def noise(psi, theta, x, args, rng, y):
+    fill_normal(rng, y[:, 0], theta[0], psi[2])
+
+
+def model():
+    ri = random_intercept.model()
+    return simfit.Model(ri.params, ri.levels, simfit.Observations(noise, values=("y",))), random_intercept.statistics()
+"""
+
+FIT_FROM_PYTHON = """
+import json
+
+import pandas as pd
+
+import decay
+import simfit
+from simfit.kernels import SIMULATE_SIGNATURE, compile_kernel
+
+model, stats = decay.model()
+panel = simfit.Panel.from_frame(pd.read_csv("data.csv"), unit="unit", values=["y"])
+result = simfit.fit(model, panel, stats, global_points=0, bootstrap=0)
+kernel, _ = compile_kernel(decay.noise, SIMULATE_SIGNATURE, "observation kernel")  # the one the fit used
+print(json.dumps({"mu": float(result.params["mu"]), "cache_hits": sum(kernel.stats.cache_hits.values())}))
+"""
+
+
+def _run(args, cwd):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("order", ["command line first", "python first"])
+def test_one_model_file_runs_from_the_command_line_and_from_python_in_either_order(tmp_path, order):
+    import numpy as np
+
+    folder = tmp_path / "study"
+    folder.mkdir()
+    (folder / "decay.py").write_text(DECAY)
+    (folder / "fit_it.py").write_text(FIT_FROM_PYTHON)
+    rng = np.random.default_rng(7)
+    unit = np.repeat(np.arange(20), 5)
+    y = 1.0 + 0.5 * rng.standard_normal(20)[unit] + rng.standard_normal(unit.size)
+    (folder / "data.csv").write_text("unit,y\n" + "".join(f"{u},{v!r}\n" for u, v in zip(unit.tolist(), y.tolist())))
+    (folder / "s.toml").write_text('[model]\nname = "decay.py:model"\n[fit]\nglobal_points = 0\nbootstrap = 0\n')
+    # The command line from another folder (decay.py not importable by name there), Python from its own.
+    cli = ["-m", "simfit", "fit", str(folder / "s.toml"), "--data", str(folder / "data.csv"), "--json"]
+    runs = [(cli + ["--out", str(folder / "fit1")], tmp_path), (["fit_it.py"], folder)]
+    if order == "python first":
+        runs.reverse()
+    first, second = (_run(args, cwd) for args, cwd in runs)
+    python = second if order == "command line first" else first
+    cli_summary = first if order == "command line first" else second
+    assert python["mu"] == pytest.approx(cli_summary["params"]["mu"], rel=1e-9)
+    if order == "command line first":
+        assert python["cache_hits"] == 1  # the kernel the command line compiled, read back under the same name
+    cached = [p.name for p in (folder / "__pycache__").glob("*.nbi")]  # one cache, under the name `import` gives
+    assert len(cached) == 1 and cached[0].startswith("decay.noise") and cached[0].endswith(".simfit-decay.nbi")
+
+
+def test_a_model_file_named_like_another_module_is_loaded_under_a_name_of_its_own(tmp_path):
+    import statistics
+
+    for stem in ("statistics", "pandas", "my-model"):  # standard library, installed, not a module name
+        (tmp_path / f"{stem}.py").write_text(USER_MODEL)
+        scenario = write(tmp_path, GOOD.replace('name = "random_intercept"', f'name = "{stem}.py:build"'))
+        model, _ = load_scenario(scenario).build()
+        assert model.name == "random_intercept"
+    assert sys.modules["statistics"] is statistics and "my-model" not in sys.modules
+    assert sys.modules["pandas"].__file__ != str(tmp_path / "pandas.py")
+
+
+def test_a_model_file_the_user_imported_is_used_as_it_is(tmp_path, monkeypatch):
+    import importlib
+
+    (tmp_path / "already_imported.py").write_text(USER_MODEL)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        module = importlib.import_module("already_imported")
+        scenario = write(tmp_path, GOOD.replace('name = "random_intercept"', 'name = "already_imported.py:build"'))
+        load_scenario(scenario).build()
+        assert module.CALLS  # the user's module ran the function: not a second copy of it
+    finally:
+        sys.modules.pop("already_imported", None)
