@@ -97,7 +97,7 @@ def _run_study(scenario, out: Path, reps: int, seed: int, n_jobs: int, backend: 
     if not as_json:
         print(f"{model!r}")
         print(f"{len(result.records)} replications, seed {seed}, written to {out}")
-        _print_table(result.summary(), "recovery summary (converged replications)")
+        _print_table(result.summary(), "recovery summary (every fit; _converged: converged fits only)")
         print(f"\nconvergence rate {summary['convergence_rate']:.3f}, median fit {summary['median_fit_s']:.3f} s")
         print(f"wall time of this session {summary['seconds']:.1f} s; fitting time of the study over all sessions "
               f"{summary['compute_seconds']:.1f} s")

@@ -24,7 +24,7 @@ def plot_recovery(result, path: str | Path) -> Path:
     plt = _pyplot()
     names = result.param_names
     rep = result.replications
-    ok = rep[rep["converged"]]
+    ok = rep[np.isfinite(rep[[f"estimate_{n}" for n in names]].to_numpy(dtype=float)).all(axis=1)]
     cols = min(3, len(names))
     rows = int(np.ceil(len(names) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 4.0 * rows), squeeze=False)
@@ -34,7 +34,7 @@ def plot_recovery(result, path: str | Path) -> Path:
         lo = ok[f"lower_{name}"].to_numpy(dtype=float)
         hi = ok[f"upper_{name}"].to_numpy(dtype=float)
         if not len(t):
-            ax.text(0.5, 0.5, "no converged replication", ha="center", va="center", transform=ax.transAxes)
+            ax.text(0.5, 0.5, "no replication with an estimate", ha="center", va="center", transform=ax.transAxes)
             ax.set_title(name)
             continue
         jitter = 0.0 if np.ptp(t) > 0 else 0.02 * (np.ptp(e) or 1.0)
@@ -45,7 +45,12 @@ def plot_recovery(result, path: str | Path) -> Path:
         reach = 2.0 * (np.nanmax(span) - np.nanmin(span) or 1.0)
         lo = np.clip(lo, np.nanmin(span) - reach, e)
         hi = np.clip(hi, e, np.nanmax(span) + reach)
-        ax.errorbar(x, e, yerr=[e - lo, hi - e], fmt="o", ms=3, alpha=0.6, elinewidth=0.6, color="C0")
+        conv = ok["converged"].to_numpy(dtype=bool)
+        ax.errorbar(x[conv], e[conv], yerr=[(e - lo)[conv], (hi - e)[conv]], fmt="o", ms=3, alpha=0.6, elinewidth=0.6, color="C0",
+                    label="converged")
+        if (~conv).any():
+            ax.errorbar(x[~conv], e[~conv], yerr=[(e - lo)[~conv], (hi - e)[~conv]], fmt="o", ms=3, mfc="none", alpha=0.6,
+                        elinewidth=0.6, color="C3", label="not converged")
         if span.size:
             a, b = np.nanmin(span), np.nanmax(span)
             ax.plot([a, b], [a, b], "k--", lw=1, label="identity")
@@ -54,7 +59,7 @@ def plot_recovery(result, path: str | Path) -> Path:
         ax.set_ylabel("estimate")
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
-    fig.suptitle(f"Parameter recovery ({len(ok)} converged of {len(rep)} replications)")
+    fig.suptitle(f"Parameter recovery ({int(rep['converged'].sum())} converged of {len(rep)} replications)")
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)

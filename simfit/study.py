@@ -124,13 +124,42 @@ def _replicate(model, design, statistics, options: FitOptions, spec: TruthSpec, 
             message=res.message,
             jtest=None if res.jtest is None else res.jtest.statistic,
             jtest_p=None if res.jtest is None else res.jtest.pvalue,
+            reasons=[] if res.convergence is None else list(res.convergence.reasons),
+            warnings=list(res.warnings),
+            flags=fit_flags(res),
         )
     except (SimfitError, ArithmeticError, np.linalg.LinAlgError, ValueError) as exc:
         # A failed replication is a result (it lowers the convergence rate), not a crash.
         nan = {n: float("nan") for n in model.param_names}
-        record.update(estimate=nan, se=nan, lower=nan, upper=nan, converged=False, message=f"{type(exc).__name__}: {exc}", jtest=None, jtest_p=None)
+        record.update(estimate=nan, se=nan, lower=nan, upper=nan, converged=False, message=f"{type(exc).__name__}: {exc}", jtest=None,
+                      jtest_p=None, reasons=[f"the fit failed: {type(exc).__name__}: {exc}"], warnings=[], flags={"failed": True})
     record["seconds"] = time.perf_counter() - started
     return record
+
+
+#: Flags of a replication's fit, one column each in :attr:`RecoveryResult.replications`.
+FLAGS = ("failed", "warned", "not_converged", "noisy", "heavy_tails", "mismatch", "unit_fits_failing", "rival", "jtest_rejects",
+         "se_not_finite", "response_surface")
+
+
+def fit_flags(res) -> dict[str, bool]:
+    """What a fit's checks found, as booleans (see :data:`FLAGS`)."""
+    screen = res.screen
+    text = " ".join(res.warnings)
+    notes = " ".join(res.convergence.notes) if res.convergence is not None else ""
+    return {
+        "failed": False,
+        "warned": bool(res.warnings),
+        "not_converged": not res.converged,
+        "noisy": "noisy" in text,
+        "heavy_tails": bool(screen is not None and screen.heavy),
+        "mismatch": bool(screen is not None and screen.mismatched),
+        "unit_fits_failing": bool(screen is not None and screen.failing_fits),
+        "rival": bool(res.fit_warnings),
+        "jtest_rejects": "the J test rejects" in text,
+        "se_not_finite": "is not finite" in text,
+        "response_surface": "quadratic surface of the moments" in notes,
+    }
 
 
 def _describe_options(options: FitOptions) -> dict:
@@ -319,6 +348,9 @@ class RecoveryResult:
         rows = []
         for rec in self.records:
             row = {"rep": rec["rep"], "converged": bool(rec["converged"]), "seconds": rec["seconds"], "jtest": rec["jtest"], "jtest_p": rec["jtest_p"]}
+            flags = rec.get("flags", {})  # records of studies begun before flags were kept have none
+            for flag in FLAGS:
+                row[f"flag_{flag}"] = bool(flags.get(flag, False))
             for n in self.param_names:
                 row[f"truth_{n}"] = rec["truth"][n]
                 row[f"estimate_{n}"] = rec["estimate"][n]
@@ -327,52 +359,64 @@ class RecoveryResult:
                 row[f"upper_{n}"] = rec["upper"][n]
                 row[f"interval_{n}"] = rec.get("interval", {}).get(n, "")
             row["message"] = rec["message"]
+            row["reasons"] = " | ".join(rec.get("reasons", []))
+            row["warnings"] = " | ".join(rec.get("warnings", []))
             rows.append(row)
         return pd.DataFrame(rows).astype({"jtest": float, "jtest_p": float})
 
     def summary(self) -> pd.DataFrame:
-        """Per parameter, over converged replications: mean truth, bias, relative bias, RMSE,
-        interval coverage, correlation of truth and estimate; plus the convergence rate."""
+        """Per parameter: mean truth, bias, relative bias, RMSE, interval coverage and correlation
+        of truth and estimate over every replication with an estimate (``n``), and the same over
+        the converged ones side by side (suffix ``_converged``); the convergence rate and the
+        share of fits that warned."""
         rep = self.replications
-        ok = rep[rep["converged"]]
+        fitted = rep[np.isfinite(rep[[f"estimate_{n}" for n in self.param_names]].to_numpy(dtype=float)).all(axis=1)]
         rows = {}
         for n in self.param_names:
-            t = ok[f"truth_{n}"].to_numpy(dtype=float)
-            e = ok[f"estimate_{n}"].to_numpy(dtype=float)
-            err = e - t
-            covered = (ok[f"lower_{n}"] <= ok[f"truth_{n}"]) & (ok[f"truth_{n}"] <= ok[f"upper_{n}"])
-            with np.errstate(invalid="ignore", divide="ignore"):
-                rel = np.mean(err / t) if len(t) and np.all(t != 0) else np.nan
-                varies = len(t) > 1 and np.ptp(t) > 1e-9 * max(1.0, float(np.max(np.abs(t))))  # not a fixed truth (up to rounding)
-                corr = np.corrcoef(t, e)[0, 1] if varies and np.std(e) > 0 else np.nan
-            rows[n] = {
-                "truth_mean": float(np.mean(t)) if len(t) else np.nan,
-                "bias": float(np.mean(err)) if len(t) else np.nan,
-                "relative_bias": float(rel),
-                "rmse": float(np.sqrt(np.mean(err**2))) if len(t) else np.nan,
-                f"coverage{int(round(100 * (1 - self.alpha)))}": float(np.mean(covered)) if len(t) else np.nan,
-                "corr_truth_estimate": float(corr),
-                "convergence_rate": float(rep["converged"].mean()),
-                "n": int(len(t)),
-            }
+            row = {"truth_mean": float(np.mean(fitted[f"truth_{n}"])) if len(fitted) else np.nan}
+            for suffix, subset in (("", fitted), ("_converged", fitted[fitted["converged"]])):
+                row.update({f"{k}{suffix}": v for k, v in self._accuracy(subset, n).items()})
+            row["convergence_rate"] = float(rep["converged"].mean())
+            row["warned_rate"] = float(rep["flag_warned"].mean())
+            rows[n] = row
         frame = pd.DataFrame(rows).T
-        frame["n"] = frame["n"].astype(int)
+        for col in ("n", "n_converged"):
+            frame[col] = frame[col].astype(int)
         return frame
+
+    def _accuracy(self, subset: pd.DataFrame, n: str) -> dict:
+        t = subset[f"truth_{n}"].to_numpy(dtype=float)
+        e = subset[f"estimate_{n}"].to_numpy(dtype=float)
+        err = e - t
+        covered = (subset[f"lower_{n}"] <= subset[f"truth_{n}"]) & (subset[f"truth_{n}"] <= subset[f"upper_{n}"])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rel = np.mean(err / t) if len(t) and np.all(t != 0) else np.nan
+            varies = len(t) > 1 and np.ptp(t) > 1e-9 * max(1.0, float(np.max(np.abs(t))))  # not a fixed truth (up to rounding)
+            corr = np.corrcoef(t, e)[0, 1] if varies and np.std(e) > 0 else np.nan
+        return {
+            "bias": float(np.mean(err)) if len(t) else np.nan,
+            "relative_bias": float(rel),
+            "rmse": float(np.sqrt(np.mean(err**2))) if len(t) else np.nan,
+            f"coverage{int(round(100 * (1 - self.alpha)))}": float(np.mean(covered)) if len(t) else np.nan,
+            "corr_truth_estimate": float(corr),
+            "n": int(len(t)),
+        }
 
     def to_dict(self) -> dict:
         summary = self.summary()
         rep = self.replications
-        p = rep.loc[rep["converged"], "jtest_p"].dropna()
+        p = rep["jtest_p"].dropna()
         return {
             "reps": len(self.records),
             "seed": self.seed,
             "alpha": self.alpha,
             "params": {
-                n: {k: (None if pd.isna(v) else (int(v) if k == "n" else float(v))) for k, v in summary.loc[n].items()}
+                n: {k: (None if pd.isna(v) else (int(v) if k.startswith("n") else float(v))) for k, v in summary.loc[n].items()}
                 for n in self.param_names
             },
             "convergence_rate": float(rep["converged"].mean()),
-            "jtest_reject_rate": float((p < 0.05).mean()) if len(p) else None,  # at 5%, converged fits
+            "flags": {flag: float(rep[f"flag_{flag}"].mean()) for flag in FLAGS},
+            "jtest_reject_rate": float((p < 0.05).mean()) if len(p) else None,  # at 5%, every fit with a J test
             "median_fit_s": float(rep["seconds"].median()),
         }
 

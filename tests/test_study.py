@@ -136,3 +136,29 @@ def test_a_truth_fixed_up_to_rounding_has_no_truth_estimate_correlation():
     summary = RecoveryResult(["a", "b"], records).summary()
     assert np.isnan(summary.loc["a", "corr_truth_estimate"])
     assert summary.loc["b", "corr_truth_estimate"] == pytest.approx(1.0)
+
+
+def test_every_fit_is_reported_with_its_flags_and_reasons():
+    # A noisy model at a small S: some fits do not converge. The study keeps them, with why,
+    # and summarises over every fit and over the converged ones side by side.
+    from simfit.estimation import FitOptions
+    from simfit.study import FLAGS
+
+    model, design, stats = random_intercept.model(), simfit.Panel.balanced(20, 5), random_intercept.statistics()
+    options = FitOptions(optimizer="nelder-mead", optimizer_options={"maxfev": 30}, bootstrap=0, global_points=0)
+    res = recover(model, design, stats, TRUTH, reps=6, seed=2, options=options)
+    rep = res.replications
+    assert all(f"flag_{f}" in rep for f in FLAGS)
+    failed = rep[~rep["converged"]]
+    assert len(failed) >= 1  # 30 evaluations are too few for three parameters
+    assert failed["flag_not_converged"].all() and failed["flag_warned"].all()
+    assert (failed["reasons"].str.len() > 0).all() and (failed["warnings"].str.len() > 0).all()
+    summary = res.summary()
+    assert summary.loc["mu", "n"] == 6 and summary.loc["mu", "n_converged"] == int(rep["converged"].sum())
+    ok = rep[rep["converged"]]
+    assert summary.loc["mu", "bias"] == pytest.approx((rep["estimate_mu"] - 1.0).mean())
+    if len(ok):
+        assert summary.loc["mu", "bias_converged"] == pytest.approx((ok["estimate_mu"] - 1.0).mean())
+    assert summary.loc["mu", "warned_rate"] == pytest.approx(rep["flag_warned"].mean())
+    flags = res.to_dict()["flags"]
+    assert flags["not_converged"] == pytest.approx(1 - rep["converged"].mean())
