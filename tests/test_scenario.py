@@ -369,7 +369,8 @@ SCHEMA = {
 # The options of each sampling method, under [sample] with that method.
 SAMPLE_OPTIONS = {
     "bsl": {"n_sims": "count_or_auto", "shrinkage": "float", "unbiased": "bool", "target_acceptance": "float",
-            "target_loglik_sd": "float", "independence": "float", "block": "int"},
+            "target_loglik_sd": "float", "independence": "float", "block": "int", "normalise": "bool",
+            "normalise_panels": "int"},
     "abc-smc": {"n_particles": "int", "quantile": "float", "min_acceptance": "float", "min_tolerance": "float",
                 "max_generations": "int", "max_simulations": "int", "batch": "int", "adaptive_scale": "bool",
                 "adjust": "bool", "adjust_min_gain": "float", "adjust_full_gain": "float"},

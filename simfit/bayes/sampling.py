@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from simfit.bayes.abc_smc import ABCOptions, adjustment_weight, run_abc_smc
+from simfit.bayes.normalising import Normalising, fit_normalising
 from simfit.bayes.posterior import Posterior
 from simfit.bayes.priors import Priors
 from simfit.bayes.surrogate import SURROGATE_CHECK_RANGE, SurrogateOptions, SurrogateWarning, run_surrogate
@@ -388,9 +389,17 @@ def _sample_bsl(model, data, statistics, simulator, observed, priors, opts: BSLO
     fit_result = None
     if setup is None:
         fit_result = _preliminary_fit(model, data, statistics, start, fit_options)
-        target = SyntheticLikelihood(simulator, observed, priors, 10, opts.shrinkage, opts.unbiased)
+        normalising = None
+        if opts.normalise:
+            at = simulator.statistics_batch(
+                fit_result.params.to_numpy()[None], opts.normalise_panels, derive_seed(seed, 53), failures="nan"
+            )[0]
+            normalising = fit_normalising(at, simulator.names)
+            if not normalising.transformed:
+                normalising = None
+        target = SyntheticLikelihood(simulator, observed, priors, 10, opts.shrinkage, opts.unbiased, normalising)
         centre, starts, prop_cov = _start_points(fit_result, target, chains, seed)
-        setup_sims = _fit_simulations(fit_result)
+        setup_sims = _fit_simulations(fit_result) + (opts.normalise_panels if opts.normalise else 0)
         if opts.n_sims == "auto":
             points = np.vstack([centre[None], starts])
             n_sims, loglik_sd, used = choose_n_sims(target, points, derive_seed(seed, 52), opts.target_loglik_sd)
@@ -404,12 +413,14 @@ def _sample_bsl(model, data, statistics, simulator, observed, priors, opts: BSLO
             "starts": starts.tolist(), "proposal_cov": prop_cov.tolist(), "n_sims": n_sims,
             "loglik_sd": loglik_sd, "estimate": fit_result.params.to_dict(), "n_simulations": setup_sims,
             "preliminary_fit": _preliminary_fit_record(fit_result, fit_options),
+            "normalising": None if normalising is None else normalising.to_dict(),
         }
         if store is not None:
             store.update_manifest(setup=setup)
     estimate = pd.Series(setup["estimate"], name="estimate")[list(model.param_names)]
     n_sims = int(setup["n_sims"])
-    target = SyntheticLikelihood(simulator, observed, priors, n_sims, opts.shrinkage, opts.unbiased)
+    normalising = Normalising.from_dict(setup["normalising"]) if setup.get("normalising") else None
+    target = SyntheticLikelihood(simulator, observed, priors, n_sims, opts.shrinkage, opts.unbiased, normalising)
     starts = np.asarray(setup["starts"], dtype=float)
     prop_cov = np.asarray(setup["proposal_cov"], dtype=float)
     by_chain: dict[int, list] = {c: [] for c in range(chains)}
@@ -441,6 +452,8 @@ def _sample_bsl(model, data, statistics, simulator, observed, priors, opts: BSLO
         "warmup": warmup,
         "acceptance": round(float(np.mean([r["acceptance"] for r in results])), 3),
     }
+    if normalising is not None:
+        info["statistics"] = "; ".join(normalising.report())
     return Posterior(
         model=model,
         draws=np.stack([r["draws"] for r in results]),

@@ -68,6 +68,13 @@ class BSLOptions:
         to the warm-up states rather than a random-walk step (0: random walk only).
     block : int
         Iterations per checkpoint record.
+    normalise : bool
+        Score statistics that are skewed at the preliminary estimate after a power transform
+        fitted there (:mod:`simfit.bayes.normalising`): the Gaussian likelihood then describes
+        them (the log-normal benchmark's default statistics: posterior sds 0.77 of the exact ones
+        without it).
+    normalise_panels : int
+        Panels simulated at the preliminary estimate to fit the transform.
     """
 
     n_sims: int | str = "auto"
@@ -77,6 +84,8 @@ class BSLOptions:
     target_loglik_sd: float = 1.5
     independence: float = 0.5
     block: int = 250
+    normalise: bool = True
+    normalise_panels: int = 500
 
     def __post_init__(self) -> None:
         if self.n_sims != "auto" and (
@@ -91,6 +100,10 @@ class BSLOptions:
             raise EstimationError("target_acceptance must lie in (0, 1) and target_loglik_sd be positive.")
         if isinstance(self.block, bool) or not isinstance(self.block, (int, np.integer)) or self.block < 1:
             raise EstimationError(f"block must be a positive integer, got {self.block!r}.")
+        if not isinstance(self.normalise, bool):
+            raise EstimationError(f"normalise must be true or false, got {self.normalise!r}.")
+        if isinstance(self.normalise_panels, bool) or not isinstance(self.normalise_panels, (int, np.integer)) or self.normalise_panels < 50:
+            raise EstimationError(f"normalise_panels must be an integer of at least 50, got {self.normalise_panels!r}.")
 
 
 def gaussian_loglik(sims: np.ndarray, observed: np.ndarray, shrinkage: float = 0.0, unbiased: bool = True) -> np.ndarray | float:
@@ -174,10 +187,12 @@ class SyntheticLikelihood:
     """
 
     def __init__(
-        self, simulator: Simulator, observed: np.ndarray, priors: Priors, n_sims: int, shrinkage: float = 0.0, unbiased: bool = True
+        self, simulator: Simulator, observed: np.ndarray, priors: Priors, n_sims: int, shrinkage: float = 0.0, unbiased: bool = True,
+        transform=None,
     ):
         self.simulator = simulator
-        self.observed = observed
+        self.transform = transform
+        self.observed = observed if transform is None else transform(observed)
         self.priors = priors
         self.params = simulator.model.params
         self.n_sims = int(n_sims)
@@ -193,6 +208,8 @@ class SyntheticLikelihood:
         ``first_sim + k * n_sims ...`` of ``seed``. Returns shape (K,)."""
         psi = self.params.to_natural(np.atleast_2d(u))
         sims = self.simulator.statistics_batch(psi, self.n_sims, seed, first_sim, failures="nan")
+        if self.transform is not None:
+            sims = self.transform(sims)
         return np.atleast_1d(gaussian_loglik(sims, self.observed, self.shrinkage, self.unbiased))
 
 
