@@ -253,7 +253,8 @@ def _cmd_check(args) -> dict:
         where = "the scenario's [truth]" if complete else "the start values"
     result = check(model, design, stats, at=at, n_sims=options.n_sims, n_cov_sims=options.n_cov_sims, n_boot=args.reps,
                    diff_step=options.diff_step, jacobian_step=options.jacobian_step,
-                   seed=options.seed if args.seed is None else args.seed)
+                   seed=options.seed if args.seed is None else args.seed, full_fits=args.full_fits, fit_options=options,
+                   n_jobs=args.jobs)
     if not args.json:
         print(f"Checked at {where}.")
         print(result.summary())
@@ -532,6 +533,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("scenario")
     p.add_argument("--data", default=None, help="CSV file with the columns named in [data]: check at its estimate on its design")
     p.add_argument("--reps", type=int, default=100, help="local-recovery replicates (k-step bootstrap)")
+    p.add_argument("--full-fits", type=int, default=0, dest="full_fits",
+                   help="also fit this many datasets simulated at the values checked, in full: what fits will do")
+    p.add_argument("--jobs", type=int, default=1, help="full fits run in parallel workers")
     p.add_argument("--seed", type=int, default=None)
     quiet(p)
     common(p)

@@ -417,6 +417,12 @@ class Simulator:
         return plan.names if self._projection is None else self._projection.names
 
     @property
+    def flag_names(self) -> tuple[str, ...]:
+        """Columns of the unit-statistics table that flag an auxiliary fit (1: a fit whose estimates
+        are statistics), not statistics themselves."""
+        return self._require_plan().flag_names
+
+    @property
     def unit_names(self) -> tuple[str, ...]:
         """Names of the unit statistics (columns of :meth:`unit_statistics` tables)."""
         return self._require_plan().unit_names

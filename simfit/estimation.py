@@ -771,7 +771,7 @@ class UnitFitWarning(UserWarning):
 def _unit_fit_failures(sim: Simulator, data: Panel) -> dict[str, dict[str, int]]:
     """Observed units whose auxiliary-model fit failed, by flag and reason (see
     :data:`simfit.statistics.auxiliary.FIT_REASONS`); warns when any did."""
-    flags = sim._require_plan().flag_names
+    flags = sim.flag_names
     if not flags:
         return {}
     table = sim.observed_unit_statistics(data)
@@ -799,7 +799,7 @@ SCREEN_UNIT_PANELS = 20
 def _unit_failure_shares(sim: Simulator, data: Panel, psi: np.ndarray, observed_failures: dict, seed: int) -> dict:
     """Per auxiliary-fit flag, the share of failed fits on the observed units and on the units of
     ``SCREEN_UNIT_PANELS`` panels simulated at ``psi``."""
-    flags = sim._require_plan().flag_names
+    flags = sim.flag_names
     if not flags:
         return {}
     tables = sim.unit_statistics(psi, n_sims=SCREEN_UNIT_PANELS, seed=seed)

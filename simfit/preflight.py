@@ -14,6 +14,11 @@ Before fitting (or before trusting a fit), :func:`check` measures at a parameter
   parametric bootstrap (two Gauss-Newton steps from ``at``), give the expected bias, the spread
   of the estimates against the sandwich standard error, and the coverage of the sandwich (Wald)
   interval, per parameter;
+- **the screen a fit runs** on the simulated statistics (:mod:`simfit.screen`): heavy tails,
+  auxiliary fits failing on many units;
+- optionally (``full_fits``), **full fits** of datasets simulated at ``at``, in parallel: what
+  fits will actually do (runaway unit fits, other optima, a rough objective), which the local
+  linearisation cannot see: the share converged, warned and wrong, bias and coverage;
 
 and turns them into recommendations in words. Everything is simulated in a few batched engine
 launches: on the zoo's PK scenario the whole check takes seconds.
@@ -24,6 +29,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field
+from dataclasses import replace as dataclasses_replace
 
 import numpy as np
 import pandas as pd
@@ -32,14 +38,17 @@ from scipy import stats as sps
 from simfit.bootstrap import kstep_bootstrap
 from simfit.convergence import RoughnessReport, check_roughness
 from simfit.data import Panel
-from simfit.engine import ParamsLike, Simulator
+from simfit.engine import ParamsLike, Simulator, calibrated_statistics
 from simfit.errors import EstimationError
 from simfit.estimation import constant_statistics, relative_steps
 from simfit.inference import central_jacobian, fd_steps, identification, sandwich
 from simfit.intervals import sandwich_concerns
 from simfit.model import Model
+from simfit.parallel import run_parallel
 from simfit.results import format_number
+from simfit.screen import StatisticsScreen, screen_statistics
 from simfit.seeding import derive_seed
+from simfit.statistics.auxiliary import FIT_CONVERGED
 from simfit.statistics.collection import Statistics
 from simfit.weighting import Optimal
 
@@ -88,6 +97,14 @@ class CheckResult:
     seconds : float
     n_simulations : int
         Panels simulated in all.
+    screen : StatisticsScreen
+        The fit's screen of the statistics simulated at ``at`` (no observed values: its mismatch
+        part does not apply).
+    fits : DataFrame or None
+        With ``full_fits``: one row per full fit (estimates, whether converged, warned and
+        wrong, whether each default interval holds ``at``, seconds, the warning lines).
+    calibration : tuple of str
+        What the statistics took from a dataset simulated at ``at`` (as a fit does from its data).
     """
 
     at: pd.Series
@@ -107,6 +124,9 @@ class CheckResult:
     n_simulations: int
     model_name: str = ""
     notes: list[str] = field(default_factory=list)
+    screen: StatisticsScreen | None = None
+    fits: pd.DataFrame | None = None
+    calibration: tuple = ()
 
     def to_frame(self) -> pd.DataFrame:
         """The per-parameter local recovery table."""
@@ -146,7 +166,35 @@ class CheckResult:
             "alpha": self.alpha,
             "seconds": self.seconds,
             "n_simulations": self.n_simulations,
+            "screen": [] if self.screen is None else list(self.screen.reasons()),
+            "full_fits": None if self.fits is None else self.full_fit_summary(),
         })
+
+    def full_fit_summary(self) -> dict:
+        """Shares of the full fits converged, warned and wrong; per parameter bias, RMSE and the
+        coverage of the default interval (empty without full fits)."""
+        if self.fits is None or not len(self.fits):
+            return {}
+        f = self.fits
+        names = list(self.at.index)
+        done = f[f["error"] == ""]
+        return {
+            "fits": int(len(f)),
+            "errors": int((f["error"] != "").sum()),
+            "converged": float(f["converged"].mean()),
+            "warned": float(f["warned"].mean()),
+            "wrong": float(f["wrong"].mean()),
+            "silent_wrong": float((f["wrong"] & f["converged"] & ~f["warned"]).mean()),
+            "median_seconds": float(f["seconds"].median()),
+            "params": {
+                n: {
+                    "bias": float((done[f"estimate_{n}"] - self.at[n]).mean()) if len(done) else np.nan,
+                    "rmse": float(np.sqrt(((done[f"estimate_{n}"] - self.at[n]) ** 2).mean())) if len(done) else np.nan,
+                    "coverage_default": float(done[f"covered_{n}"].mean()) if len(done) else np.nan,
+                }
+                for n in names
+            },
+        }
 
     def summary(self) -> str:
         width = 86
@@ -174,6 +222,20 @@ class CheckResult:
                      f"{', '.join(weak) if len(weak) else 'none'}")
         rough = [self.at.index[j] for j in self.roughness.rough]
         lines.append(f"Objective rough along: {', '.join(rough) if rough else 'none (smooth)'}")
+        for note in self.calibration:
+            lines.append(f"Auxiliary fit {note} (of a dataset simulated here, as a fit does from its data).")
+        if self.fits is not None:
+            f = self.full_fit_summary()
+            lines.append("-" * width)
+            lines.append(
+                f"Full fits of {f['fits']} datasets simulated here: {f['converged']:.0%} converged, {f['warned']:.0%} warned, "
+                f"{f['wrong']:.0%} wrong (a truth outside its 99% interval or 5 se away), {f['silent_wrong']:.0%} wrong without "
+                f"saying so; {f['errors']} raised; median {f['median_seconds']:.1f} s"
+            )
+            lines.append(f"{'parameter':<14}{'bias':>10}{'rmse':>10}{'coverage':>10}")
+            for n, v in f["params"].items():
+                lines.append(f"{n[:13]:<14}{format_number(v['bias'], 10, 3)}{format_number(v['rmse'], 10, 3)}"
+                             f"{format_number(v['coverage_default'], 10, 2)}")
         lines.append("-" * width)
         lines.append("Recommendations:")
         lines.extend(f"- {r}" for r in (self.recommendations or ["none: the statistics look adequate at these values."]))
@@ -196,6 +258,9 @@ def check(
     jacobian_step=1e-3,
     alpha: float = 0.05,
     seed: int = 0,
+    full_fits: int = 0,
+    fit_options=None,
+    n_jobs: int = 1,
 ) -> CheckResult:
     """Pre-flight check of ``statistics`` for ``model`` on ``design`` at the parameters ``at``.
 
@@ -221,15 +286,24 @@ def check(
     alpha : float
         Intervals of nominal coverage ``1 - alpha``.
     seed : int
+    full_fits : int
+        Datasets simulated at ``at`` and fitted in full with ``fit_options`` (the default fit
+        when None), ``n_jobs`` at a time: what fits will do, beyond the local linearisation.
+    fit_options : FitOptions, optional
+    n_jobs : int
 
     Returns
     -------
     CheckResult
     """
     started = time.perf_counter()
+    original = statistics
+    plain = Simulator(model, design)
+    psi = model.params.start if at is None else plain.psi(at)
+    # As a fit centres its auxiliary fits on its data, the check centres them on data simulated here.
+    statistics, calibration = calibrated_statistics(statistics, plain.simulate(psi, seed=derive_seed(seed, 44)).panel(0))
     sim = Simulator(model, design, statistics)
     params = model.params
-    psi = params.start if at is None else sim.psi(at)
     u = params.to_free(psi)
     names = list(sim.names)
     param_names = list(model.param_names)
@@ -278,6 +352,7 @@ def check(
         index=names,
     )
 
+    screen = screen_statistics(draws, draws.mean(axis=0), names, _unit_failure_shares(sim, psi, derive_seed(seed, 45)))
     boot = kstep_bootstrap(sim, u, jac, weight, n_sims, int(n_boot), derive_seed(seed, 43), steps=2, se_free_hat=se)
     with warnings.catch_warnings():  # parameters the statistics do not identify are NaN in every replicate
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -299,11 +374,57 @@ def check(
         seconds=0.0,
         n_simulations=sim.panels_simulated,
         model_name=model.name,
+        screen=screen,
+        calibration=calibration,
     )
+    if full_fits:
+        tasks = [(model, design, original, psi, fit_options, derive_seed(seed, 46, k)) for k in range(int(full_fits))]
+        rows = run_parallel(_full_fit, tasks, n_jobs=n_jobs)
+        result.fits = pd.DataFrame(rows)
     result.recommendations = recommend(result)
     result.seconds = time.perf_counter() - started
     return result
 
+
+
+def _unit_failure_shares(sim: Simulator, psi: np.ndarray, seed: int, panels: int = 20) -> dict:
+    """Per auxiliary-fit flag: (0, share of failed fits among the units of ``panels`` panels)."""
+    flags = sim.flag_names
+    if not flags:
+        return {}
+    tables = sim.unit_statistics(psi, n_sims=panels, seed=seed)
+    return {f: (0.0, float(np.mean(tables[:, :, sim.unit_names.index(f)] != FIT_CONVERGED))) for f in flags}
+
+
+def _full_fit(model, design, statistics, psi, options, seed) -> dict:
+    """One full fit of a dataset simulated at ``psi`` (for :func:`check`): a row of results."""
+    from simfit.estimation import FitOptions, fit, sequential
+
+    names = list(model.param_names)
+    row: dict = {"seed": seed, "error": "", "converged": False, "warned": True, "wrong": False, "warnings": ""}
+    started = time.perf_counter()
+    try:
+        data = Simulator(model, design).simulate(psi, seed=derive_seed(seed, 1)).panel(0)
+        opts = sequential(options or FitOptions())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = fit(model, data, statistics, options=dataclasses_replace(opts, seed=derive_seed(seed, 2)))
+        ci95, ci99, se = res.conf_int(0.05), res.conf_int(0.01), res.se()
+        est = res.params
+        wrong = False
+        for j, n in enumerate(names):
+            row[f"estimate_{n}"] = float(est[n])
+            row[f"covered_{n}"] = bool(ci95.loc[n, "lower"] <= psi[j] <= ci95.loc[n, "upper"])
+            outside = not (ci99.loc[n, "lower"] <= psi[j] <= ci99.loc[n, "upper"])
+            far = bool(np.isfinite(se[n]) and abs(est[n] - psi[j]) > 5 * se[n])
+            wrong = wrong or outside or far
+        row.update(converged=bool(res.converged), warned=bool(res.warnings), wrong=wrong, warnings=" | ".join(res.warnings))
+    except Exception as exc:  # noqa: BLE001 - a fit that raises is a result here, reported as such
+        row["error"] = f"{type(exc).__name__}: {exc}"
+        for n in names:
+            row[f"estimate_{n}"], row[f"covered_{n}"] = np.nan, False
+    row["seconds"] = time.perf_counter() - started
+    return row
 
 
 def _local_recovery(boot, params, psi, u, se, alpha, param_names, n_stats, n_units, n_sims, ident):
@@ -404,6 +525,18 @@ def recommend(result: CheckResult) -> list[str]:
             f"Even the default intervals are expected to under-cover for {', '.join(still)}: the estimates are "
             "far from normal there; report a posterior (simfit.sample) or improve the statistics for them."
         )
+    if result.screen is not None:
+        out.extend(r[0].upper() + r[1:] + "." for r in result.screen.reasons())
+    if result.fits is not None and len(result.fits):
+        f = result.full_fit_summary()
+        if f["wrong"] > 0.05 or f["errors"]:
+            out.append(
+                f"Full fits went wrong in {f['wrong']:.0%} of the simulated datasets ({f['silent_wrong']:.0%} without saying so) "
+                f"and raised in {f['errors']}: the fit's own warnings name why (result.fits['warnings']); the local "
+                "figures above do not see this."
+            )
+        elif f["converged"] < 0.9:
+            out.append(f"Only {f['converged']:.0%} of the full fits converged: see result.fits['warnings'].")
     if result.concerns and not short:
         out.append("The sandwich may be optimistic (" + "; ".join(result.concerns) + "); the default intervals use the bootstrap there.")
     return out

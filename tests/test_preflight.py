@@ -4,6 +4,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 
 import simfit
 from simfit import statistics as st
@@ -58,3 +59,41 @@ def test_check_from_the_command_line(capsys):
     assert out["at_source"] == "the scenario's [truth]"
     assert set(out["recovery"]) == {"mu", "tau", "sigma"}
     assert all(0.0 <= row["coverage_default"] <= 1.0 for row in out["recovery"].values())
+
+
+def test_full_fits_report_what_fits_do_and_the_screen_names_failing_unit_fits():
+    from simfit.estimation import FitOptions
+
+    model, stats = random_intercept.model(), random_intercept.statistics()
+    options = FitOptions(bootstrap=0, global_points=16)
+    result = simfit.check(model, simfit.Panel.balanced(40, 8), stats, at=TRUTH, n_boot=20, seed=3, full_fits=3,
+                          fit_options=options, n_jobs=2)
+    fits = result.fits
+    assert len(fits) == 3 and (fits["error"] == "").all()
+    summary = result.full_fit_summary()
+    assert summary["fits"] == 3 and 0 <= summary["wrong"] <= 1
+    assert summary["converged"] == fits["converged"].mean()
+    for name in TRUTH:
+        errors = fits[f"estimate_{name}"] - TRUTH[name]
+        assert summary["params"][name]["bias"] == pytest.approx(errors.mean())
+    assert "Full fits of 3 datasets simulated here" in result.summary()
+    assert result.to_dict()["full_fits"]["fits"] == 3
+    assert result.screen is not None and result.screen.ok  # a Gaussian model's statistics pass
+
+
+def test_check_centres_auxiliary_fits_on_simulated_data_and_screens_unit_fit_failures():
+    from numba import njit
+
+    @njit(cache=False)
+    def line(beta, x, args, out):
+        for k in range(out.shape[0]):
+            out[k] = beta[0] + beta[1] * k
+
+    model = random_intercept.model()
+    sizes = [1] * 10 + [6] * 20  # a third of the units too short for a two-parameter line
+    design = simfit.Panel.from_units([np.zeros((n, 1)) for n in sizes], value_names=("y",)).design()
+    stats = st.Statistics(unit=[st.nls(line, [0.0, 0.0]), st.mean()], across=["mean", "sd"])
+    result = simfit.check(model, design, stats, at=TRUTH, n_boot=20, seed=1)
+    assert result.calibration and "centred on the median of 20 observed units' fits" in result.calibration[0]
+    assert list(result.screen.failing_fits) == ["y.nls.converged"]
+    assert any("fail on" in r for r in result.recommendations)
