@@ -95,22 +95,36 @@ def plot_coverage(result, path: str | Path) -> Path:
 def plot_statistics_fit(result, path: str | Path) -> Path:
     """The fit of each statistic: the observed value against the distribution of the simulated
     mean statistic at the estimate, in its standard deviations (``statistics_table``); a point
-    outside the band of +-2 is a statistic the model does not reproduce."""
+    outside the band of +-2 is a statistic the model does not reproduce. Crosses give the same on
+    the fit's robust scale, and statistics the fit's screen flags (heavy tails, a mismatch the sd
+    hides) are named in red."""
     plt = _pyplot()
     table = result.statistics_table()
     z = table["std_difference"].to_numpy()
+    robust = table["robust_z"].to_numpy() if "robust_z" in table else np.zeros(0)
     n = len(table)
     fig, ax = plt.subplots(figsize=(7.0, 0.9 + 0.32 * n))
     y = np.arange(n)[::-1]
+    finite = np.abs(np.concatenate([z, robust]))
+    finite = finite[np.isfinite(finite)]
+    lim = min(max(3.0, float(finite.max()) * 1.1 if finite.size else 3.0), 20.0)  # beyond 20 sds: drawn at the edge
     ax.axvspan(-2.0, 2.0, color="0.9", label="simulated +-2 sd")
     ax.axvline(0.0, color="0.5", lw=0.8)
     ok = np.abs(z) <= 2.0
-    ax.scatter(z[ok], y[ok], color="tab:blue", zorder=3, label="observed")
-    ax.scatter(z[~ok], y[~ok], color="tab:red", zorder=3, label="observed, outside +-2 sd")
+    ax.scatter(np.clip(z[ok], -lim, lim), y[ok], color="tab:blue", zorder=3, label="observed")
+    ax.scatter(np.clip(z[~ok], -lim, lim), y[~ok], color="tab:red", zorder=3, label="observed, outside +-2 sd")
+    labels = list(table.index)
+    if robust.size:
+        # The fit's screen: on a robust scale, which heavy simulated tails do not inflate.
+        ax.scatter(np.clip(robust, -lim, lim), y, marker="x", color="tab:purple", zorder=4, label="observed, in robust sds")
+        heavy, mismatched = set(result.screen.heavy), set(result.screen.mismatched)
+        labels = [f"{n}  [{'heavy tails' if n in heavy else 'mismatch'}]" if n in heavy | mismatched else n for n in labels]
     ax.set_yticks(y)
-    ax.set_yticklabels(list(table.index), fontsize=8)
+    ax.set_yticklabels(labels, fontsize=8)
+    for tick, name in zip(ax.get_yticklabels(), labels):
+        if name.endswith("]"):
+            tick.set_color("tab:red")
     ax.set_xlabel("observed - simulated, in simulated sds")
-    lim = max(3.0, float(np.nanmax(np.abs(z))) * 1.1) if n else 3.0
     ax.set_xlim(-lim, lim)
     ax.legend(loc="best", fontsize=7)
     ax.set_title(f"Fit of the statistics ({result.model.name})")
