@@ -246,6 +246,7 @@ def _cmd_check(args) -> dict:
         design = data.design()
         estimate = fit(model, data, stats, start=values, options=dataclasses.replace(options, bootstrap=0))
         at, where = estimate.params.to_dict(), "the estimate from the data"
+        stats = estimate.statistics  # auxiliary fits centred on the data, as the fit's
     else:
         design = scenario.design_panel()
         complete = all(n in scenario.truth for n in model.param_names)
@@ -257,9 +258,12 @@ def _cmd_check(args) -> dict:
                    n_jobs=args.jobs)
     if not args.json:
         print(f"Checked at {where}.")
+        if model.fixed:
+            print("Fixed (not estimated): " + ", ".join(f"{k} = {v:g}" for k, v in model.fixed.items()))
         print(result.summary())
     summary = result.to_dict()
-    summary.update(scenario=str(scenario.path), data=None if args.data is None else str(args.data), at_source=where)
+    summary.update(scenario=str(scenario.path), data=None if args.data is None else str(args.data), at_source=where,
+                   fixed=dict(model.fixed))
     return summary
 
 
@@ -308,6 +312,7 @@ def _cmd_simulate(args) -> dict:
         "scenario": str(scenario.path),
         "model": model.name,
         "truth": truth,
+        "fixed": dict(model.fixed),
         "design": {"levels": list(design.level_sizes()), "observations": design.n_obs},
         "seed": seed,
         "n_sims": n_sims,
@@ -465,6 +470,9 @@ def _cmd_show(args) -> dict:
         model, _ = scenario.build()
         info.update(model=model.name, params=list(model.param_names), levels=[lv.name for lv in model.levels])
     info |= {
+        "model_options": scenario.model.options,
+        "statistics_options": scenario.statistics.options,
+        "fixed": scenario.fixed,
         "truth": scenario.truth,
         "prior": scenario.prior,
         "grid": scenario.grid,

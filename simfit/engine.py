@@ -602,6 +602,93 @@ class Simulator:
         self._check_same_design(panel)
         return _observed_table(self.statistics_spec, plan, self.layout, panel)
 
+    def explain_nonfinite(
+        self, params: ParamsLike, n_sims: int = 1, seed: int = 0, first_sim: int = 0, draws: np.ndarray | None = None
+    ) -> str:
+        """Why some statistics of ``n_sims`` panels simulated at ``params`` are NaN or infinite, in
+        one line, with what to do.
+
+        Looks at the first failing panel (its random keys replay it exactly): how many units'
+        auxiliary fits failed there and why (:data:`~simfit.statistics.auxiliary.FIT_REASONS`),
+        which unit statistic (of those the failing statistics aggregate) is NaN for every unit,
+        infinite for some, or defined for fewer than two units; else the aggregate itself.
+
+        Parameters
+        ----------
+        params : mapping or array
+            The estimated parameters (natural scale).
+        n_sims, seed, first_sim : int
+            The panels of :meth:`statistics` (simulation ``s`` uses keys ``(seed, first_sim + s)``).
+        draws : ndarray, shape (n_sims, n_stats), optional
+            Their statistics, if already computed (else they are simulated).
+
+        Returns
+        -------
+        str
+            One sentence (an empty string when every statistic is finite).
+        """
+        from simfit.statistics.auxiliary import FIT_CONVERGED, FIT_REASONS
+
+        plan = self._require_plan()
+        psi = self.psi(params)
+        draws = self.statistics(psi, n_sims, seed, first_sim) if draws is None else np.asarray(draws, dtype=np.float64)
+        bad_panel = ~np.isfinite(draws).all(axis=1)
+        if not bad_panel.any():
+            return ""
+        s = int(np.flatnonzero(bad_panel)[0])
+        bad = ~np.isfinite(draws[s])
+        names = np.asarray(self.names)[bad]
+        table = self.unit_statistics(psi, n_sims=1, seed=seed, first_sim=first_sim + s)[0]
+        n_units = table.shape[0]
+        ids = self.design.unit_ids
+
+        def unit_label(i) -> object:
+            label = ids[int(i)] if ids is not None else int(i)
+            return label.item() if isinstance(label, np.generic) else label
+
+        causes, fixes = [], []
+        for flag in plan.flag_names:
+            codes = table[:, plan.unit_names.index(flag)]
+            failed = codes != FIT_CONVERGED
+            if failed.any():
+                reasons = ", ".join(
+                    f"{int(np.sum(codes == code))} {FIT_REASONS.get(float(code), f'failed (code {code:g})')}"
+                    for code in np.unique(codes[failed])
+                )
+                causes.append(f"the auxiliary fits {flag.rsplit('.', 1)[0]} failed on {int(failed.sum())} of {n_units} units ({reasons})")
+                fixes.append("start the auxiliary fits nearer the data (their start, bounds or prior_sd)")
+        columns = range(len(plan.unit_names))
+        if self._projection is None:  # the unit statistics the failing statistics aggregate
+            read = set()
+            for k in range(len(plan.agg_out_offsets) - 1):
+                if bad[plan.agg_out_offsets[k] : plan.agg_out_offsets[k + 1]].any():
+                    read.update(plan.agg_columns[plan.agg_columns_offsets[k] : plan.agg_columns_offsets[k + 1]].tolist())
+            columns = sorted(read)
+        undefined, single = [], []
+        for j in columns:
+            column, values = plan.unit_names[j], table[:, j]
+            infinite = np.flatnonzero(np.isinf(values))
+            defined = int(np.isfinite(values).sum())
+            if infinite.size:
+                causes.append(f"{column} is infinite for {infinite.size} unit(s) (first {unit_label(infinite[0])!r})")
+            elif defined == 0:
+                undefined.append(column)
+            elif defined < 2:
+                single.append(column)
+        if undefined:
+            causes.append(f"{', '.join(undefined)} {'is' if len(undefined) == 1 else 'are'} NaN for every unit")
+        if single:
+            causes.append(f"{', '.join(single)} {'is' if len(single) == 1 else 'are'} defined for one unit only (a spread or "
+                          "correlation across units needs two)")
+        if not causes:
+            causes.append("every unit statistic they read is finite for at least two units, so the aggregate itself is "
+                          "not (a correlation of a constant, say)")
+        fixes.append("use statistics defined for every panel" + (" (st.mean_or, st.sd_or give a fallback)" if not fixes else ""))
+        return (
+            f"Statistic(s) {', '.join(names)} are NaN or infinite in {int(bad_panel.sum())} of {len(draws)} panels simulated at "
+            f"{self._psi_text(psi)}; in panel {first_sim + s} (seed {seed}): {'; '.join(causes)}. Fix: {', or '.join(dict.fromkeys(fixes))}."
+        )
+
     # ------------------------------------------------------------------ internals
 
     def _check_same_design(self, panel: Panel) -> None:

@@ -4,6 +4,10 @@
 
     [model]
     name = "random_intercept"        # built-in, "file.py:function" or "package.module:function"
+    # options = { random = ["ka", "cl"] }   # keyword arguments of a built-in model's model()
+
+    [fixed]                          # optional: parameters held at known values, not estimated
+    # sigma_add = 0.05               # (model.fix; [truth], [start] may omit them)
 
     [truth]                          # true population parameters, by name
     mu = 1.0
@@ -55,6 +59,9 @@
     seed = 1
     n_sims = "auto"                  # and any other option of BSLOptions / ABCOptions / SurrogateOptions
 
+``[statistics] options`` are keyword arguments of a built-in model's ``statistics()`` (``start =
+[1.0, 0.04, 0.5]`` for the PK model's curve fits), checked against its signature.
+
 Every table maps one to one onto a frozen dataclass below (or :class:`~simfit.estimation.FitOptions`
 for ``[fit]``): unknown keys and wrong types are errors naming the file, the key and what was
 expected. Relative paths are relative to the scenario file.
@@ -71,6 +78,9 @@ import keyword
 import os
 import sys
 import tomllib
+import types
+import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -105,9 +115,11 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """``[model]``: which model to use."""
+    """``[model]``: which model to use, and for a built-in model the keyword arguments of its
+    ``model()`` (``options = { random = ["ka", "cl"], error = "additive" }``)."""
 
     name: str
+    options: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -118,6 +130,7 @@ class StatisticsSpec:
     projected: bool = False  # st.projected(...) of the model's statistics
     pilot: int = 1000
     seed: int = 0
+    options: dict = field(default_factory=dict)  # keyword arguments of a built-in model's statistics()
 
 
 #: Columns of a data file: names, or a table of the model's names to the file's columns.
@@ -259,10 +272,13 @@ class Scenario:
     simulate: SimulateSpec
     sample: SampleSpec = field(default_factory=SampleSpec)
     statistics: StatisticsSpec = field(default_factory=StatisticsSpec)
+    fixed: dict[str, float] = field(default_factory=dict)
 
     def build(self) -> tuple[Model, Statistics]:
-        """The model and its statistics (``[statistics]`` picks a built-in set or projects them)."""
-        model, stats = resolve_model(self.model.name, self.path, self.statistics.kind)
+        """The model (with the ``[fixed]`` parameters held at their values) and its statistics
+        (``[statistics]`` picks a built-in set or projects them)."""
+        model, stats = resolve_model(self.model.name, self.path, self.statistics.kind, self.model.options, self.statistics.options)
+        model = _fix(model, self.fixed, self.path)
         if stats is None:
             raise ScenarioError(
                 f"{self.path}: [model] {self.model.name!r} declares no statistics; return "
@@ -275,9 +291,10 @@ class Scenario:
         return model, stats
 
     def truth_spec(self) -> TruthSpec:
-        """How studies and simulations choose the truth, one rule for every parameter: ``[truth]``
-        fixes it or ``[grid]`` cycles it (never both, an error when loading); ``[prior]`` draws it
-        only where neither does (and is what ``simfit sample`` uses)."""
+        """How studies and simulations choose the truth, one rule for every estimated parameter:
+        ``[truth]`` fixes it or ``[grid]`` cycles it (never both, an error when loading); ``[prior]``
+        draws it only where neither does (and is what ``simfit sample`` uses). Parameters in
+        ``[fixed]`` are the model's own (:meth:`build`), in none of them."""
         prior = {k: v for k, v in self.prior.items() if k not in self.truth and k not in self.grid}
         return TruthSpec(dict(self.truth), dict(self.grid) or None, prior or None)
 
@@ -289,7 +306,8 @@ class Scenario:
         return bool(d.data or d.units or d.observations or d.groups or d.covariates)
 
     def start_values(self) -> dict | None:
-        """``[start]`` completed with the model's own starts (None without ``[start]``)."""
+        """``[start]`` completed with the model's own starts of the estimated parameters (None
+        without ``[start]``)."""
         if not self.start:
             return None
         model, _ = self.build()
@@ -346,7 +364,7 @@ def _check_type(value: Any, expected, where: str) -> Any:
         return value
     if expected is dict:
         if not isinstance(value, dict):
-            raise ScenarioError(f"{where}: expected a table such as {{ maxfev = 2000 }}, got {value!r}.")
+            raise ScenarioError(f"{where}: expected a table of name = value, e.g. {{ maxfev = 2000 }}, got {value!r}.")
         return dict(value)
     if expected == "names":  # column names, or a table of model name = "file column"
         if isinstance(value, dict):
@@ -388,7 +406,7 @@ def _field_type(f) -> type:
     return {
         "int": int, "float": float, "str": str, "bool": bool, "list[str]": list, "ColumnNames": "names",
         "int | None": int, "int | str": "int_or_auto",  # TOML has no None; the str of an int is "auto"
-        "dict[str, list[float]]": "covariate_table",
+        "dict[str, list[float]]": "covariate_table", "dict": dict,
     }[str(f.type)]
 
 
@@ -416,7 +434,9 @@ def _numbers(data, name: str, path: Path) -> dict[str, float]:
     return {k: _check_type(v, float, f"{path}: [{name}] {k}") for k, v in data.items()}
 
 
-_SECTIONS = ("model", "statistics", "truth", "prior", "grid", "start", "design", "data", "fit", "study", "simulate", "sample")
+_SECTIONS = (
+    "model", "statistics", "fixed", "truth", "prior", "grid", "start", "design", "data", "fit", "study", "simulate", "sample",
+)
 
 
 def load_scenario(path: str | Path, text: str | None = None, build: bool = True) -> Scenario:
@@ -457,6 +477,7 @@ def load_scenario(path: str | Path, text: str | None = None, build: bool = True)
     if "model" not in data:
         raise ScenarioError(f"{path}: missing section [model].")
     model_spec = _section(data["model"], "model", ModelSpec, path)
+    fixed = _numbers(data.get("fixed", {}), "fixed", path)
     truth = _numbers(data.get("truth", {}), "truth", path)
     start = _numbers(data.get("start", {}), "start", path)
     prior_raw = data.get("prior", {})
@@ -477,6 +498,7 @@ def load_scenario(path: str | Path, text: str | None = None, build: bool = True)
         if not isinstance(v, list) or not v:
             raise ScenarioError(f"{path}: [grid] {k}: expected a non-empty list of numbers, got {v!r}.")
         grid[k] = [_check_type(x, float, f"{path}: [grid] {k}") for x in v]
+    truth, start = _without_fixed(fixed, truth, start, prior, grid, path)
     both = sorted(set(truth) & set(grid))
     if both:
         raise ScenarioError(
@@ -502,18 +524,148 @@ def load_scenario(path: str | Path, text: str | None = None, build: bool = True)
     statistics = _section(data.get("statistics", {}), "statistics", StatisticsSpec, path)
     if statistics.pilot < 10:
         raise ScenarioError(f"{path}: [statistics] pilot must be at least 10, got {statistics.pilot}.")
+    _check_options(model_spec, statistics, path)
     scenario = Scenario(
         path=path, text=text, model=model_spec, truth=truth, prior=prior, grid=grid, start=start,
         design=design, data=data_spec, fit=fit_options, fit_table=fit_kwargs, study=study, simulate=simulate,
-        sample=sample, statistics=statistics,
+        sample=sample, statistics=statistics, fixed=fixed,
     )
     _validate(scenario, build)
     return scenario
 
 
+def _without_fixed(fixed: dict, truth: dict, start: dict, prior: dict, grid: dict, path: Path) -> tuple[dict, dict]:
+    """``[truth]`` and ``[start]`` less the ``[fixed]`` parameters, which they may name at their
+    fixed values only; ``[prior]`` and ``[grid]``, which vary a parameter, may not name them."""
+    for section, table in (("prior", prior), ("grid", grid)):
+        for name in table:
+            if name in fixed:
+                raise ScenarioError(
+                    f"{path}: [{section}] {name}: the parameter is held at {fixed[name]:g} by [fixed], so it is not "
+                    f"{'drawn' if section == 'prior' else 'varied'}; remove it from [{section}] or from [fixed]."
+                )
+    kept = []
+    for section, table in (("truth", truth), ("start", start)):
+        for name, value in table.items():
+            if name in fixed and not np.isclose(value, fixed[name], rtol=1e-12, atol=0.0):
+                raise ScenarioError(
+                    f"{path}: [{section}] {name} = {value:g}, but [fixed] holds it at {fixed[name]:g}; a fixed parameter "
+                    f"keeps its value: remove it from [{section}] (or change [fixed])."
+                )
+        kept.append({k: v for k, v in table.items() if k not in fixed})
+    return kept[0], kept[1]
+
+
+def _fix(model: Model, fixed: dict, path: Path) -> Model:
+    """``model`` with the ``[fixed]`` parameters held at their values."""
+    if not fixed:
+        return model
+    try:
+        return model.fix(fixed)
+    except SimfitError as exc:
+        raise ScenarioError(f"{path}: [fixed] {exc}") from None
+
+
+# ---------------------------------------------------------------------- options of built-in models
+
+
+def _option_functions(model: ModelSpec, statistics: StatisticsSpec, path: Path) -> list[tuple[str, Any, dict, tuple]]:
+    """``(where, function, options, names it takes elsewhere)`` for each of ``[model] options`` and
+    ``[statistics] options`` given; options apply to built-in models only."""
+    from simfit.models import BUILTIN
+
+    given = [(f"{path}: [model] options", "model", model.options, ()),
+             (f"{path}: [statistics] options", "statistics", statistics.options, ("kind",))]
+    out = []
+    for where, attr, options, elsewhere in given:
+        if not options:
+            continue
+        module = BUILTIN.get(model.name)
+        if module is None:
+            raise ScenarioError(
+                f"{where}: options are keyword arguments of a built-in model's {attr}() (one of {', '.join(BUILTIN)}); "
+                f"a model of your own ({model.name!r}) takes its choices in its own code."
+            )
+        out.append((where, getattr(module, attr), options, elsewhere))
+    return out
+
+
+def _check_options(model: ModelSpec, statistics: StatisticsSpec, path: Path) -> None:
+    """Names and types of ``[model] options`` and ``[statistics] options``, against the signature
+    of the built-in model's ``model()`` and ``statistics()`` (no code runs)."""
+    for where, func, options, elsewhere in _option_functions(model, statistics, path):
+        params = {
+            n: p for n, p in inspect.signature(func).parameters.items()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in elsewhere
+        }
+        label = f"{model.name}.{func.__name__}()"
+        unknown = sorted(set(options) - set(params))
+        if unknown:
+            accepted = ", ".join(params) or "none"
+            raise ScenarioError(f"{where}: unknown option(s) {', '.join(unknown)} of {label}; accepted names are {accepted}.")
+        try:
+            hints = typing.get_type_hints(func)
+        except Exception:  # an annotation that does not evaluate: the function checks its values
+            hints = {}
+        for name, value in options.items():
+            hint = hints.get(name, Any)
+            if not _matches(value, hint):
+                raise ScenarioError(
+                    f"{where}.{name}: expected {_describe(hint)} ({label}), got {type(value).__name__} {value!r}."
+                )
+
+
+def _matches(value, hint) -> bool:
+    """Whether a TOML value fits a type annotation (annotations this does not know: yes, and the
+    function checks the value)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if hint is type(None):
+        return False  # TOML has no None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin in (list, tuple, Sequence) or hint in (list, tuple, Sequence):
+        if not isinstance(value, list):
+            return False
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return len(value) == len(args) and all(_matches(v, a) for v, a in zip(value, args))
+        return all(_matches(v, args[0]) for v in value) if args else True
+    if origin in (dict, Mapping) or hint in (dict, Mapping):
+        return isinstance(value, dict)
+    return True
+
+
+def _describe(hint) -> str:
+    """A type annotation in words (``a list of strings or a number``)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args if a is not type(None))
+    words = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    if hint in words:
+        return words[hint]
+    if origin in (list, tuple, Sequence) or hint in (list, tuple, Sequence):
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return f"a list of {len(args)} values"
+        inner = {bool: "true/false values", int: "integers", float: "numbers", str: "strings"}.get(args[0] if args else None, "values")
+        return f"a list of {inner}"
+    if origin in (dict, Mapping) or hint in (dict, Mapping):
+        return "a table"
+    return "a value"
+
+
 def _validate(sc: Scenario, build: bool = True) -> None:
     path = sc.path
-    model = resolve_model(sc.model.name, path, sc.statistics.kind)[0] if build else None
+    model = None
+    if build:
+        model = resolve_model(sc.model.name, path, sc.statistics.kind, sc.model.options, sc.statistics.options)[0]
+        model = _fix(model, sc.fixed, path)
     d = sc.design
     if not sc.has_design:
         pass  # a scenario for fitting data files (`simfit fit --data`): the data are the design
@@ -681,28 +833,38 @@ def read_data(path: str | Path, columns: DataSpec, scenario: Path | None = None,
     return panel.design() if design else panel
 
 
-def resolve_model(name: str, path: Path | None = None, kind: str = "") -> tuple[Model, Statistics | None]:
+def resolve_model(
+    name: str, path: Path | None = None, kind: str = "", model_options: dict | None = None, statistics_options: dict | None = None
+) -> tuple[Model, Statistics | None]:
     """The model and its statistics for a scenario's model name.
 
     ``name`` is a built-in model (``simfit.models.BUILTIN``), ``file.py:function`` (a file
     resolved against the scenario's folder) or ``package.module:function`` (installed, or a module
     next to the scenario). The function must be defined in that module (not imported into it, not
     from the standard library) and return a ``(Model, Statistics)`` pair; it is called only then.
-    ``kind`` picks one of a built-in model's statistic sets (``statistics(kind)``).
+    ``kind`` picks one of a built-in model's statistic sets (``statistics(kind)``); the options
+    are keyword arguments of a built-in model's ``model()`` and ``statistics()``.
     """
     from simfit.models import BUILTIN
 
     where = f"{path}: [model] name" if path else "model name"
+    model_options, statistics_options = dict(model_options or {}), dict(statistics_options or {})
     if name in BUILTIN:
         module = BUILTIN[name]
-        if not kind:
-            return module.model(), module.statistics()
         try:
-            return module.model(), module.statistics(kind)
-        except TypeError:
-            raise ScenarioError(f"{path}: [statistics] kind: model {name!r} offers one statistic set; remove the key.") from None
-        except ValueError as exc:
-            raise ScenarioError(f"{path}: [statistics] kind {kind!r}: {exc}") from None
+            model = module.model(**model_options)
+        except (SimfitError, ValueError, TypeError) as exc:
+            raise ScenarioError(f"{path}: [model] options: {_first_line(exc)}") from None
+        if kind and "kind" not in inspect.signature(module.statistics).parameters:
+            raise ScenarioError(f"{path}: [statistics] kind: model {name!r} offers one statistic set; remove the key.")
+        try:
+            return model, module.statistics(kind, **statistics_options) if kind else module.statistics(**statistics_options)
+        except (SimfitError, ValueError, TypeError) as exc:
+            label = "options" if statistics_options else f"kind {kind!r}"
+            raise ScenarioError(f"{path}: [statistics] {label}: {_first_line(exc)}") from None
+    if model_options or statistics_options:
+        which = "[model] options" if model_options else "[statistics] options"
+        raise ScenarioError(f"{path}: {which} apply to built-in models only; a model of your own takes its choices in its code.")
     if kind:
         raise ScenarioError(f"{path}: [statistics] kind applies to built-in models only; return the statistics you want from {name}.")
     func = _user_function(name, path, where)
@@ -714,6 +876,11 @@ def resolve_model(name: str, path: Path | None = None, kind: str = "") -> tuple[
         got = type(result).__name__ if not isinstance(result, tuple) else f"({', '.join(type(r).__name__ for r in result)})"
         raise ScenarioError(f"{where}: {name} returned {got}; it must return a (Model, Statistics) pair.")
     return result
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _user_module(name: str, path: Path | None, where: str):

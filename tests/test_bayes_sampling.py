@@ -180,3 +180,34 @@ def test_the_abc_note_says_how_far_each_parameter_was_adjusted():
     note = _adjustment_note(["mu", "tau", "s"], np.array([0.9, 0.2, 0.02]), ABCOptions())
     assert note == ("mu adjusted (cv R2 0.90), tau adjusted by 0.50 (cv R2 0.20), s kept (cv R2 0.02); the adjustment "
                     "rises from none at cv R2 0.1 to full at 0.3")
+
+
+def test_fixed_parameters_are_held_at_their_values_and_take_no_prior(ri_model, ri_stats, ri_data):
+    prior = {k: v for k, v in RI_PRIOR.items() if k != "sigma"}
+    post = simfit.sample(ri_model, ri_data, ri_stats, prior, fixed={"sigma": 1.0}, chains=1, draws=40, warmup=40, seed=1, n_sims=20)
+    assert post.draws.shape == (1, 40, 2) and post.param_names == ["mu", "tau"] and post.model.fixed == {"sigma": 1.0}
+    assert "fixed (not estimated): sigma = 1" in post.summary() and post.to_dict()["fixed"] == {"sigma": 1.0}
+    with pytest.raises(ModelError, match=r"Prior\(s\) for sigma, held at 1 \(fixed, not estimated\); remove the prior"):
+        simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, fixed={"sigma": 1.0})
+
+
+def test_auxiliary_fits_are_centred_on_the_data_as_a_fit_centres_them():
+    # Doses per kg, with the PK statistics' start in mg and L: the sampler's statistics are
+    # centred on the observed subjects' fits, as fit()'s are.
+    from simfit.models import pk
+
+    model = pk.model(random=["ka", "cl"], error="additive", elimination="ke")
+    truth = {"log_ka": 0.45, "ka_sd": 0.5, "log_cl": math.log(0.04), "cl_sd": 0.2, "log_ke": math.log(0.09), "sigma_add": 0.3}
+    times = np.array([0.25, 0.5, 1, 2, 3.5, 5, 7, 9, 12, 24.0])
+    design = Panel.from_units([np.zeros(10)] * 12, covariates=[np.column_stack([times, np.full(10, 4.5)])] * 12,
+                              value_names=("concentration",), covariate_names=("time", "dose")).design()
+    data = simfit.simulate(model, design, truth, seed=1).panel(0)
+    prior = {"log_ka": {"dist": "normal", "mean": 0.5, "sd": 0.5}, "ka_sd": {"dist": "halfnormal", "scale": 0.5},
+             "log_cl": {"dist": "normal", "mean": -3.2, "sd": 0.5}, "cl_sd": {"dist": "halfnormal", "scale": 0.5},
+             "log_ke": {"dist": "normal", "mean": -2.4, "sd": 0.5}}
+    post = simfit.sample(model, data, pk.statistics(), prior, method="abc-smc", fixed={"sigma_add": 0.3}, n_particles=50,
+                         max_generations=1, seed=1)
+    assert "centred on the median of 12 observed units' fits" in post.info["auxiliary_fits"]
+    centred = simfit.fit(model, data, pk.statistics(), fixed={"sigma_add": 0.3}, bootstrap=0, seed=1).statistics
+    sim = simfit.Simulator(post.model, design, post.statistics)
+    np.testing.assert_array_equal(sim.observed(data), simfit.Simulator(post.model, design, centred).observed(data))

@@ -415,3 +415,59 @@ def test_fit_a_data_file_with_only_model_and_data_and_write_the_results(tmp_path
     assert shown["content"]["params"] == summary["params"]
     assert main(["fit", str(scenario), "--data", str(data), "--bootstrap", "many"]) == 2
     assert "--bootstrap takes 'auto' or a number" in capsys.readouterr().err
+
+
+PER_KG = ROOT / "scenarios" / "data"
+
+
+def test_fit_per_kg_data_with_the_published_model_from_model_options(tmp_path, capsys):
+    # Random ka and CL, V = CL / ke, additive error, on doses per kg (a subject with a positive
+    # concentration at time 0): the file was simulated at the scenario's [truth].
+    from simfit.scenario import load_scenario
+
+    truth = load_scenario(PER_KG / "pk_per_kg.toml").truth
+    out = tmp_path / "fit"
+    argv = ["fit", str(PER_KG / "pk_per_kg.toml"), "--data", str(PER_KG / "pk_per_kg.csv"), "--out", str(out), "--json"]
+    assert main(argv) == 0
+    summary = last_json(capsys)
+    assert summary["converged"] and not summary["unit_fit_failures"].get("concentration.nls.converged")
+    assert set(summary["params"]) == set(truth) == {"log_ka", "ka_sd", "log_cl", "cl_sd", "log_ke", "sigma_add"}
+    for name, value in truth.items():
+        lower, upper = summary["conf_int_95"][name]
+        assert lower < value < upper and abs(summary["params"][name] - value) < 4 * summary["se"][name], name
+    assert "subject.ke" in pd.read_csv(out / "population.csv").iloc[:, 0].tolist()
+
+
+def test_the_per_kg_data_file_is_what_its_script_writes(tmp_path):
+    out = tmp_path / "pk_per_kg.csv"
+    subprocess.run([sys.executable, str(PER_KG / "make_pk_per_kg.py"), str(out)], check=True, capture_output=True,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.read_bytes() == (PER_KG / "pk_per_kg.csv").read_bytes()
+    frame = pd.read_csv(out)
+    assert frame["subject"].nunique() == 12 and (frame.groupby("subject").size() == 11).all()
+    assert frame["dose_mg_per_kg"].between(3.0, 6.0).all() and (frame.loc[frame["time_h"] == 0, "conc_mg_L"] > 0).any()
+
+
+def test_a_scenario_with_options_and_fixed_parameters_runs_through_every_command(tmp_path, capsys):
+    scenario = tmp_path / "fixed.toml"
+    prior = "".join(f'{n} = {{ dist = "normal", mean = {m}, sd = 0.5 }}\n' for n, m in (("log_ka", 0.5), ("log_cl", -3.2), ("log_ke", -2.4)))
+    prior += 'ka_sd = { dist = "halfnormal", scale = 1 }\ncl_sd = { dist = "halfnormal", scale = 0.5 }\n'
+    scenario.write_text(
+        (PER_KG / "pk_per_kg.toml").read_text().replace('data = "pk_per_kg.csv"', f'data = "{PER_KG / "pk_per_kg.csv"}"')
+        + "[fixed]\nsigma_add = 0.5\n[prior]\n" + prior + '[sample]\nmethod = "abc-smc"\nn_particles = 40\nmax_generations = 1\n'
+    )
+    data = tmp_path / "simulated.csv"
+    assert main(["simulate", str(scenario), "--out", str(data), "--json"]) == 0
+    summary = last_json(capsys)
+    assert summary["fixed"] == {"sigma_add": 0.5} and "sigma_add" not in summary["truth"]
+    assert main(["fit", str(scenario), "--data", str(data), "--n-sims", "5", "--bootstrap", "0", "--out", str(tmp_path / "fit")]) == 0
+    text = capsys.readouterr().out
+    assert "Fixed (not estimated): sigma_add = 0.5" in text and "Fixed (not estimated): sigma_add = 0.5" in (tmp_path / "fit" / "summary.txt").read_text()
+    assert "sigma_add" not in pd.read_csv(tmp_path / "fit" / "estimates.csv")["parameter"].tolist()
+    assert main(["check", str(scenario), "--reps", "5", "--json"]) == 0
+    assert last_json(capsys)["fixed"] == {"sigma_add": 0.5}
+    assert main(["run", str(scenario), "--reps", "1", "--out", str(tmp_path / "study"), "--no-progress", "--json"]) == 0
+    assert set(last_json(capsys)["params"]) == {"log_ka", "ka_sd", "log_cl", "cl_sd", "log_ke"}
+    assert main(["sample", str(scenario), "--data", str(data), "--out", str(tmp_path / "post"), "--no-progress"]) == 0
+    assert "fixed (not estimated): sigma_add = 0.5" in capsys.readouterr().out
+    assert list(pd.read_csv(tmp_path / "post" / "draws.csv").columns[2:-1]) == ["log_ka", "ka_sd", "log_cl", "cl_sd", "log_ke"]

@@ -2,6 +2,7 @@
 errors that name the failing simulation."""
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -454,3 +455,37 @@ def test_statistics_undefined_on_the_data_are_explained_by_their_cause(ri_model,
     with pytest.raises(simfit.errors.EstimationError, match=message) as err:
         simfit.fit(ri_model, panel, ri_stats)
     assert "np." not in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("units", "obs", "message"),
+    [
+        (6, 1, r"^Statistic\(s\) mean:y.var, sd:y.var are NaN or infinite in 3 of 3 panels simulated at \{mu: 1, tau: 0.5, "
+               r"sigma: 1\}; in panel 0 \(seed 4\): y.var is NaN for every unit\. Fix: use statistics defined for every panel"),
+        (1, 5, r"sd:y.mean, sd:y.var .* in panel 0 \(seed 4\): y.mean, y.var are defined for one unit only \(a spread or "
+               r"correlation across units needs two\)"),
+    ],
+)
+def test_statistics_undefined_in_simulated_panels_are_explained_by_their_cause(ri_model, ri_stats, units, obs, message):
+    sim = Simulator(ri_model, Panel.balanced(units, obs), ri_stats)
+    text = sim.explain_nonfinite(RI_TRUTH, n_sims=3, seed=4)
+    assert re.search(message, text) and "\n" not in text, text
+    assert sim.explain_nonfinite(RI_TRUTH, n_sims=3, seed=4, draws=sim.statistics(RI_TRUTH, n_sims=3, seed=4)) == text
+    assert Simulator(ri_model, Panel.balanced(20, 5), ri_stats).explain_nonfinite(RI_TRUTH, n_sims=3, seed=4) == ""
+
+
+def test_failed_auxiliary_fits_in_a_simulated_panel_are_counted_by_reason():
+    # Doses per kg with the PK fits held at a start in mg and L: every subject's fit fails.
+    from simfit.models import pk
+
+    model = pk.model(random=["ka", "cl"], error="additive", elimination="ke")
+    truth = {"log_ka": 0.45, "ka_sd": 0.5, "log_cl": np.log(0.04), "cl_sd": 0.2, "log_ke": np.log(0.09), "sigma_add": 0.3}
+    times = np.array([0.25, 0.5, 1, 2, 3.5, 5, 7, 9, 12, 24.0])
+    design = Panel.from_units([np.zeros(10)] * 12, covariates=[np.column_stack([times, np.full(10, 4.5)])] * 12,
+                              value_names=("concentration",), covariate_names=("time", "dose")).design()
+    sim = Simulator(model, design, pk.statistics(center="start", prior_sd=0.01))
+    text = sim.explain_nonfinite(truth, n_sims=2, seed=1, first_sim=5)
+    assert re.search(r"are NaN or infinite in 2 of 2 panels simulated at \{log_ka: 0.45, .*\}; in panel 5 \(seed 1\): the auxiliary "
+                     r"fits concentration.nls failed on 12 of 12 units \(12 fitted worse than a constant \(residual sd above twice "
+                     r"the data's\)\); concentration.nls.log_kd, concentration.nls.log_cl, concentration.nls.log_v, "
+                     r"concentration.nls.log_sd are NaN for every unit\. Fix: start the auxiliary fits nearer the data", text), text

@@ -3,6 +3,7 @@
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import simfit
@@ -348,8 +349,9 @@ from simfit.bayes.sampling import SAMPLER_OPTIONS  # noqa: E402
 # numbers), "count_or_auto" (an integer or "auto"), "prior" (a table with a string dist and
 # numbers), "numbers" (a non-empty list of numbers), "number_lists" (a table of such lists).
 SCHEMA = {
-    "model": {"name": "str"},
-    "statistics": {"kind": "str", "projected": "bool", "pilot": "int", "seed": "int"},
+    "model": {"name": "str", "options": "table"},
+    "statistics": {"kind": "str", "projected": "bool", "pilot": "int", "seed": "int", "options": "table"},
+    "fixed": {"mu": "float"},
     "truth": {"mu": "float"},
     "start": {"mu": "float"},
     "prior": {"mu": "prior"},
@@ -585,3 +587,93 @@ def test_a_model_file_the_user_imported_is_used_as_it_is(tmp_path, monkeypatch):
         assert module.CALLS  # the user's module ran the function: not a second copy of it
     finally:
         sys.modules.pop("already_imported", None)
+
+
+# ---------------------------------------------------------------------- options of built-in models, [fixed]
+
+PK_VARIANT = """
+[model]
+name = "pk"
+options = { random = ["ka", "cl"], error = "additive", elimination = "ke" }
+[statistics]
+options = { start = [1.0, 0.04, 0.5], prior_sd = 2.0 }
+[truth]
+log_ka = 0.45
+ka_sd = 0.5
+log_cl = -3.2
+cl_sd = 0.2
+log_ke = -2.45
+sigma_add = 0.5
+"""
+
+
+def test_model_and_statistics_options_are_keyword_arguments_of_the_built_in_functions(tmp_path):
+    from simfit.models import pk
+
+    sc = load_scenario(write(tmp_path, PK_VARIANT))
+    model, stats = sc.build()
+    assert model.param_names == pk.model(random=["ka", "cl"], error="additive", elimination="ke").param_names
+    assert model.param_names == ("log_ka", "ka_sd", "log_cl", "cl_sd", "log_ke", "sigma_add")
+    panel = simfit.simulate(model, pk.design(6, dose=4.5), sc.truth, seed=1).panel(0)
+    direct = pk.statistics(start=(1.0, 0.04, 0.5), prior_sd=2.0)
+    np.testing.assert_array_equal(simfit.Simulator(model, panel.design(), stats).observed_unit_statistics(panel),
+                                  simfit.Simulator(model, panel.design(), direct).observed_unit_statistics(panel))
+    hand = load_scenario(write(tmp_path, PK_VARIANT.replace("options = { start = [1.0, 0.04, 0.5], prior_sd = 2.0 }", 'kind = "hand"')))
+    assert "concentration.log_auc" in simfit.Simulator(model, panel.design(), hand.build()[1]).unit_names
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ('error = "additive"', 'eror = "additive"', r"\[model\] options: unknown option\(s\) eror of pk.model\(\); accepted names are "
+         r"random, error, elimination, sigma_add\."),
+        ('random = ["ka", "cl"]', 'random = "ka"', r"\[model\] options.random: expected a list of strings \(pk.model\(\)\), got str 'ka'"),
+        ('error = "additive"', "error = 1", r"\[model\] options.error: expected a string \(pk.model\(\)\), got int 1"),
+        ('random = ["ka", "cl"]', 'random = ["ka", "q"]', r"\[model\] options: pk.model: random names 'q'; choose among ka, cl, ke"),
+        ("prior_sd = 2.0", 'kind = "auxiliary"', r"\[statistics\] options: unknown option\(s\) kind of pk.statistics\(\); accepted names are "
+         r"start, prior_sd, center, sane_width, max_iter"),
+        ("start = [1.0, 0.04, 0.5]", 'start = "x"', r"\[statistics\] options.start: expected a list of numbers"),
+        ("prior_sd = 2.0", "prior_sd = true", r"\[statistics\] options.prior_sd: expected a number or a string or a list of numbers"),
+        ("start = [1.0, 0.04, 0.5]", "start = [1.0, 0.04]", r"\[statistics\] options: pk: start takes three positive numbers"),
+        ('name = "pk"', 'name = "random_intercept"', r"\[model\] options: unknown option\(s\) elimination, error, random of "
+         r"random_intercept.model\(\); accepted names are none"),
+        ('name = "pk"', 'name = "my.py:build"', r"\[model\] options: options are keyword arguments of a built-in model's model\(\)"),
+    ],
+)
+def test_bad_options_are_one_line_errors_naming_the_file_the_key_and_the_accepted_names(tmp_path, old, new, message):
+    path = write(tmp_path, PK_VARIANT.replace(old, new))
+    with pytest.raises(ScenarioError, match=message) as err:
+        load_scenario(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_fixed_parameters_are_held_and_truth_and_start_may_omit_them(tmp_path):
+    text = PK_VARIANT + "[fixed]\nsigma_add = 0.5\n[start]\nlog_cl = -3.0\nsigma_add = 0.5\n"
+    sc = load_scenario(write(tmp_path, text))
+    model, _ = sc.build()
+    assert model.fixed == {"sigma_add": 0.5} and "sigma_add" not in model.param_names
+    assert "sigma_add" not in sc.truth and sc.start == {"log_cl": -3.0}
+    assert set(sc.start_values()) == set(model.param_names)
+    omitted = load_scenario(write(tmp_path, text.replace("sigma_add = 0.5\n[fixed]", "[fixed]")))
+    assert omitted.truth == sc.truth and omitted.truth_spec().truth(model, 0, 0) == sc.truth
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ("[fixed]\nsigma_add = 0.4\n", r"\[truth\] sigma_add = 0.5, but \[fixed\] holds it at 0.4; a fixed parameter keeps its value"),
+        ("[fixed]\nsigma_add = 0.5\n[start]\nsigma_add = 1.0\n", r"\[start\] sigma_add = 1, but \[fixed\] holds it at 0.5"),
+        ("[fixed]\nsigma_add = 0.5\n[prior]\nsigma_add = { dist = \"halfnormal\", scale = 1 }\n",
+         r"\[prior\] sigma_add: the parameter is held at 0.5 by \[fixed\], so it is not drawn"),
+        ("[fixed]\nsigma_add = 0.5\n[grid]\nsigma_add = [0.5, 1.0]\n", r"\[grid\] sigma_add: the parameter is held at 0.5 by \[fixed\], so it is not varied"),
+        ("[fixed]\nsigma = 0.5\n", r"\[fixed\] Cannot fix unknown parameter 'sigma'"),
+        ("[fixed]\nsigma_add = -0.5\n", r"\[fixed\] The fixed value of 'sigma_add' \(-0.5\) lies outside its bounds"),
+        ("[fixed]\nsigma_add = \"x\"\n", r"\[fixed\] sigma_add: expected a number"),
+    ],
+)
+def test_fixed_values_that_disagree_or_do_not_fit_the_model_are_errors_naming_the_key(tmp_path, extra, message):
+    text = PK_VARIANT if r"\[truth\]" in message else PK_VARIANT.replace("sigma_add = 0.5\n", "")  # [truth] may omit it
+    path = write(tmp_path, text + extra)
+    with pytest.raises(ScenarioError, match=message) as err:
+        load_scenario(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)

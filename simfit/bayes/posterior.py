@@ -298,6 +298,7 @@ class Posterior:
             "seconds": float(self.seconds),
             "info": self.info,
             "priors": self.priors.describe() if self.priors is not None else None,
+            "fixed": dict(self.model.fixed),
         }
 
     def to_arviz(self):
@@ -349,6 +350,8 @@ class Posterior:
                 f"particles {self.n_draws}    generations {self.info.get('generations')}    stopped by "
                 f"{self.info.get('stopped')}    simulated panels {self.n_simulations:,}    wall {self.seconds:.2f} s"
             )
+        if self.model.fixed:
+            lines.append("fixed (not estimated): " + ", ".join(f"{k} = {v:g}" for k, v in self.model.fixed.items()))
         lines.extend(self._preliminary_lines())
         for key, value in self.info.items():
             if key in ("generations", "stopped", "tolerances", "acceptance_by_generation", "preliminary_fit"):

@@ -108,20 +108,29 @@ class Priors:
         The model's population parameters.
     spec : mapping
         ``{parameter name: declaration}`` for every parameter (see :func:`make_prior`).
+    fixed : mapping of str to float, optional
+        The model's parameters held at known values (:attr:`simfit.Model.fixed`): they take no
+        prior.
 
     Raises
     ------
     ModelError
-        A parameter without a prior, a prior for an unknown parameter, or a prior whose support
-        reaches outside its parameter's bounds.
+        A parameter without a prior, a prior for an unknown or a fixed parameter, or a prior whose
+        support reaches outside its parameter's bounds.
     """
 
-    def __init__(self, params: ParamSet, spec: Mapping) -> None:
+    def __init__(self, params: ParamSet, spec: Mapping, fixed: Mapping[str, float] | None = None) -> None:
         if isinstance(spec, Priors):
             spec = spec.spec
         if not isinstance(spec, Mapping):
             raise ModelError(f"priors must be a mapping {{parameter: prior}}, got {type(spec).__name__}.")
         names = params.names
+        held = [n for n in spec if n in (fixed or {})]
+        if held:
+            raise ModelError(
+                f"Prior(s) for {', '.join(held)}, held at {', '.join(f'{fixed[n]:g}' for n in held)} (fixed, not estimated); "
+                "remove the prior(s), or estimate the parameter(s) instead of fixing them."
+            )
         unknown = sorted(set(spec) - set(names))
         if unknown:
             raise ModelError(f"Prior(s) for unknown parameter(s) {', '.join(unknown)}; the model has {', '.join(names)}.")

@@ -35,7 +35,7 @@ from simfit.bayes.surrogate import SURROGATE_CHECK_RANGE, SurrogateOptions, Surr
 from simfit.bayes.synthetic_likelihood import BSLOptions, SyntheticLikelihood, choose_n_sims, run_chains
 from simfit.checkpoint import ReplicationStore
 from simfit.data import Panel
-from simfit.engine import Simulator
+from simfit.engine import Simulator, calibrated_statistics, explain_nonfinite_observed
 from simfit.errors import EstimationError, SimfitError, warn
 from simfit.estimation import FitOptions, _as_start, derive_seed, fit, sequential
 from simfit.model import Model
@@ -87,6 +87,7 @@ def _fingerprint(model, data: Panel, names, priors: Priors, method, options, cha
         "chains": chains, "draws": draws, "warmup": warmup, "seed": seed,
         "fit": {k: str(v) for k, v in asdict(fit_options).items()},
         "start": None if start is None else {k: float(v) for k, v in dict(start).items()},
+        **({"fixed": dict(model.fixed)} if model.fixed else {}),  # (absent without: earlier runs' fingerprints stand)
     }, sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
 
@@ -111,6 +112,7 @@ def sample(
     progress: bool = False,
     manifest: dict | None = None,
     force: bool = False,
+    fixed: Mapping[str, float] | None = None,
     **kwargs,
 ) -> Posterior:
     """Draw from the posterior of the population parameters given the observed statistics.
@@ -123,8 +125,9 @@ def sample(
     statistics : Statistics
         The auxiliary statistics the posterior conditions on.
     prior : mapping or Priors
-        ``{parameter: prior}`` for every parameter: a table such as ``{"dist": "halfnormal",
-        "scale": 1}`` or a frozen ``scipy.stats`` distribution (see :mod:`simfit.bayes.priors`).
+        ``{parameter: prior}`` for every estimated parameter: a table such as ``{"dist":
+        "halfnormal", "scale": 1}`` or a frozen ``scipy.stats`` distribution (see
+        :mod:`simfit.bayes.priors`); fixed parameters take none.
     method : {"bsl", "abc-smc", "surrogate"}
     chains, draws, warmup : int
         BSL: chains, kept draws per chain and adaptive warm-up iterations per chain (``draws //
@@ -148,6 +151,9 @@ def sample(
         Extra entries for the folder's manifest (the command line stores the scenario there).
     force : bool
         Write into an ``out`` folder that already holds files of its own.
+    fixed : mapping of str to float, optional
+        Parameters held at known values instead of sampled (:meth:`Model.fix`); the posterior's
+        model is the fixed one, and its summary lists them.
     **kwargs
         Override fields of the method's options (``n_sims=40``, ``n_particles=2000``, ...).
 
@@ -156,6 +162,8 @@ def sample(
     Posterior
     """
     started = time.perf_counter()
+    if fixed:
+        model = model.fix(fixed)
     if method not in METHODS:
         raise EstimationError(f"Unknown sampling method {method!r}; choose one of {', '.join(METHODS)}.")
     opts = _method_options(method, options, kwargs)
@@ -169,17 +177,17 @@ def sample(
         raise EstimationError(f"Unknown parallel backend {backend!r}; choose one of {', '.join(BACKENDS)}.")
     if not isinstance(data, Panel) or not data.has_values:
         raise EstimationError("data must be a Panel with observed values (Panel.from_frame / from_units).")
-    priors = prior if isinstance(prior, Priors) and prior.params is model.params else Priors(model.params, prior)
+    priors = prior if isinstance(prior, Priors) and prior.params is model.params else Priors(model.params, prior, model.fixed)
     _as_start(model, start)  # an invalid start is the user's to fix, not a fit failure to work around
     design = data.design()
-    simulator = Simulator(model, design, statistics)
+    # Auxiliary fits centred on the observed units' fits, as fit() centres them (the preliminary
+    # fit calibrates the statistics it is given the same way, so it matches the sampler's).
+    calibrated, calibration = calibrated_statistics(statistics, data)
+    simulator = Simulator(model, design, calibrated)
     observed = simulator.observed(data)
     bad = ~np.isfinite(observed)
     if bad.any():
-        raise EstimationError(
-            f"Statistic(s) {', '.join(np.asarray(simulator.names)[bad])} are NaN or infinite on the "
-            "observed data; drop them or change the design."
-        )
+        raise EstimationError(explain_nonfinite_observed(simulator, data, bad))
     if method == "bsl" and opts.n_sims != "auto" and opts.unbiased and not opts.shrinkage and opts.n_sims <= observed.size + 3:
         raise EstimationError(
             f"The unbiased synthetic likelihood needs more panels per proposal than statistics + 3 "
@@ -227,9 +235,11 @@ def sample(
             store.close()
     seconds = time.perf_counter() - started
     info = dict(post.info or {})
+    if calibration:
+        info["auxiliary_fits"] = "; ".join(calibration)
     if store is not None:
         info["compute_seconds"] = float(store.manifest.get("compute_seconds", seconds))
-    return replace(post, statistics=statistics, design=design, priors=priors, seconds=seconds, info=info)
+    return replace(post, statistics=calibrated, design=design, priors=priors, seconds=seconds, info=info)
 
 
 def _progress_bar(progress: bool, method: str, total):
