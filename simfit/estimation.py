@@ -340,12 +340,8 @@ def _rounded(model: Model, psi: np.ndarray) -> dict:
 
 def _simulated_draws(sim: Simulator, psi: np.ndarray, n: int, seed: int, names) -> np.ndarray:
     draws = sim.statistics(psi, n_sims=n, seed=seed)
-    bad = ~np.all(np.isfinite(draws), axis=0)
-    if bad.any():
-        raise EstimationError(
-            f"Statistic(s) {', '.join(np.asarray(names)[bad])} are NaN or infinite in some simulated "
-            "panels at the current parameters; use statistics defined for every panel."
-        )
+    if not np.all(np.isfinite(draws)):
+        raise EstimationError(sim.explain_nonfinite(psi, n, seed, draws=draws))
     return draws
 
 

@@ -249,18 +249,23 @@ class Model:
             raise ModelError("Every parameter is fixed: leave at least one to estimate.")
         return replace(self, params=ParamSet(free), fixed=merged, all_params=full)
 
+    def without_fixed(self, values: Mapping[str, float]) -> dict:
+        """``values`` without the fixed parameters, which it may name at their fixed values only."""
+        values = dict(values)
+        for name, value in self.fixed.items():
+            if name in values:
+                given = values.pop(name)
+                if not np.isclose(float(given), value, rtol=1e-12, atol=0.0):
+                    raise ModelError(f"Parameter {name!r} is fixed at {value:g}, but {given!r} was given for it.")
+        return values
+
     def free_vector(self, values) -> np.ndarray:
         """The estimated parameters' vector (natural scale, checked against the bounds) from a
         sequence in :attr:`params` order or a mapping, which may also name fixed parameters at
         their fixed values."""
-        if isinstance(values, Mapping) and self.fixed:
-            values = dict(values)
-            for name, value in self.fixed.items():
-                if name in values:
-                    given = values.pop(name)
-                    if not np.isclose(float(given), value, rtol=1e-12, atol=0.0):
-                        raise ModelError(f"Parameter {name!r} is fixed at {value:g}, but {given!r} was given for it.")
-        return self.params.as_vector(dict(values) if isinstance(values, Mapping) else values)
+        if isinstance(values, Mapping):
+            return self.params.as_vector(self.without_fixed(values))
+        return self.params.as_vector(values)
 
     def expand(self, psi: np.ndarray) -> np.ndarray:
         """Every parameter the kernels read, in their order, from the estimated ``psi``.

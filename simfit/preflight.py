@@ -105,6 +105,8 @@ class CheckResult:
         wrong, whether each default interval holds ``at``, seconds, the warning lines).
     calibration : tuple of str
         What the statistics took from a dataset simulated at ``at`` (as a fit does from its data).
+    fixed : dict
+        Parameters held at known values (not checked: they are not estimated).
     """
 
     at: pd.Series
@@ -127,6 +129,7 @@ class CheckResult:
     screen: StatisticsScreen | None = None
     fits: pd.DataFrame | None = None
     calibration: tuple = ()
+    fixed: dict = field(default_factory=dict)
 
     def to_frame(self) -> pd.DataFrame:
         """The per-parameter local recovery table."""
@@ -201,6 +204,8 @@ class CheckResult:
         lines = ["=" * width, f"{'Pre-flight check of the statistics':^{width}}", "=" * width]
         lines.append(f"Model {self.model_name}, {self.n_units} units, {len(self.statistics)} statistics, S = {self.n_sims}, "
                      f"{self.n_boot} local replicates, {self.seconds:.1f} s")
+        if self.fixed:
+            lines.append("Fixed (not estimated): " + ", ".join(f"{k} = {v:g}" for k, v in self.fixed.items()))
         lines.append("-" * width)
         lines.append(f"{'parameter':<14}{'value':>10}{'bias':>10}{'bias/se':>9}{'sd':>10}{'se':>10}{'sd/se':>8}"
                      f"{'wald':>8}{'default':>9}")
@@ -376,6 +381,7 @@ def check(
         model_name=model.name,
         screen=screen,
         calibration=calibration,
+        fixed=dict(model.fixed),
     )
     if full_fits:
         tasks = [(model, design, original, psi, fit_options, derive_seed(seed, 46, k)) for k in range(int(full_fits))]

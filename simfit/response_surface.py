@@ -108,7 +108,7 @@ def refine_on_surface(
     upper = np.full(p, np.inf) if upper is None else np.asarray(upper, dtype=np.float64)
     root = np.linalg.cholesky(weight)
     n_extra = max(4 * p + 4, 16)
-    sobol = qmc.Sobol(p, scramble=True, seed=np.random.default_rng(seed)).random(n_extra)
+    sobol = qmc.Sobol(p, scramble=True, seed=np.random.default_rng(seed)).random_base2(int(np.ceil(np.log2(n_extra))))
     unit = np.vstack([np.zeros(p), np.eye(p), -np.eye(p), 2.0 * sobol - 1.0])
     total = 0
     settled = False

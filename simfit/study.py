@@ -199,6 +199,8 @@ def _fingerprint(model: Model, design: Panel, stat_names, spec: TruthSpec, optio
         "seed": seed,
         "alpha": alpha,
     }
+    if model.fixed:  # only then: the fingerprints of studies without fixed parameters stay as they were
+        config["fixed"] = dict(model.fixed)
     h.update(json.dumps(config, sort_keys=True, default=str).encode())
     return h.hexdigest()
 
@@ -223,6 +225,7 @@ def recover(
     manifest: dict | None = None,
     start: Mapping[str, float] | None = None,
     force: bool = False,
+    fixed: Mapping[str, float] | None = None,
 ) -> RecoveryResult:
     """Run a parameter-recovery study.
 
@@ -257,6 +260,9 @@ def recover(
     force : bool
         Write into an ``out`` folder that already holds files of its own (by default refused,
         so that nothing of the user's is overwritten; another study's folder is always refused).
+    fixed : mapping, optional
+        Parameters held at known values in every simulation and fit (:meth:`Model.fix`); ``truth``
+        may name them at those values.
     start : mapping, optional
         Starting values of every fit (the model's by default); partial mappings are completed
         with the model's starts.
@@ -272,11 +278,13 @@ def recover(
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or not (n_jobs >= 1 or n_jobs == -1):
         raise ScenarioError(f"n_jobs must be a positive integer or -1, got {n_jobs!r}.")
     options = options or FitOptions()
+    if fixed:
+        model = model.fix(fixed)
     start_vec = None
     if start:
         defaults = dict(zip(model.param_names, model.params.start))
-        start_vec = model.params.as_vector({**defaults, **dict(start)})
-    spec = TruthSpec(dict(truth or {}), dict(grid) if grid else None, dict(prior) if prior else None)
+        start_vec = model.free_vector({**defaults, **dict(start)})
+    spec = TruthSpec(model.without_fixed(truth or {}), dict(grid) if grid else None, dict(prior) if prior else None)
     spec.validate(model)
     saved_projection = Path(out) / PROJECTION_FILE if out is not None else None
     if isinstance(statistics, Projected) and statistics.projection is None and saved_projection is not None and saved_projection.exists():

@@ -162,3 +162,14 @@ def test_every_fit_is_reported_with_its_flags_and_reasons():
     assert summary.loc["mu", "warned_rate"] == pytest.approx(rep["flag_warned"].mean())
     flags = res.to_dict()["flags"]
     assert flags["not_converged"] == pytest.approx(1 - rep["converged"].mean())
+
+
+def test_a_study_with_a_fixed_parameter_simulates_and_fits_at_its_value(setup):
+    model, design, stats = setup
+    res = recover(model, design, stats, TRUTH, reps=3, seed=4, fixed={"sigma": 1.0})
+    assert res.param_names == ["mu", "tau"] and "estimate_sigma" not in res.replications
+    fixed_model = model.fix({"sigma": 1.0})
+    again = recover(fixed_model, design, stats, {"mu": 1.0, "tau": 0.5}, reps=3, seed=4)
+    pd.testing.assert_frame_equal(table(res), table(again))
+    with pytest.raises(ModelError, match="fixed at 1"):
+        recover(model, design, stats, {**TRUTH, "sigma": 2.0}, reps=3, seed=4, fixed={"sigma": 1.0})
