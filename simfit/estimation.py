@@ -899,7 +899,8 @@ def _refine_on_surface(problem, u, jacobian_step, weight, omega, n_sims, rough, 
         return None
     moment_sd = np.sqrt((1.0 + 1.0 / n_sims) * np.maximum(np.diag(omega), 1e-300))
     width = np.maximum(DESIGN_WIDTH_SE * se, steps)
-    return refine_on_surface(problem.moments, u, width, weight, moment_sd, seed, *problem.search_box)
+    # Unbounded: the search box is where the global phase looks, not a limit of the estimate.
+    return refine_on_surface(problem.moments, u, width, weight, moment_sd, seed)
 
 
 def _probe_steps(sim, observed, n_sims, seed, weight, box, diff_step, u, omega) -> np.ndarray | None:

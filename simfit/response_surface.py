@@ -142,8 +142,8 @@ def refine_on_surface(
         def fitted(step: np.ndarray) -> np.ndarray:
             return a + b @ step + c @ (step * step)
 
-        box_lo = np.maximum(-2.0 * width, lower - u)
-        box_hi = np.minimum(2.0 * width, upper - u)
+        box_lo = np.minimum(np.maximum(-2.0 * width, lower - u), 0.0)  # the centre stays feasible
+        box_hi = np.maximum(np.minimum(2.0 * width, upper - u), 0.0)
         res = optimize.least_squares(
             lambda step: root.T @ fitted(step), np.zeros(p), bounds=(box_lo, box_hi + 1e-300), xtol=1e-12, ftol=1e-12
         )
