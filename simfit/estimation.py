@@ -888,6 +888,10 @@ def _step(sim, observed, n_sims, seed, weight, box, optimizer: Optimizer, u0, di
     return np.asarray(res.x, dtype=float), res
 
 
+#: Designs of the noise-aware local phase whose width is set from the previous one's slope.
+SURFACE_WIDTH_ROUNDS = 3
+
+
 def _refine_on_surface(problem, u, jacobian_step, weight, omega, n_sims, rough, seed):
     """The noise-aware local phase (:mod:`simfit.response_surface`) from ``u``, with a design
     ``DESIGN_WIDTH_SE`` standard errors wide (at least the steps the noise calls for); ``None``
@@ -898,9 +902,19 @@ def _refine_on_surface(problem, u, jacobian_step, weight, omega, n_sims, rough, 
     if not np.all(np.isfinite(se)):
         return None
     moment_sd = np.sqrt((1.0 + 1.0 / n_sims) * np.maximum(np.diag(omega), 1e-300))
+    # Differences at a step the noise still dominates see jumps: too steep a slope, too small a
+    # standard error, and a design too narrow to average the noise. The design's width is
+    # therefore taken again from the surface's own slope until the two agree (within 1.5x).
     width = np.maximum(DESIGN_WIDTH_SE * se, steps)
-    # Unbounded: the search box is where the global phase looks, not a limit of the estimate.
-    return refine_on_surface(problem.moments, u, width, weight, moment_sd, seed)
+    for _ in range(SURFACE_WIDTH_ROUNDS):
+        # Unbounded: the search box is where the global phase looks, not a limit of the estimate.
+        surface = refine_on_surface(problem.moments, u, width, weight, moment_sd, seed)
+        se = np.sqrt(np.diag(sandwich(surface.jacobian, weight, omega, n_sims) + surface.cov_extra))
+        wanted = np.maximum(DESIGN_WIDTH_SE * np.where(np.isfinite(se), se, width / DESIGN_WIDTH_SE), steps)
+        if np.all((wanted <= 1.5 * width) & (wanted >= width / 1.5)):
+            break
+        width = wanted
+    return surface
 
 
 def _probe_steps(sim, observed, n_sims, seed, weight, box, diff_step, u, omega) -> np.ndarray | None:
