@@ -262,8 +262,9 @@ def launch(driver, *args, work: int | None = None, what=None) -> None:
     the caller. A launch that Ctrl-C cut short raises ``KeyboardInterrupt``.
     """
     _refuse_after_runaway()
-    while not _ENGINE_LOCK.acquire(timeout=0.25):  # held by compiled code that does not return
-        _refuse_after_runaway()
+    if not _ENGINE_LOCK.acquire(blocking=False):
+        while not _ENGINE_LOCK.acquire(timeout=0.25):  # held by compiled code that does not return
+            _refuse_after_runaway()
     global _RUNAWAY
     ident, token = threading.get_ident(), next(_TOKENS)
     try:
