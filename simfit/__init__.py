@@ -37,7 +37,7 @@ _LAZY = {
     "simulate_statistics": "simfit.engine",
     "ArgumentError": "simfit.errors", "DataError": "simfit.errors", "EstimationError": "simfit.errors",
     "ModelError": "simfit.errors", "ScenarioError": "simfit.errors", "SimfitError": "simfit.errors",
-    "SimulationError": "simfit.errors", "StatisticsError": "simfit.errors",
+    "SimulationError": "simfit.errors", "KernelError": "simfit.errors", "StatisticsError": "simfit.errors",
     "FitOptions": "simfit.estimation", "fit": "simfit.estimation",
     "Level": "simfit.model", "Model": "simfit.model", "Observations": "simfit.model",
     "Param": "simfit.params", "ParamSet": "simfit.params",
@@ -76,6 +76,6 @@ __all__ = [
     "population_summary", "unit_distribution", "predict_units",
     "Simulator", "SimulationResult", "simulate", "simulate_statistics", "observed_statistics",
     "panel_statistics", "panel_unit_statistics",
-    "SimfitError", "ArgumentError", "ModelError", "DataError", "SimulationError", "StatisticsError", "ScenarioError",
-    "EstimationError",
+    "SimfitError", "ArgumentError", "ModelError", "DataError", "SimulationError", "KernelError", "StatisticsError",
+    "ScenarioError", "EstimationError",
 ]

@@ -19,6 +19,13 @@ Status codes
 (entity index, row, column, value). The drivers set a unit's status to ``UNFINISHED`` before
 simulating it: a kernel that raises inside a parallel loop aborts the iteration without reporting,
 so a status still ``UNFINISHED`` afterwards means a kernel raised.
+
+Interrupts
+----------
+The drivers release the GIL (``nogil``), so that simfit's watchdog thread runs while they do
+(see :mod:`simfit.launch`), and take a last argument ``cancel`` (int64, shape (1,)): once it is
+non-zero, every thread skips its remaining units or panels and the launch returns early, its
+outputs unfinished. A kernel that never returns from one unit is not stopped by it.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from simfit.kernels import (
     aggregate_function,
     borrow,
     draw_function,
+    shared_flag,
     simulate_function,
     unit_statistic_function,
 )
@@ -190,14 +198,14 @@ def unit_statistics(y, x, groups, u_addr, u_args, u_args_start, u_out_start, wor
         )
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def simulate_unit_statistics(
     psi_rows, sims_per_psi, row_offset, seed, first_sim, n_sims, chunk,
     nest_flat, nest_start, lcov_flat, lcov_start, lcov_ncol, x,
     level_addr, level_dim, level_args, level_args_start, obs_addr, obs_args,
     theta_size, theta_start, max_obs, max_groups, n_values,
     u_addr, u_args, u_args_start, u_out_start, u_work,
-    table, status, theta_out,
+    table, status, theta_out, cancel,
 ):
     """Fused path: simulate every (simulation, unit) and reduce it at once to unit statistics.
 
@@ -236,6 +244,8 @@ def simulate_unit_statistics(
         obs_off = _offsets(b_nest_flat, b_nest_start, n_levels - 1)
         stop = min(total, (c + 1) * chunk)
         for t in range(c * chunk, stop):
+            if shared_flag(cancel) != 0:
+                break
             s = t // n_units
             i = t - s * n_units
             status[s, i] = UNFINISHED
@@ -264,10 +274,10 @@ def simulate_unit_statistics(
         _keep_alive(rng_own, theta_own, y_own, groups_own, work_own, info_own)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def observed_unit_statistics(
     values, chunk, nest_flat, nest_start, x, max_groups,
-    u_addr, u_args, u_args_start, u_out_start, u_work, table, status,
+    u_addr, u_args, u_args_start, u_out_start, u_work, table, status, cancel,
 ):
     """Unit statistics of an observed panel: ``table`` (n_units, n_unit_columns); ``status``
     (n_units,) ends at 0 for every unit whose statistics finished."""
@@ -278,6 +288,8 @@ def observed_unit_statistics(
         groups = np.empty(max_groups + 1, dtype=np.int64)
         work = np.empty(u_work)
         for i in range(c * chunk, min(n_units, (c + 1) * chunk)):
+            if shared_flag(cancel) != 0:
+                break
             lo, hi = innermost_range(nest_flat, nest_start, n_levels, i)
             obs_off = _offsets(nest_flat, nest_start, n_levels - 1)
             a = obs_off[lo]
@@ -292,12 +304,14 @@ def observed_unit_statistics(
             status[i] = 0
 
 
-@njit(cache=True, parallel=True)
-def aggregate(table, a_addr, a_cols, a_cols_start, a_args, a_args_start, a_out_start, out, status):
+@njit(cache=True, parallel=True, nogil=True)
+def aggregate(table, a_addr, a_cols, a_cols_start, a_args, a_args_start, a_out_start, out, status, cancel):
     """Aggregate the unit-statistics table of each panel: ``out`` (n_sims, n_stats); ``status``
     (n_sims,) ends at 0 for every panel whose aggregates finished."""
     n_units = table.shape[1]
     for s in prange(table.shape[0]):
+        if shared_flag(cancel) != 0:
+            continue
         status[s] = UNFINISHED
         work = np.empty(n_units + 16)
         for k in range(a_addr.shape[0]):
@@ -312,13 +326,13 @@ def aggregate(table, a_addr, a_cols, a_cols_start, a_args, a_args_start, a_out_s
         status[s] = 0
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def simulate_panels(
     psi, seed, first_sim, n_sims, chunk,
     nest_flat, nest_start, lcov_flat, lcov_start, lcov_ncol, x,
     level_addr, level_dim, level_args, level_args_start, obs_addr, obs_args,
     theta_size, theta_start, max_obs, max_groups,
-    unit_obs_start, entity_start, thetas_flat, thetas_start, values, status, info_out,
+    unit_obs_start, entity_start, thetas_flat, thetas_start, values, status, info_out, cancel,
 ):
     """Materialising path: the same per-unit simulation, copied out to whole panels.
 
@@ -339,6 +353,8 @@ def simulate_panels(
         groups = np.empty(max_groups + 1, dtype=np.int64)
         info = np.empty(4)
         for t in range(c * chunk, min(total, (c + 1) * chunk)):
+            if shared_flag(cancel) != 0:
+                break
             s = t // n_units
             i = t - s * n_units
             status[s, i] = UNFINISHED

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simfit.engine import Simulator
-from simfit.errors import SimfitError
+from simfit.errors import KernelError, SimfitError
 from simfit.params import ParamSet
 from simfit.seeding import derive_seed
 
@@ -251,9 +251,12 @@ def _replicate_se(projected, u, free_hat, se_free_hat, ok_rows, moving) -> np.nd
 
 
 def _batch(simulator: Simulator, rows: np.ndarray, n_sims: int, seed: int, first_sim: int = 0) -> np.ndarray:
-    """Statistics of ``n_sims`` panels per row, NaN where a panel or a kernel fails."""
+    """Statistics of ``n_sims`` panels per row, NaN where a panel's statistics are not finite or a
+    row cannot be simulated (a parameter at its bound)."""
     try:
         return simulator.statistics_batch(rows, n_sims=n_sims, seed=seed, first_sim=first_sim, failures="nan")
+    except KernelError:  # a kernel raising stops the fit, as everywhere
+        raise
     except SimfitError:
         if rows.shape[0] == 1:
             return np.full((1, n_sims, len(simulator.names)), np.nan)

@@ -589,9 +589,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if argv is None:  # run as the `simfit` command (not called from Python): Ctrl-C always stops it
-        from simfit import engine
+        from simfit import launch
 
-        engine.HARD_INTERRUPT = True
+        launch.HARD_INTERRUPT = True
     try:
         summary = args.func(args)
     except KeyboardInterrupt:

@@ -22,12 +22,9 @@ conveniences around :class:`Simulator`.
 from __future__ import annotations
 
 import linecache
-import signal
-import threading
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,8 +34,16 @@ import pandas as pd
 
 from simfit import _engine
 from simfit.data import Panel
-from simfit.errors import ArgumentError, DataError, ModelError, SimulationError, StatisticsError
-from simfit.kernels import DRAW_SIGNATURE, SIMULATE_SIGNATURE, compile_kernel
+from simfit.errors import ArgumentError, DataError, KernelError, ModelError, SimulationError, StatisticsError
+from simfit.kernels import (
+    AGGREGATE_SIGNATURE,
+    DRAW_SIGNATURE,
+    SIMULATE_SIGNATURE,
+    UNIT_STATISTIC_SIGNATURE,
+    call_kernel,
+    compile_kernel,
+)
+from simfit.launch import interruptible, launch, running
 from simfit.model import Model
 from simfit.random import STREAM_SIZE, seed_stream
 from simfit.resources import require_memory
@@ -237,6 +242,7 @@ class Simulator:
         writes outside its outputs when checked on the first unit at the start values.
     """
 
+    @interruptible
     def __init__(self, model: Model, design: Panel, statistics: Statistics | None = None) -> None:
         if not isinstance(model, Model):
             raise ModelError(f"Expected a Model, got {type(model).__name__}.")
@@ -309,12 +315,12 @@ class Simulator:
         number of parameters or value columns) is caught here with a clear message instead of
         corrupting memory later.
         """
-        psi = self.model.expand(self.model.params.start)
+        psi = _floats(self.model.expand(self.model.params.start))
         d = self._d
         rng = np.zeros(STREAM_SIZE, dtype=np.uint64)
         parent = psi
         guard = 4
-        for level, (lv, kernel) in enumerate(zip(self.model.levels, self._m.kernels)):
+        for level, lv in enumerate(self.model.levels):
             dim = lv.n_params
             buf = np.full(dim + 2 * guard, np.nan)
             theta = buf[guard : guard + dim]
@@ -325,9 +331,11 @@ class Simulator:
                 f"{dim} parameter(s) ({', '.join(lv.params)}) but the kernel writes more. Make "
                 "the kernel write exactly theta[0..n-1] or declare all its parameters."
             )
-            args = (psi, parent, np.ascontiguousarray(lcov[0]), lv.args, rng, theta)
-            self._call_probe(kernel, args, f"draw kernel of level {lv.name!r}", self._draw_arrays(level, parent.size),
-                             "declare every parameter the kernel writes")
+            args = (psi, parent, _floats(lcov[0]), _floats(lv.args), rng, theta)
+            self._call_probe(
+                DRAW_SIGNATURE, self._m.level_addr[level], self._m.kernels[level], args, f"draw kernel of level {lv.name!r}",
+                self._draw_arrays(level, parent.size), "declare every parameter the kernel writes",
+            )
             if not (np.isnan(buf[:guard]).all() and np.isnan(buf[guard + dim :]).all()):
                 raise ModelError(outside)
             missing = [lv.params[j] for j in range(dim) if np.isnan(theta[j])]
@@ -350,9 +358,12 @@ class Simulator:
             f"({', '.join(obs.values)}) and y has one row per observation; write y[k, j] for k < "
             "y.shape[0] and j < the number of declared values only."
         )
-        args = (psi, parent, np.ascontiguousarray(d.x[:n]), obs.args, rng, y)
-        self._call_probe(self._m.kernels[-1], args, "observation kernel", self._observation_arrays(n, parent.size),
-                         "declare every value column the kernel writes and every covariate it reads")
+        args = (psi, parent, _floats(d.x[:n]), _floats(obs.args), rng, y)
+        self._call_probe(
+            SIMULATE_SIGNATURE, self._m.obs_addr, self._m.kernels[-1], args, "observation kernel",
+            self._observation_arrays(n, parent.size),
+            "declare every value column the kernel writes and every covariate it reads",
+        )
         if not (np.isnan(buf[:guard]).all() and np.isnan(buf[guard + n :]).all()):
             raise ModelError(outside)
         unset = np.isnan(y)
@@ -364,18 +375,21 @@ class Simulator:
                 "every observation."
             )
         if self._plan is not None:
-            self._plan.check_outputs(
-                np.array(y), d.x[:n], np.array([0, n], dtype=np.int64), self.design.n_units,
-                "the first unit simulated at the start values",
-            )
+            with running(lambda: f"the statistics' kernels on the first unit simulated at the start values {self._psi_text(psi)}"):
+                self._plan.check_outputs(
+                    np.array(y), d.x[:n], np.array([0, n], dtype=np.int64), self.design.n_units,
+                    "the first unit simulated at the start values",
+                )
 
-    def _call_probe(self, kernel, args, role, arrays: str, declare: str):
+    def _call_probe(self, signature, address, kernel, args, role, arrays: str, declare: str):
+        psi = args[0]
         try:
-            kernel(*args)
+            with running(lambda: f"the {role} on the first unit at the start values {self._psi_text(psi)}"):
+                call_kernel(signature, address, *args)
         except IndexError as exc:  # a bounds-checked kernel indexing outside its arrays (reading or writing)
             raise ModelError(
                 f"The {role} indexes outside its arrays{_index_error_site(kernel, args)} at the start values "
-                f"{self._psi_text(args[0])} on the first unit, where {arrays}; index inside them, and {declare}."
+                f"{self._psi_text(psi)} on the first unit, where {arrays}; index inside them, and {declare}."
             ) from exc
         except Exception as exc:  # a user kernel raising is reported with its role
             raise ModelError(f"The {role} raised {type(exc).__name__}: {exc}") from exc
@@ -398,8 +412,13 @@ class Simulator:
             f"y is {n_obs} x {obs.n_values} (observations x values {', '.join(obs.values)}), x is {n_obs} x "
             f"{len(covariates)} " + (f"(observations x covariates {', '.join(covariates)})" if covariates else "(no covariates)")
             + f", theta has {_entries(n_theta)} ({', '.join(self.model.levels[-1].params)}), psi "
-            f"{len(self.model.param_names)} and args {obs.args.size}"
+            f"{len(self.model.all_params)} and args {obs.args.size}"
         )
+
+    def _launch_text(self, rows: np.ndarray, n_sims: int) -> str:
+        first = self._psi_text(rows[0])
+        at = f"parameters {first}" if len(rows) == 1 else f"{len(rows)} parameter vectors, the first {first}"
+        return f"the simulation of {n_sims} panel(s) of model {self.model.name!r} at {at}"
 
     def _psi_text(self, psi: np.ndarray) -> str:
         names = self.model.all_params.names if len(psi) == len(self.model.all_params) else self.model.param_names
@@ -432,6 +451,7 @@ class Simulator:
         ``{name: value}`` mapping (which may hold the fixed parameters too, at their values)."""
         return self.model.free_vector(params)
 
+    @interruptible
     def statistics(self, params: ParamsLike, n_sims: int = 1, seed: int = 0, first_sim: int = 0) -> np.ndarray:
         """Auxiliary statistics of ``n_sims`` simulated panels, shape (n_sims, n_stats).
 
@@ -441,6 +461,7 @@ class Simulator:
         psi = self.psi(params)
         return self._project(self._batch_statistics(psi[None], n_sims, seed, first_sim, "raise")[0])
 
+    @interruptible
     def statistics_batch(
         self, params: np.ndarray, n_sims: int = 1, seed: int = 0, first_sim: int = 0, failures: str = "raise"
     ) -> np.ndarray:
@@ -457,7 +478,9 @@ class Simulator:
         failures : {"raise", "nan"}
             A simulator producing NaN or infinite output raises :class:`SimulationError`
             (``"raise"``) or leaves NaN in the statistics of that panel (``"nan"``, for samplers
-            that reject such parameters). A kernel that raises always raises.
+            that reject such parameters). A kernel that raises always raises
+            :class:`~simfit.errors.KernelError`, naming it, the simulation, the unit and the
+            parameters.
 
         Returns
         -------
@@ -520,10 +543,15 @@ class Simulator:
                     psi = rows[(lo + s) // n_sims]
                     self._raise_on_status(status[s : s + 1], psi, seed, first_sim + lo + s, None)
                 table[failed] = 0.0  # aggregates of failed panels are replaced below
-            self._aggregate(table, flat[lo : lo + nb])
+
+            def where(s, lo=lo):
+                return f"simulation {first_sim + lo + s} at parameters {self._psi_text(rows[(lo + s) // n_sims])}"
+
+            _aggregate(plan, table, flat[lo : lo + nb], where)
             flat[lo : lo + nb][failed] = np.nan
         return out
 
+    @interruptible
     def unit_statistics(
         self, params: ParamsLike, n_sims: int = 1, seed: int = 0, first_sim: int = 0, return_params: bool = False
     ):
@@ -553,6 +581,7 @@ class Simulator:
             self._raise_on_status(status[s : s + 1], rows[s // per], seed, first_sim + s, None)
         return (table, theta) if return_params else table
 
+    @interruptible
     def simulate(self, params: ParamsLike, n_sims: int = 1, seed: int = 0, first_sim: int = 0) -> SimulationResult:
         """Simulate whole panels (values and every entity's parameters)."""
         psi = self.psi(params)
@@ -572,15 +601,16 @@ class Simulator:
         values = np.empty((n_sims, self.design.n_obs, self.model.observations.n_values))
         status = np.full((n_sims, n_units), _engine.UNFINISHED, dtype=np.int64)
         info = np.zeros((n_sims, n_units, 4))
-        with _kernel_exceptions_as_status():
-            _engine.simulate_panels(
-                self.model.expand(psi), seed, first_sim, n_sims, self._chunk(n_sims * n_units),
-                d.nest_flat, d.nest_start, d.lcov_flat, d.lcov_start, d.lcov_ncol, d.x,
-                m.level_addr, m.level_dim, m.level_args, m.level_args_start, m.obs_addr, m.obs_args,
-                self._theta_size, self._theta_start, d.max_obs, self._max_groups,
-                np.ascontiguousarray(self.design.unit_offsets), d.entity_start, thetas_flat, thetas_start[:-1].copy(),
-                values, status, info,
-            )
+        launch(
+            _engine.simulate_panels,
+            self.model.expand(psi), seed, first_sim, n_sims, self._chunk(n_sims * n_units),
+            d.nest_flat, d.nest_start, d.lcov_flat, d.lcov_start, d.lcov_ncol, d.x,
+            m.level_addr, m.level_dim, m.level_args, m.level_args_start, m.obs_addr, m.obs_args,
+            self._theta_size, self._theta_start, d.max_obs, self._max_groups,
+            np.ascontiguousarray(self.design.unit_offsets), d.entity_start, thetas_flat, thetas_start[:-1].copy(),
+            values, status, info,
+            what=lambda: self._launch_text(psi[None], n_sims),
+        )
         self._raise_on_status(status, psi, seed, first_sim, info)
         params = {
             lv.name: thetas_flat[thetas_start[k] : thetas_start[k + 1]].reshape(n_sims, sizes[k], lv.n_params)
@@ -588,10 +618,12 @@ class Simulator:
         }
         return SimulationResult(values=values, params=params, psi=psi, seed=seed, design=self.design, model=self.model)
 
+    @interruptible
     def observed(self, panel: Panel) -> np.ndarray:
         """Auxiliary statistics of an observed panel, shape (n_stats,), by the same compiled code."""
         return self._project(self._aggregate(self.observed_unit_statistics(panel)[None], np.empty((1, self._require_plan().n_stats)))[0])
 
+    @interruptible
     def observed_unit_statistics(self, panel: Panel) -> np.ndarray:
         """Unit-statistics table of an observed panel, shape (n_units, n_unit_columns).
 
@@ -718,13 +750,18 @@ class Simulator:
         Used only after a kernel raised inside the parallel engine, where the exception is lost:
         the keyed streams make the replay draw exactly the same numbers.
         """
+        psi = _floats(psi)
+        with running(lambda: f"the kernels replayed on simulation {sim}, unit {unit} at parameters {self._psi_text(psi)}"):
+            self._replay_unit_kernels(psi, seed, sim, unit)
+
+    def _replay_unit_kernels(self, psi, seed, sim, unit) -> None:
         rng = np.zeros(STREAM_SIZE, dtype=np.uint64)
         where = f"in simulation {sim}, unit {unit}, at parameters {self._psi_text(psi)}"
         psi = self.model.expand(psi)
         nesting = self.design.nesting
         entities = {unit: psi}
         lo, hi = unit, unit + 1
-        for level, (lv, kernel) in enumerate(zip(self.model.levels, self._m.kernels)):
+        for level, lv in enumerate(self.model.levels):
             if level > 0:
                 off = nesting[level - 1]
                 entities = {e: entities[p] for p in range(lo, hi) for e in range(off[p], off[p + 1])}
@@ -736,11 +773,14 @@ class Simulator:
                 cov = np.array(self.design.level_covariates[level][e], dtype=np.float64)
                 args = (psi, np.ascontiguousarray(parent), cov, lv.args, rng.copy(), theta)
                 try:
-                    kernel(*args)
+                    call_kernel(
+                        DRAW_SIGNATURE, self._m.level_addr[level], psi, _floats(parent), cov, _floats(lv.args), rng, theta
+                    )
                 except Exception as exc:
                     entity = f" for {lv.name} {e - lo} of the unit" if level > 0 else ""
-                    raise SimulationError(
-                        f"The draw kernel of level {lv.name!r} {_raised(exc, kernel, args)}{entity} {where}"
+                    args = (psi, _floats(parent), cov, _floats(lv.args), rng, theta)
+                    raise KernelError(
+                        f"The draw kernel of level {lv.name!r} {_raised(exc, self._m.kernels[level], args)}{entity} {where}"
                         + (f", where {self._draw_arrays(level, len(parent))}." if isinstance(exc, IndexError) else ".")
                     ) from exc
                 drawn[e] = theta
@@ -755,18 +795,23 @@ class Simulator:
             block = np.full((b - a, obs.n_values), np.nan)
             args = (psi, entities[g], np.array(self._d.x[a:b]), obs.args, rng.copy(), block)
             try:
-                self._m.kernels[-1](*args)
+                call_kernel(
+                    SIMULATE_SIGNATURE, self._m.obs_addr, psi, _floats(entities[g]), _floats(self._d.x[a:b]),
+                    _floats(obs.args), rng, block,
+                )
             except Exception as exc:
                 # Models without groups: the observations' entity is the unit, named in `where`.
                 entity = f" for {self.model.levels[-1].name} {g - lo} of the unit" if self.model.n_levels > 1 else ""
-                raise SimulationError(
+                args = (psi, _floats(entities[g]), _floats(self._d.x[a:b]), _floats(obs.args), rng, block)
+                raise KernelError(
                     f"The observation kernel {_raised(exc, self._m.kernels[-1], args)}{entity} {where}"
                     + (f", where {self._observation_arrays(b - a, len(entities[g]))}." if isinstance(exc, IndexError) else ".")
                 ) from exc
             y[a - first : b - first] = block
         if self._plan is not None:
             groups = np.asarray(obs_off[lo : hi + 1] - first, dtype=np.int64)
-            _replay_unit_statistics(self._plan, y, np.array(self._d.x[first : obs_off[hi]]), groups, f"unit {unit} of simulation {sim} at parameters {self._psi_text(psi)}")
+            x = self._d.x[first : obs_off[hi]]
+            _replay_unit_statistics(self._plan, y, x, groups, f"unit {unit} {where}", KernelError)
 
     def _require_plan(self):
         if self._plan is None:
@@ -782,15 +827,16 @@ class Simulator:
         table = np.empty((n_sims, n_units, plan.n_unit_columns))
         status = np.full((n_sims, n_units), _engine.UNFINISHED, dtype=np.int64)
         theta = np.empty((n_sims if keep_params else 0, n_units, int(m.level_dim[0])))
-        with _kernel_exceptions_as_status(int(n_sims * self.design.n_obs)):
-            _engine.simulate_unit_statistics(
-                self.model.expand(rows), sims_per_psi, offset, seed, first_sim, n_sims, self._chunk(n_sims * n_units),
-                d.nest_flat, d.nest_start, d.lcov_flat, d.lcov_start, d.lcov_ncol, d.x,
-                m.level_addr, m.level_dim, m.level_args, m.level_args_start, m.obs_addr, m.obs_args,
-                self._theta_size, self._theta_start, d.max_obs, self._max_groups, self.model.observations.n_values,
-                plan.unit_addresses, plan.unit_args, plan.unit_args_offsets, plan.unit_out_offsets, plan.unit_work,
-                table, status, theta,
-            )
+        launch(
+            _engine.simulate_unit_statistics,
+            self.model.expand(rows), sims_per_psi, offset, seed, first_sim, n_sims, self._chunk(n_sims * n_units),
+            d.nest_flat, d.nest_start, d.lcov_flat, d.lcov_start, d.lcov_ncol, d.x,
+            m.level_addr, m.level_dim, m.level_args, m.level_args_start, m.obs_addr, m.obs_args,
+            self._theta_size, self._theta_start, d.max_obs, self._max_groups, self.model.observations.n_values,
+            plan.unit_addresses, plan.unit_args, plan.unit_args_offsets, plan.unit_out_offsets, plan.unit_work,
+            table, status, theta,
+            work=int(n_sims * self.design.n_obs), what=lambda: self._launch_text(rows, n_sims),
+        )
         if keep_params:
             return table, status, theta
         return table, status
@@ -804,7 +850,7 @@ class Simulator:
         s, i = (int(v) for v in np.argwhere(status != 0)[0])
         if status[s, i] == _engine.UNFINISHED:
             self._replay_unit(psi, seed, first_sim + s, i)
-            raise SimulationError(
+            raise KernelError(
                 f"A kernel raised inside the compiled engine (simulation {first_sim + s}, unit {i}) "
                 f"at parameters {self._psi_text(psi)} but not when replayed from Python; make the "
                 "kernels return NaN for invalid input instead of raising."
@@ -880,6 +926,20 @@ def _index_error_site(kernel, args) -> str:
     return ""
 
 
+def _simulation_hint(exc: Exception) -> str:
+    if isinstance(exc, IndexError):
+        return "the kernel indexes outside its arrays there (theta, x, y or args)."
+    return (
+        "a kernel raising stops the run: make it write NaN where the model is undefined (with "
+        "@njit(error_model=\"numpy\") a division by zero gives inf or NaN), which rejects those parameter values."
+    )
+
+
+def _floats(a) -> np.ndarray:
+    """A C-contiguous float64 array, as kernels take their inputs."""
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
 def _chunk_size(n_tasks: int, obs_per_task: float) -> int:
     """Tasks per parallel chunk: enough observations to amortise set-up, enough chunks to balance."""
     by_size = max(1, int(_OBS_PER_CHUNK / max(1.0, obs_per_task)))
@@ -887,99 +947,72 @@ def _chunk_size(n_tasks: int, obs_per_task: float) -> int:
     return int(min(by_size, by_balance))
 
 
-#: Set by the command line: Ctrl-C during compiled code ends the process at once (see
-#: ``_kernel_exceptions_as_status``). Off in scripts and notebooks, where an interrupt must not
-#: end the interpreter.
-HARD_INTERRUPT = False
-
-# Numba's default threading layer (workqueue) must not be entered from two Python threads at
-# once; the compiled drivers are serialised so that simfit can run under a threading backend.
-_ENGINE_LOCK = threading.RLock()
-
-
-# Launches with less work than this (observations simulated, or unit rows aggregated) run on the
-# calling thread: waking the pool costs more than it saves, and much more when other processes
-# occupy the cores (a woken thread may wait a whole scheduler time slice).
-_SERIAL_WORK = 20_000
-
-
-@contextmanager
-def _kernel_exceptions_as_status(work: int | None = None):
-    """Run a compiled driver under the engine lock (on one thread if ``work`` is small). A kernel
-    raising on the main thread surfaces as SystemError from the driver; on worker threads it is
-    lost. Either way the status array tells, so the error is swallowed here and explained from
-    the statuses."""
-    with _ENGINE_LOCK:
-        threads = numba.get_num_threads()
-        serial = work is not None and work < _SERIAL_WORK and threads > 1
-        if serial:
-            numba.set_num_threads(1)
-        # Compiled code never returns to the interpreter to see Ctrl-C (a kernel in an endless
-        # loop would ignore it); the command line lets the signal end the process there. Finished
-        # replications and draws are on disk already.
-        hard = HARD_INTERRUPT and threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGINT, signal.SIG_DFL) if hard else None
-        try:
-            yield
-        except SystemError:
-            pass
-        finally:
-            if hard:
-                signal.signal(signal.SIGINT, previous)
-            if serial:
-                numba.set_num_threads(threads)
-
-
-def _replay_unit_statistics(plan: StatisticsPlan, y: np.ndarray, x: np.ndarray, groups: np.ndarray, where: str) -> None:
-    """Run each unit statistic from Python on one unit; raise with the first kernel's exception."""
+def _replay_unit_statistics(
+    plan: StatisticsPlan, y: np.ndarray, x: np.ndarray, groups: np.ndarray, where: str, error: type = StatisticsError
+) -> None:
+    """Run each unit statistic from Python on one unit; raise ``error`` with the first kernel's exception."""
     work = np.empty(max(plan.unit_work, 4 * y.shape[0] + 64))
     out = np.full(plan.n_unit_columns, np.nan)
-    for k, kernel in enumerate(plan.unit_kernels):
+    y, x, groups = np.ascontiguousarray(y), np.ascontiguousarray(x), np.ascontiguousarray(groups, dtype=np.int64)
+    for k in range(len(plan.unit_kernels)):
         lo, hi = plan.unit_out_offsets[k], plan.unit_out_offsets[k + 1]
         args = plan.unit_args[plan.unit_args_offsets[k] : plan.unit_args_offsets[k + 1]]
         call = (np.ascontiguousarray(y), np.ascontiguousarray(x), groups, args, work, out[lo:hi])
         try:
-            kernel(*call)
+            with running(lambda: f"the unit statistics replayed on {where}"):
+                call_kernel(UNIT_STATISTIC_SIGNATURE, plan.unit_addresses[k], *call)
         except IndexError as exc:  # reading or writing: the bounds check does not tell
             names = plan.unit_names[lo:hi]
-            raise StatisticsError(
-                f"Unit statistic {', '.join(names)} indexes outside its arrays{_index_error_site(kernel, call)} on "
+            raise error(
+                f"Unit statistic {', '.join(names)} indexes outside its arrays{_index_error_site(plan.unit_kernels[k], call)} on "
                 f"{where}, where y is {y.shape[0]} x {y.shape[1]} (observations x values), x is {x.shape[0]} x "
                 f"{x.shape[1]} (observations x covariates) and out has {_entries(hi - lo)} ({', '.join(names)}); "
                 "index inside them, and declare one label per value the kernel writes."
             ) from exc
         except Exception as exc:
-            raise StatisticsError(
+            raise error(
                 f"Unit statistic {', '.join(plan.unit_names[lo:hi])} raised {type(exc).__name__}: {exc} on "
                 f"{where}; " + _raise_hint(exc)
             ) from exc
 
 
-def _aggregate(plan: StatisticsPlan, table: np.ndarray, out: np.ndarray) -> np.ndarray:
+def _aggregate(plan: StatisticsPlan, table: np.ndarray, out: np.ndarray, where=None) -> np.ndarray:
+    """Aggregate the unit-statistics tables (n_panels, n_units, n_unit_columns) into ``out``.
+
+    An aggregate kernel raising is an error naming it and the panel: ``where(s)`` describes
+    simulated panel ``s`` (a :class:`KernelError`); without it the panels are observed ones (a
+    :class:`StatisticsError`).
+    """
     status = np.full(table.shape[0], _engine.UNFINISHED, dtype=np.int64)
-    with _kernel_exceptions_as_status(int(table.shape[0] * table.shape[1] * max(1, plan.n_stats))):
-        _engine.aggregate(
-            table, plan.agg_addresses, plan.agg_columns, plan.agg_columns_offsets,
-            plan.agg_args, plan.agg_args_offsets, plan.agg_out_offsets, out, status,
-        )
+    launch(
+        _engine.aggregate,
+        table, plan.agg_addresses, plan.agg_columns, plan.agg_columns_offsets,
+        plan.agg_args, plan.agg_args_offsets, plan.agg_out_offsets, out, status,
+        work=int(table.shape[0] * table.shape[1] * max(1, plan.n_stats)),
+        what=lambda: f"the aggregates of {table.shape[0]} panel(s)",
+    )
     if status.any():
         s = int(np.flatnonzero(status)[0])
+        error, panel = (StatisticsError, f"panel {s}") if where is None else (KernelError, where(s))
         work = np.empty(table.shape[1] + 16)
-        for k, kernel in enumerate(plan.agg_kernels):
+        for k in range(len(plan.agg_kernels)):
             lo, hi = plan.agg_out_offsets[k], plan.agg_out_offsets[k + 1]
             try:
-                kernel(
-                    np.ascontiguousarray(table[s]),
-                    plan.agg_columns[plan.agg_columns_offsets[k] : plan.agg_columns_offsets[k + 1]],
-                    plan.agg_args[plan.agg_args_offsets[k] : plan.agg_args_offsets[k + 1]],
-                    work,
-                    np.empty(hi - lo),
-                )
+                with running(lambda: f"the aggregates replayed on {panel}"):
+                    call_kernel(
+                        AGGREGATE_SIGNATURE, plan.agg_addresses[k],
+                        np.ascontiguousarray(table[s]),
+                        plan.agg_columns[plan.agg_columns_offsets[k] : plan.agg_columns_offsets[k + 1]],
+                        plan.agg_args[plan.agg_args_offsets[k] : plan.agg_args_offsets[k + 1]],
+                        work,
+                        np.empty(hi - lo),
+                    )
             except Exception as exc:
-                raise StatisticsError(
-                    f"Aggregate {', '.join(plan.names[lo:hi])} raised {type(exc).__name__}: {exc} on panel {s}."
+                raise error(
+                    f"Aggregate {', '.join(plan.names[lo:hi])} raised {type(exc).__name__}: {exc} on {panel}; "
+                    + _raise_hint(exc)
                 ) from exc
-        raise StatisticsError(f"An aggregate kernel raised inside the compiled engine on panel {s}.")
+        raise error(f"An aggregate kernel raised inside the compiled engine on {panel} but not when replayed from Python.")
     return out
 
 
@@ -1002,13 +1035,14 @@ def _observed_table(spec: Statistics, plan: StatisticsPlan, layout: Layout, pane
     table = np.empty((panel.n_units, plan.n_unit_columns))
     status = np.full(panel.n_units, _engine.UNFINISHED, dtype=np.int64)
     values = np.require(panel.values, requirements=["C", "W"])
-    with _kernel_exceptions_as_status():
-        _engine.observed_unit_statistics(
-            values,
-            _chunk_size(panel.n_units, panel.n_obs / panel.n_units),
-            arrays.nest_flat, arrays.nest_start, arrays.x, int(arrays.max_entities[-1]),
-            plan.unit_addresses, plan.unit_args, plan.unit_args_offsets, plan.unit_out_offsets, work, table, status,
-        )
+    launch(
+        _engine.observed_unit_statistics,
+        values,
+        _chunk_size(panel.n_units, panel.n_obs / panel.n_units),
+        arrays.nest_flat, arrays.nest_start, arrays.x, int(arrays.max_entities[-1]),
+        plan.unit_addresses, plan.unit_args, plan.unit_args_offsets, plan.unit_out_offsets, work, table, status,
+        what=lambda: f"the unit statistics of an observed panel of {panel.n_units} units",
+    )
     if status.any():
         i = int(np.flatnonzero(status)[0])
         a, b = panel.unit_offsets[i], panel.unit_offsets[i + 1]
@@ -1029,9 +1063,11 @@ def _check_plan_outputs(plan: StatisticsPlan, panel: Panel) -> None:
     inner = panel.nesting[-1]
     lo, hi = arrays.entity_start[-1, 0], arrays.entity_start[-1, 1]
     groups = np.asarray(inner[lo : hi + 1] - a, dtype=np.int64)
-    plan.check_outputs(panel.values[a:b], arrays.x[a:b], groups, panel.n_units, "the first unit of the panel")
+    with running(lambda: "the statistics' kernels on the first unit of the panel"):
+        plan.check_outputs(panel.values[a:b], arrays.x[a:b], groups, panel.n_units, "the first unit of the panel")
 
 
+@interruptible
 def panel_statistics(statistics: Statistics, panel: Panel) -> pd.Series:
     """Auxiliary statistics of a panel with values, as a labelled series (no model needed)."""
     layout = Layout.of(panel)
@@ -1049,6 +1085,7 @@ def panel_statistics(statistics: Statistics, panel: Panel) -> pd.Series:
     return pd.Series(values, index=list(plan.names))
 
 
+@interruptible
 def panel_unit_statistics(statistics: Statistics, panel: Panel) -> pd.DataFrame:
     """Unit statistics of a panel with values: one row per unit, one column per unit statistic."""
     layout = Layout.of(panel)

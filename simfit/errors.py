@@ -12,6 +12,7 @@ __all__ = [
     "ModelError",
     "DataError",
     "SimulationError",
+    "KernelError",
     "StatisticsError",
     "ScenarioError",
     "EstimationError",
@@ -36,6 +37,17 @@ class DataError(SimfitError, ValueError):
 
 class SimulationError(SimfitError, RuntimeError):
     """A kernel produced non-finite values or left outputs unset during a simulation."""
+
+
+class KernelError(SimulationError):
+    """A kernel raised an exception (an index outside its arrays, a division by zero under
+    Numba's default error model, an explicit ``raise``); or, after a Ctrl-C, a kernel running on
+    another thread did not return, and simfit cannot run compiled code until it does.
+
+    Unlike non-finite output, which rejects a parameter value, this stops every run (a fit, its
+    global phase and bootstrap, a sampler): the message names the kernel, the unit, the
+    simulation and the parameters.
+    """
 
 
 class StatisticsError(SimfitError, ValueError):

@@ -34,18 +34,24 @@ from simfit.bootstrap import BootstrapDraws, gauss_newton_map, kstep_bootstrap
 from simfit.convergence import ConvergenceCheck, check_roughness
 from simfit.data import Panel
 from simfit.engine import ParamsLike, Simulator, calibrated_statistics, explain_nonfinite_observed
-from simfit.errors import EstimationError, SimfitError, warn
+from simfit.errors import EstimationError, KernelError, SimfitError, warn
 from simfit.inference import central_jacobian, fd_steps, identification, j_test, sandwich
 from simfit.intervals import ProfileCurve, sandwich_concerns
 from simfit.model import Model
 from simfit.optimizers import LeastSquares, Optimizer, OptimizerResult, get_optimizer, with_options
 from simfit.parallel import BACKENDS, run_parallel
 from simfit.resources import require_memory
-from simfit.results import FitResult, StepRecord
 from simfit.response_surface import DESIGN_WIDTH_SE, refine_on_surface
+from simfit.results import FitResult, StepRecord
 from simfit.screen import screen_statistics
 from simfit.seeding import derive_seed
-from simfit.starts import LocalSolutionsWarning, compare_solutions, global_candidates, objective_quantile, search_box
+from simfit.starts import (
+    LocalSolutionsWarning,
+    compare_solutions,
+    global_candidates,
+    objective_quantile,
+    search_box,
+)
 from simfit.statistics.auxiliary import FIT_CONVERGED, FIT_REASONS
 from simfit.statistics.collection import Statistics
 from simfit.weighting import Diagonal, Optimal, Weighting, get_weighting
@@ -249,7 +255,9 @@ class MomentProblem:
     def residuals(self, u: np.ndarray) -> np.ndarray:
         try:
             g = self.moments(u)
-        except SimfitError:  # simulator failed or parameters at the edge of their bounds
+        except KernelError:  # a kernel raising stops the fit, as everywhere
+            raise
+        except SimfitError:  # non-finite simulator output, or parameters at the edge of their bounds: rejected
             self.failures += 1
             return np.full(self.observed.size, _PENALTY)
         if not np.all(np.isfinite(g)):
@@ -303,6 +311,8 @@ def _covariance_at(sim: Simulator, psi: np.ndarray, n: int, seed: int, names, st
     in some panel or the simulator fails, unless ``strict`` (then that raises)."""
     try:
         level, omega = _simulated_moments(sim, psi, n, seed, names)
+    except KernelError:
+        raise
     except SimfitError:
         if strict:
             raise
@@ -445,12 +455,13 @@ def fit(
     # (which does not depend on the start), so that fits from different starts weigh the
     # statistics alike.
     steps: list[StepRecord] = []
+    rejected: dict[str, int] = {}  # parameter values rejected for non-finite statistics, by phase
     first_label = "first step (diagonal)" if isinstance(weighting, Optimal) else weighting.name
     MomentProblem(sim, observed, n_sims, seed, np.eye(len(names)), box, diff_step).moments(u0)  # a simulator failing at the start raises here
     omega_first = omega0
     if options.global_points and not getattr(optimizer, "is_global", False):
         screen_box = search_box(params, None, options.search_width)
-        starts, _, sample_best = global_candidates(
+        starts, _, sample_best, rejected["global phase"] = global_candidates(
             sim, observed, n_sims, derive_seed(int(options.seed), 6), screen_box, u0, options.global_points, options.n_starts
         )
         if np.any(sample_best != u0):
@@ -460,6 +471,8 @@ def fit(
                 )
                 if constant_statistics(level_first, omega_first).any():
                     omega_first = omega0  # a statistic constant there: weigh as at the start
+            except KernelError:
+                raise
             except SimfitError:
                 omega_first = omega0
     else:
@@ -566,7 +579,7 @@ def fit(
             steps.append(StepRecord(
                 f"response surface of the moments ({surface.n_points} points, {surface.rounds} design(s))",
                 replace(steps[-1].result, x=u, fun=problem.objective(u), message="minimum of the fitted surface",
-                        success=surface.settled), params.to_natural(u),
+                        success=surface.settled, nfev=surface.n_points, rejected=0), params.to_natural(u),
             ))
 
     psi_hat = params.to_natural(u)
@@ -583,6 +596,8 @@ def fit(
     try:
         # d mean s_sim / du: the surface's slope where the objective is rough, else differences.
         jac = -surface.jacobian if surface is not None else -central_jacobian(problem.moments, u, jacobian_step)
+    except KernelError:
+        raise
     except SimfitError as exc:
         raise EstimationError(f"The Jacobian at the estimate could not be simulated: {exc}") from exc
     if not np.all(np.isfinite(jac)):
@@ -674,6 +689,7 @@ def fit(
         screen=screen,
         calibration=calibration,
         fit_warnings=fit_warnings,
+        rejected={**rejected, "optimisation": sum(step.result.rejected for step in steps)},
     )
     for line in result.warnings:
         if not line.startswith("not converged") and line not in fit_warnings:
@@ -884,7 +900,8 @@ def _step(sim, observed, n_sims, seed, weight, box, optimizer: Optimizer, u0, di
     problem.moments(u0)  # a simulator failing at the start raises here, with its location
     res = optimizer.minimize(problem, np.asarray(u0, dtype=float))
     if problem.failures:
-        res = replace(res, message=f"{res.message} ({problem.failures} evaluation(s) failed and were penalised)")
+        message = f"{res.message} ({problem.failures} evaluation(s) failed and were penalised)"
+        res = replace(res, message=message, rejected=problem.failures)
     return np.asarray(res.x, dtype=float), res
 
 
@@ -1057,6 +1074,8 @@ def _bootstrap_one(model, design, statistics, psi_hat, options, b):
         if not res.converged:
             return missing
         return np.vstack([res.params.to_numpy(), res.free, np.sqrt(np.diag(res.cov_free))])
+    except KernelError:
+        raise
     except (SimfitError, np.linalg.LinAlgError):  # a failed draw is recorded as missing
         return missing
 

@@ -53,7 +53,9 @@ __all__ = [
     "AGGREGATE_SIGNATURE",
     "CURVE_SIGNATURE",
     "compile_kernel",
+    "call_kernel",
     "borrow",
+    "shared_flag",
 ]
 
 _vec = types.float64[::1]
@@ -209,6 +211,48 @@ aggregate_function = _function_from_address(AGGREGATE_SIGNATURE)
 curve_function = _function_from_address(CURVE_SIGNATURE)
 
 
+# Calls of one kernel from Python (set-up checks, replays of a failed unit) go through these
+# compiled trampolines, which release the GIL: while a kernel that loops for ever runs there,
+# simfit's watchdog thread can still take a Ctrl-C (see simfit.launch). A kernel's exception
+# passes through them unchanged, type and message.
+
+
+@njit(cache=True, nogil=True)
+def _call_draw(address, psi, parent, covariates, args, rng, theta):
+    draw_function(address[0], address[1])(psi, parent, covariates, args, rng, theta)
+
+
+@njit(cache=True, nogil=True)
+def _call_simulate(address, psi, theta, x, args, rng, y):
+    simulate_function(address[0], address[1])(psi, theta, x, args, rng, y)
+
+
+@njit(cache=True, nogil=True)
+def _call_unit_statistic(address, y, x, groups, args, work, out):
+    unit_statistic_function(address[0], address[1])(y, x, groups, args, work, out)
+
+
+@njit(cache=True, nogil=True)
+def _call_aggregate(address, unit_stats, columns, args, work, out):
+    aggregate_function(address[0], address[1])(unit_stats, columns, args, work, out)
+
+
+_TRAMPOLINES = {
+    DRAW_SIGNATURE: _call_draw,
+    SIMULATE_SIGNATURE: _call_simulate,
+    UNIT_STATISTIC_SIGNATURE: _call_unit_statistic,
+    AGGREGATE_SIGNATURE: _call_aggregate,
+}
+
+
+def call_kernel(signature, address: np.ndarray, *args) -> None:
+    """Call the kernel compiled for ``signature`` at ``address`` (from :func:`compile_kernel`)
+    from Python, without holding the GIL. ``args`` are its arguments, C-contiguous arrays of the
+    signature's types (read-only inputs are copied: the signature's arrays are writable); the
+    kernel's own exception propagates."""
+    _TRAMPOLINES[signature](address, *(a if a.flags.writeable else a.copy() for a in args))
+
+
 @intrinsic
 def borrow(typingctx, arr):
     """The same array without its reference-counted owner.
@@ -231,3 +275,20 @@ def borrow(typingctx, arr):
         return dst._getvalue()
 
     return arr(arr), codegen
+
+
+@intrinsic
+def shared_flag(typingctx, flag):
+    """``flag[0]`` (an int64 array that another thread may set), read from memory every time.
+
+    A plain read in a loop may be hoisted out of it by the optimiser (nothing in the loop writes
+    the array as far as it can tell), so that the loop never sees the other thread's store.
+    """
+    if not (isinstance(flag, types.Array) and flag.dtype == types.int64):
+        return None
+
+    def codegen(context, builder, sig, args):
+        data = make_array(sig.args[0])(context, builder, value=args[0]).data
+        return builder.load_atomic(data, "acquire", 8)
+
+    return types.int64(flag), codegen

@@ -64,6 +64,9 @@ class OptimizerResult:
     seconds : float
         Wall time.
     method : str
+    rejected : int
+        Evaluations whose simulated statistics were not finite (or whose parameters reached a
+        bound), penalised as rejected parameter values (set by the fit).
     """
 
     x: np.ndarray
@@ -73,6 +76,7 @@ class OptimizerResult:
     nfev: int
     seconds: float
     method: str
+    rejected: int = 0
 
 
 @dataclass(frozen=True)

@@ -112,7 +112,9 @@ def refine_on_surface(
     unit = np.vstack([np.zeros(p), np.eye(p), -np.eye(p), 2.0 * sobol - 1.0])
     total = 0
     settled = False
-    for rounds in range(1, MAX_ROUNDS + 1):
+    rounds = 0
+    while rounds < MAX_ROUNDS:
+        rounds += 1
         d = unit * width
         points = np.clip(u + d, lower, upper)
         d = points - u

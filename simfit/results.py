@@ -122,6 +122,14 @@ class FitResult:
     fit_warnings : tuple of str
         What the fit found that may make the estimate wrong besides convergence (a rival local
         solution the data cannot tell apart); part of :attr:`warnings`.
+    rejected : dict of str to int
+        Parameter values rejected because a simulated statistic was NaN or infinite there (NaN or
+        infinite simulator output, or a statistic undefined on a simulated panel), by phase:
+        ``"global phase"`` (points of the screening sample, of ``options.global_points``; when all
+        are, the local optimisation started from the start alone) and ``"optimisation"``
+        (evaluations of the steps in ``steps``, penalised; these include points where a parameter
+        reached its bound). A kernel raising an exception is not a rejection: it stops the fit
+        with a :class:`~simfit.errors.KernelError`.
     """
 
     model: Model
@@ -154,6 +162,7 @@ class FitResult:
     screen: StatisticsScreen | None = None
     calibration: tuple = ()
     fit_warnings: tuple = ()
+    rejected: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------------ estimates
 
@@ -465,6 +474,7 @@ class FitResult:
             "unit_fit_failures": dict(self.unit_fit_failures),
             "fixed": dict(self.model.fixed),
             "warnings": list(self.warnings),
+            "rejected": dict(self.rejected),
         }
         projection = getattr(self.statistics, "projection", None)
         if projection is not None:
@@ -541,6 +551,7 @@ class FitResult:
                     + ", ".join(f"{count} of {self.n_units} observed units ({why})" for why, count in reasons.items())
                     + "; they are left out of its aggregates."
                 )
+        lines.extend(self._rejected_lines())
         if self.local_solutions is not None:
             n_runs = len(self.local_solutions)
             n_agree = int(self.local_solutions["agrees"].sum())
@@ -562,6 +573,23 @@ class FitResult:
             )
         lines.append("=" * width)
         return "\n".join(lines)
+
+    def _rejected_lines(self) -> list[str]:
+        """What the summary says about parameter values rejected for non-finite statistics."""
+        screened, evaluations = self.rejected.get("global phase", 0), self.rejected.get("optimisation", 0)
+        counts = []
+        if screened:
+            counts.append(f"{screened} of {self.options.global_points} points of the global phase")
+        if evaluations:
+            counts.append(f"{evaluations} of {self.nfev} evaluations of the optimisation")
+        lines = []
+        if counts:
+            lines.append(f"Note: rejected parameter values (a simulated statistic NaN or infinite): {', '.join(counts)}.")
+        if screened and screened >= self.options.global_points:
+            lines.append(
+                "Note: no point of the global phase had finite statistics; the local optimisation started from the start alone."
+            )
+        return lines
 
     def _interval_lines(self, alpha: float, methods: pd.Series) -> list[str]:
         """What the summary says about its intervals: which method, and why."""

@@ -14,16 +14,18 @@ objectives that do not tell them apart, the fit warns.
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy.stats import qmc
 
 from simfit.engine import Simulator
-from simfit.errors import SimfitError
 from simfit.params import ParamSet
 
-__all__ = ["search_box", "global_candidates", "objective_quantile", "compare_solutions", "LocalSolutionsWarning"]
+__all__ = [
+    "search_box", "global_candidates", "Screening", "objective_quantile", "compare_solutions", "LocalSolutionsWarning",
+]
 
 _QUANTILE_KEY = 1  # fixed: the quantile is a property of W and omega, not of a fit's seed
 _LOGIT_LIMIT = 8.0  # a logit-transformed parameter is searched within expit(+-8) of its range
@@ -50,6 +52,15 @@ def search_box(params: ParamSet, u_start: np.ndarray | None, width: float) -> tu
     return lower, upper
 
 
+class Screening(NamedTuple):
+    """What the global phase found (see :func:`global_candidates`)."""
+
+    starts: np.ndarray  # (k, n_params), k <= n_best, best first
+    values: np.ndarray  # (k,) their screening objectives
+    sample_best: np.ndarray  # (n_params,) the best point of the Sobol sample alone
+    rejected: int  # points of the sample whose simulated statistics were not finite
+
+
 def global_candidates(
     simulator: Simulator,
     observed: np.ndarray,
@@ -59,7 +70,7 @@ def global_candidates(
     u_start: np.ndarray,
     n_points: int,
     n_best: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> Screening:
     """Starting points for the local phase: the best ``n_best`` distinct points of a Sobol sample.
 
     The points are ranked by ``g' W g`` with ``S = n_sims`` panels per point and a diagonal ``W``
@@ -83,23 +94,25 @@ def global_candidates(
 
     Returns
     -------
-    starts : ndarray, shape (k, n_params), k <= n_best
-        Best first.
-    values : ndarray, shape (k,)
-        Their screening objectives.
-    sample_best : ndarray, shape (n_params,)
-        The best point of the Sobol sample alone (without the start): where a fit simulates the
-        covariance behind its first-step weighting, the same whatever the start.
+    Screening
+        ``starts`` (k, n_params), k <= n_best, best first, and ``values`` (k,), their screening
+        objectives; ``sample_best`` (n_params,), the best point of the Sobol sample alone (without
+        the start): where a fit simulates the covariance behind its first-step weighting, the same
+        whatever the start; ``rejected``, the points of the sample where a simulated statistic is
+        NaN or infinite (NaN or infinite simulator output, or a statistic undefined there), which
+        are left out. When all are, the start alone is returned.
+
+    Raises
+    ------
+    KernelError
+        A kernel raised at some point of the sample: like everywhere else, that stops the fit.
     """
     params: ParamSet = simulator.model.params
     lower, upper = box
     sobol = qmc.Sobol(d=len(params), scramble=True, seed=np.random.default_rng(seed))
     points = np.vstack([u_start, qmc.scale(sobol.random(n_points), lower, upper)])
     natural = params.to_natural(points)
-    try:
-        sims = simulator.statistics_batch(natural, n_sims=n_sims, seed=seed, failures="nan")
-    except SimfitError:  # a kernel raising somewhere in the box: fall back to the start alone
-        return u_start[None, :], np.array([np.nan]), u_start
+    sims = simulator.statistics_batch(natural, n_sims=n_sims, seed=seed, failures="nan")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN points and statistics
         scale = np.nanmedian(np.var(sims, axis=1, ddof=1), axis=0)
@@ -118,7 +131,7 @@ def global_candidates(
         if len(chosen) == n_best:
             break
     sample_best = points[1 + int(np.argmin(q[1:]))] if np.isfinite(q[1:]).any() else u_start
-    return points[chosen], q[chosen], sample_best
+    return Screening(points[chosen], q[chosen], sample_best, int(np.sum(~np.isfinite(q[1:]))))
 
 
 def objective_quantile(weight: np.ndarray, omega: np.ndarray, n_sims: int, level: float, draws: int = 100_000) -> float:
@@ -189,7 +202,7 @@ def compare_solutions(
     """
     ref = solutions[best][1]
     rows = []
-    for k, (_start, sol, q, ok) in enumerate(solutions):
+    for _start, sol, q, ok in solutions:
         with np.errstate(divide="ignore", invalid="ignore"):
             dist = np.abs(sol - ref) / se_free
         dist = np.where(np.isfinite(dist), dist, np.where(np.abs(sol - ref) > 1e-8, np.inf, 0.0))

@@ -1,7 +1,6 @@
 """The synthetic likelihood's normalising transform: skewed statistics made near-Gaussian."""
 
 import numpy as np
-import pytest
 from scipy import stats
 
 from simfit.bayes.normalising import SKEW_LEFT, Normalising, fit_normalising

@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import RI_PRIOR, RI_TRUTH
+from conftest import RI_PRIOR, RI_TRUTH, misbehaving
 
 import simfit
 from simfit.checkpoint import RECORDS
@@ -127,6 +127,15 @@ def test_bad_priors_fail_before_any_simulation(ri_model, ri_stats, ri_data, prio
 def test_bad_options_are_explained(ri_model, ri_stats, ri_data, kwargs, message):
     with pytest.raises(EstimationError, match=message):
         simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, draws=5, warmup=5, **kwargs)
+
+
+
+@pytest.mark.parametrize("method", ["bsl", "abc-smc", "surrogate"])
+def test_a_kernel_raising_stops_the_sampler_naming_it(ri_stats, method):
+    # As in fit and its global phase: an exception is not a rejected proposal (NaN output is).
+    data = simfit.simulate(misbehaving("raises", 1e9), Panel.balanced(30, 5), {**RI_TRUTH, "mu": 5.0}, seed=2).panel(0)
+    with pytest.raises(simfit.KernelError, match=r"observation kernel raised ValueError: mu too large .* at parameters \{mu: "):
+        simfit.sample(misbehaving("raises", 3.0), data, ri_stats, RI_PRIOR, method=method, chains=2, draws=20, warmup=20, seed=1)
 
 
 def test_a_design_without_values_is_refused(ri_model, ri_stats, ri_data):

@@ -355,41 +355,89 @@ def test_resume_refuses_when_the_model_code_changed(tmp_path, capsys):
 
 
 ENDLESS = '''
+from pathlib import Path
+
 from numba import njit
 
 import simfit
 from simfit.models import random_intercept
+from simfit.random import normal
 
 
 @njit(cache=True)
 def forever(psi, theta, x, args, rng, y):
-    k = 0
-    while psi[0] > 5.0 or k < 0:  # never returns for mu > 5
-        k += 1
+    k = 0.0
+    while psi[0] > 5.0:  # never returns for mu > 5 (the loop does work: it is not optimised away)
+        k += normal(rng)
     for j in range(y.shape[0]):
-        y[j, 0] = theta[0]
+        y[j, 0] = theta[0] + psi[2] * normal(rng) + 0.0 * k
 
 
-def build():
+def build(start=0.0):
+    Path(__file__).with_name("built").touch()  # the command is running: the test waits for this
     ri = random_intercept.model()
-    return simfit.Model(ri.params, ri.levels, simfit.Observations(forever, values=("y",))), random_intercept.statistics()
+    params = (simfit.Param("mu", start=start), *ri.params[1:])
+    model = simfit.Model(params, ri.levels, simfit.Observations(forever, values=("y",)))
+    return model, random_intercept.statistics()
+
+
+def build_looping_at_the_start():
+    return build(start=8.0)
 '''
 
+SCENARIO = '[model]\nname = "endless.py:{builder}"\n[truth]\nmu = 8.0\ntau = 0.5\nsigma = 1.0\n[design]\nunits = 10\nobservations = 5\n'
 
-def test_ctrl_c_stops_a_kernel_in_an_endless_loop(tmp_path):
+
+@pytest.mark.parametrize("command", ["simulate", "fit", "run"])
+def test_ctrl_c_stops_a_kernel_in_an_endless_loop(tmp_path, command):
+    # simulate: the simulation at the truth loops; fit: the check of the kernels when the simulator
+    # is built (at the model's start values) loops; run: the replications loop in worker processes,
+    # and the terminal's Ctrl-C reaches every process of the group.
     (tmp_path / "endless.py").write_text(ENDLESS)
-    (tmp_path / "s.toml").write_text('[model]\nname = "endless.py:build"\n[truth]\nmu = 8.0\ntau = 0.5\nsigma = 1.0\n'
-                                     "[design]\nunits = 10\nobservations = 5\n")
-    proc = subprocess.Popen([sys.executable, "-m", "simfit", "simulate", str(tmp_path / "s.toml")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(8)  # compiled, and looping
-    proc.send_signal(signal.SIGINT)
+    builder = "build_looping_at_the_start" if command == "fit" else "build"
+    (tmp_path / "s.toml").write_text(SCENARIO.format(builder=builder))
+    argv = {
+        "simulate": ["simulate", "s.toml"],
+        "fit": ["fit", "s.toml", "--data", "data.csv"],
+        "run": ["run", "s.toml", "--jobs", "2", "--reps", "4", "--out", "study", "--no-progress"],
+    }[command]
+    if command == "fit":
+        panel = simfit.Simulator(random_intercept.model(), simfit.Panel.balanced(10, 5)).simulate({"mu": 1.0, "tau": 0.5, "sigma": 1.0}, seed=1)
+        panel.panel(0).to_frame().rename(columns={"unit": "id"}).to_csv(tmp_path / "data.csv", index=False)
+        (tmp_path / "s.toml").write_text(SCENARIO.format(builder=builder) + '[data]\nunit = "id"\nvalues = ["y"]\n')
+    proc = subprocess.Popen([sys.executable, "-m", "simfit", *argv], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        code = proc.wait(timeout=10)
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "built").exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        time.sleep(4.0 if command == "run" else 2.5)  # compiled, and looping
+        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        os.killpg(proc.pid, signal.SIGINT)
+        code = proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail("Ctrl-C did not stop the command")
+        pytest.fail(f"Ctrl-C did not stop simfit {command}")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     assert code in (130, -signal.SIGINT)
+    time.sleep(1.0)
+    assert _running_in_group(proc.pid) == []  # no worker left running the kernel
+
+
+def _running_in_group(pgid: int) -> list[str]:
+    """Processes of a process group that have not ended (zombies, killed and awaiting their
+    reaping, excepted); Linux only, empty elsewhere."""
+    running = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            running.append(stat.parent.name)
+    return running
 
 
 def test_fit_a_data_file_with_only_model_and_data_and_write_the_results(tmp_path, capsys):

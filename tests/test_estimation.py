@@ -3,10 +3,11 @@ first-step minima the data reject."""
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
+from conftest import misbehaving
 from numba import njit
 
 import simfit
@@ -253,7 +254,7 @@ def test_a_first_step_minimum_the_data_reject_is_not_taken_without_the_start(sat
 
     model, stats, data = saturating
     plateau = model.params.to_free(model.params.as_vector(PLATEAU))
-    monkeypatch.setattr(estimation, "global_candidates", lambda *a, **k: (plateau[None, :], np.zeros(1), plateau))
+    monkeypatch.setattr(estimation, "global_candidates", lambda *a, **k: (plateau[None, :], np.zeros(1), plateau, 0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = fit(model, data, stats, seed=2, bootstrap=0)
@@ -314,7 +315,7 @@ def test_a_first_step_objective_the_data_reject_brings_in_the_start(saturating, 
 
     model, stats, data = saturating
     wrong = model.params.to_free(model.params.as_vector({"mu": 2.0, "tau": 0.3}))
-    monkeypatch.setattr(estimation, "global_candidates", lambda *a, **k: (wrong[None, :], np.zeros(1), wrong))
+    monkeypatch.setattr(estimation, "global_candidates", lambda *a, **k: (wrong[None, :], np.zeros(1), wrong, 0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = fit(model, data, stats, seed=2, bootstrap=0, weighting=weighting, optimizer=_StopsWhereStarted(stuck=tuple(wrong)))
@@ -410,3 +411,30 @@ def test_a_curve_model_without_a_user_set_penalty_is_right_or_says_it_is_not_con
     assert wrong and not bad.converged
     assert "y.nls.log_" in bad.warnings[0] and "WARNING: not converged: " in bad.summary()
     assert (bad.statistics_table()["robust_z"].abs() > 4).any()
+def _data_at(mu: float):
+    truth = {"mu": mu, "tau": 0.5, "sigma": 1.0}
+    return simfit.Simulator(random_intercept.model(), simfit.Panel.balanced(30, 5)).simulate(truth, seed=3).panel(0)
+
+
+def test_a_kernel_raising_away_from_the_start_stops_the_fit_naming_it():
+    # Before, the optimizer took the exception for a rejected point and went on.
+    with pytest.raises(simfit.KernelError, match=r"observation kernel raised ValueError: mu too large .*simulation \d+, unit \d+\) at parameters \{mu: "):
+        fit(misbehaving("raises", 3.0), _data_at(5.0), random_intercept.statistics(), n_sims=4, global_points=0, bootstrap=0)
+
+
+def test_non_finite_output_rejects_points_and_the_summary_counts_them():
+    # NaN output for mu > 1.5: a quarter of the global phase's box (mu in [-3, 3]) is rejected.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = fit(misbehaving("nan", 1.5), _data_at(1.0), random_intercept.statistics(), n_sims=4, bootstrap=0)
+    assert 0 < res.rejected["global phase"] < 64 and res.rejected["optimisation"] >= 0
+    assert f"{res.rejected['global phase']} of 64 points of the global phase" in res.summary()
+    assert res.to_dict()["rejected"] == res.rejected
+    assert abs(res.params["mu"] - 1.0) < 4 * res.se()["mu"]
+
+
+def test_a_global_phase_without_finite_points_is_reported(ri_fit):
+    # (tests/test_starts.py: the screen then returns the start alone)
+    assert "global phase" not in ri_fit.summary()
+    none_finite = replace(ri_fit, rejected={"global phase": ri_fit.options.global_points, "optimisation": 0})
+    assert "no point of the global phase had finite statistics; the local optimisation started from the start alone" in none_finite.summary()

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import misbehaving
 
 import simfit
 from simfit.estimation import fit
@@ -32,14 +33,35 @@ def test_screening_ranks_points_by_objective():
     observed = sim.statistics(RI_TRUTH, n_sims=1, seed=3)[0]
     poor = model.params.to_free(model.params.as_vector({"mu": 8.0, "tau": 5.0, "sigma": 0.1}))
     box = search_box(model.params, poor, 3.0)
-    starts, values, _ = global_candidates(sim, observed, 10, 9, box, poor, 64, 3)
-    assert starts.shape == (3, 3) and np.all(np.diff(values) >= 0)
+    starts, values, _, rejected = global_candidates(sim, observed, 10, 9, box, poor, 64, 3)
+    assert starts.shape == (3, 3) and np.all(np.diff(values) >= 0) and rejected == 0
 
     assert not any(np.array_equal(s, poor) for s in starts)  # the poor start is not among the best
-    again, _, _ = global_candidates(sim, observed, 10, 9, box, poor, 64, 3)
+    again, *_ = global_candidates(sim, observed, 10, 9, box, poor, 64, 3)
     assert np.array_equal(starts, again)
-    other_start, _, _ = global_candidates(sim, observed, 10, 9, box, poor + 0.5, 64, 3)
+    other_start, *_ = global_candidates(sim, observed, 10, 9, box, poor + 0.5, 64, 3)
     assert np.array_equal(starts, other_start)  # the start does not change the ranking of the sample
+
+
+
+def _screen(model, start=None):
+    sim = simfit.Simulator(model, simfit.Panel.balanced(30, 5), random_intercept.statistics())
+    observed = sim.statistics(RI_TRUTH, n_sims=1, seed=3)[0]
+    u0 = model.params.to_free(model.params.start if start is None else model.params.as_vector(start))
+    return global_candidates(sim, observed, 4, 9, search_box(model.params, None, 3.0), u0, 64, 3)
+
+
+def test_a_kernel_raising_in_the_box_stops_the_screening():
+    # Before, the global phase fell back to the start alone without a word.
+    with pytest.raises(simfit.KernelError, match="observation kernel raised ValueError: mu too large"):
+        _screen(misbehaving("raises", 2.0))
+
+
+def test_points_with_non_finite_statistics_are_counted_and_left_out():
+    screen = _screen(misbehaving("nan", 1.5))  # a quarter of the box, mu in [-3, 3]
+    assert 5 < screen.rejected < 40 and len(screen.starts) == 3 and np.all(np.isfinite(screen.values))
+    none_finite = _screen(misbehaving("nan off the start"))  # finite at the declared start only
+    assert none_finite.rejected == 64 and len(none_finite.starts) == 1  # the start alone, and the count says why
 
 
 def test_poor_start_reaches_the_good_solution():

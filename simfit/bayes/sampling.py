@@ -36,7 +36,7 @@ from simfit.bayes.synthetic_likelihood import BSLOptions, SyntheticLikelihood, c
 from simfit.checkpoint import ReplicationStore
 from simfit.data import Panel
 from simfit.engine import Simulator, calibrated_statistics, explain_nonfinite_observed
-from simfit.errors import EstimationError, SimfitError, warn
+from simfit.errors import EstimationError, KernelError, SimfitError, warn
 from simfit.estimation import FitOptions, _as_start, derive_seed, fit, sequential
 from simfit.model import Model
 from simfit.parallel import BACKENDS, run_parallel
@@ -320,6 +320,8 @@ def _preliminary_fit(model, data, statistics, start, fit_options):
         try:
             # Only its estimate and sandwich covariance are used: no bootstrap.
             return fit(model, data, statistics, start=start, options=replace(fit_options, bootstrap=0))
+        except KernelError:  # a kernel raising stops the sampler as it stops the fit
+            raise
         except SimfitError as exc:
             raise EstimationError(f"The preliminary fit that starts and scales the sampler failed: {exc}") from exc
 

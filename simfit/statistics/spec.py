@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simfit.errors import StatisticsError
+from simfit.kernels import AGGREGATE_SIGNATURE, UNIT_STATISTIC_SIGNATURE, call_kernel
 
 __all__ = ["Layout", "UnitStatistic", "Aggregate", "Across", "Pooled", "StatisticsPlan"]
 
@@ -267,12 +268,17 @@ class StatisticsPlan:
         guard = 8
         work = np.zeros(max(self.unit_work, 4 * y.shape[0] + 64) + guard)
         row = np.full(self.n_unit_columns, np.nan)
-        for k, kernel in enumerate(self.unit_kernels):
+        y, x = np.ascontiguousarray(y, dtype=np.float64), np.ascontiguousarray(x, dtype=np.float64)
+        groups = np.ascontiguousarray(groups, dtype=np.int64)
+        for k in range(len(self.unit_kernels)):
             lo, hi = int(self.unit_out_offsets[k]), int(self.unit_out_offsets[k + 1])
             args = self.unit_args[self.unit_args_offsets[k] : self.unit_args_offsets[k + 1]]
             buf = np.full(hi - lo + 2 * guard, _SENTINEL)
             try:
-                kernel(np.ascontiguousarray(y), np.ascontiguousarray(x), groups, args, work[: work.size - guard], buf[guard : guard + hi - lo])
+                call_kernel(
+                    UNIT_STATISTIC_SIGNATURE, self.unit_addresses[k],
+                    y, x, groups, args, work[: work.size - guard], buf[guard : guard + hi - lo],
+                )
             except IndexError as exc:  # a bounds-checked kernel writing past its outputs (or reading past its inputs)
                 raise StatisticsError(_past_outputs("unit statistic", self.unit_names[lo:hi], "labels", where)) from exc
             except Exception as exc:
@@ -284,11 +290,12 @@ class StatisticsPlan:
             row[lo:hi] = buf[guard : guard + hi - lo]
         table = np.ascontiguousarray(np.repeat(row[None], max(int(n_units), 2), axis=0))
         agg_work = np.zeros(max(table.shape[0], table.shape[1]) + 16)
-        for k, kernel in enumerate(self.agg_kernels):
+        for k in range(len(self.agg_kernels)):
             lo, hi = int(self.agg_out_offsets[k]), int(self.agg_out_offsets[k + 1])
             buf = np.full(hi - lo + 2 * guard, _SENTINEL)
             try:
-                kernel(
+                call_kernel(
+                    AGGREGATE_SIGNATURE, self.agg_addresses[k],
                     table,
                     self.agg_columns[self.agg_columns_offsets[k] : self.agg_columns_offsets[k + 1]],
                     self.agg_args[self.agg_args_offsets[k] : self.agg_args_offsets[k + 1]],
