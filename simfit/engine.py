@@ -781,7 +781,7 @@ class Simulator:
                     args = (psi, _floats(parent), cov, _floats(lv.args), rng, theta)
                     raise KernelError(
                         f"The draw kernel of level {lv.name!r} {_raised(exc, self._m.kernels[level], args)}{entity} {where}"
-                        + (f", where {self._draw_arrays(level, len(parent))}." if isinstance(exc, IndexError) else ".")
+                        + (f", where {self._draw_arrays(level, len(parent))}." if isinstance(exc, IndexError) else f"; {_simulation_hint(exc)}")
                     ) from exc
                 drawn[e] = theta
             entities = drawn
@@ -805,7 +805,7 @@ class Simulator:
                 args = (psi, _floats(entities[g]), _floats(self._d.x[a:b]), _floats(obs.args), rng, block)
                 raise KernelError(
                     f"The observation kernel {_raised(exc, self._m.kernels[-1], args)}{entity} {where}"
-                    + (f", where {self._observation_arrays(b - a, len(entities[g]))}." if isinstance(exc, IndexError) else ".")
+                    + (f", where {self._observation_arrays(b - a, len(entities[g]))}." if isinstance(exc, IndexError) else f"; {_simulation_hint(exc)}")
                 ) from exc
             y[a - first : b - first] = block
         if self._plan is not None:

@@ -941,7 +941,9 @@ def _probe_steps(sim, observed, n_sims, seed, weight, box, diff_step, u, omega) 
     moment_sd = np.sqrt((1.0 + 1.0 / n_sims) * np.maximum(np.diag(omega), 1e-300))
     try:
         report = check_roughness(problem.moments, u, fd_steps(u, diff_step), moment_sd)
-    except SimfitError:
+    except KernelError:
+        raise
+    except SimfitError:  # non-finite statistics near the start: the optimizer's penalties handle them
         return None
     wanted = report.suggested_step > report.step
     if not wanted.any():

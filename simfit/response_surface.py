@@ -23,7 +23,7 @@ import numpy as np
 from scipy import optimize
 from scipy.stats import qmc
 
-from simfit.errors import SimfitError
+from simfit.errors import KernelError, SimfitError
 
 __all__ = ["SurfaceRefinement", "refine_on_surface", "DESIGN_WIDTH_SE", "MAX_ROUNDS"]
 
@@ -122,7 +122,9 @@ def refine_on_surface(
         for k, point in enumerate(points):
             try:
                 g = moments(point)
-            except SimfitError:
+            except KernelError:
+                raise
+            except SimfitError:  # non-finite statistics there: the point is rejected
                 continue
             if np.all(np.isfinite(g)):
                 values.append(g)

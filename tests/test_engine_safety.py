@@ -34,7 +34,7 @@ def test_reads_past_an_input_are_named_as_such(where):
     lines = run.stdout.strip().splitlines()
     assert len(lines) == 2, lines
     for line, index in zip(lines, (1, 10**6 + 1)):
-        assert line.startswith("SimulationError: The observation kernel indexes outside its arrays at line"), line
+        assert line.startswith("KernelError: The observation kernel indexes outside its arrays at line"), line
         assert "`y[k, 0] += x[k, 1 + int(args[0])]" in line and f"index {index} is out of bounds for axis 1 with size 1" in line
         assert "x is 5 x 1 (observations x covariates x0)" in line and "writes" not in line, line
         assert ("for group 0 of the unit in simulation 0, unit 0" in line) == (where == "reads-three-level"), line

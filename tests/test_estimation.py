@@ -418,7 +418,7 @@ def _data_at(mu: float):
 
 def test_a_kernel_raising_away_from_the_start_stops_the_fit_naming_it():
     # Before, the optimizer took the exception for a rejected point and went on.
-    with pytest.raises(simfit.KernelError, match=r"observation kernel raised ValueError: mu too large .*simulation \d+, unit \d+\) at parameters \{mu: "):
+    with pytest.raises(simfit.KernelError, match=r"observation kernel raised ValueError: mu too large in simulation \d+, unit \d+, at parameters \{mu: .*write NaN"):
         fit(misbehaving("raises", 3.0), _data_at(5.0), random_intercept.statistics(), n_sims=4, global_points=0, bootstrap=0)
 
 
