@@ -528,6 +528,7 @@ def fit(
     competitive = float(chi2.ppf(0.95, n_params))  # first-step objectives the data cannot tell apart
     others = _distinct([uk for k, (uk, rk) in enumerate(runs) if k != best and rk.fun <= res.fun + competitive], u)
     rivals, rival_weight = runs, weight  # solutions of one objective, compared with the estimate at the end
+    omega_latest = omega_first  # the statistics' covariance nearest the solution so far
     if isinstance(weighting, Optimal):
         for it in range(weighting.iterations):
             if it == 0 and at_first is not None:
@@ -540,6 +541,7 @@ def fit(
                 "reproduce them. Give a start nearer the data, raise global_points, or use weighting='diagonal'.",
             )
             weight = weighting.matrix(omega, n_sims)
+            omega_latest = omega
             candidates = [_step(sim, observed, n_sims, seed, weight, box, optimizer, v, diff_step) for v in [u, *others]]
             if it == 0:
                 rivals, rival_weight = candidates, weight
@@ -573,7 +575,7 @@ def fit(
     if rough is not None and rough.rough:
         # Rough at the finite-difference scale: the minimum and the slope are taken from a
         # quadratic surface of the moments fitted over a region a few standard errors wide.
-        surface = _refine_on_surface(problem, u, jacobian_step, weight, omega0, n_sims, rough, derive_seed(int(options.seed), 9))
+        surface = _refine_on_surface(problem, u, jacobian_step, weight, omega_latest, n_sims, rough, derive_seed(int(options.seed), 9))
         if surface is not None:
             u = surface.u
             steps.append(StepRecord(
