@@ -64,27 +64,6 @@ def test_chaotic_simulator_converges_within_its_noise_with_intervals_that_hold_t
         assert ci.loc[name, "lower"] <= value <= ci.loc[name, "upper"], (name, ci.loc[name])
 
 
-def test_a_surface_that_does_not_settle_is_not_converged():
-    from simfit.response_surface import refine_on_surface
-
-    # Moments with a slope but no minimum inside any design: the surface's minimum keeps leaving.
-    def moments(u):
-        return np.array([u[0] - 100.0, 0.5 * (u[0] - 100.0)])
-
-    out = refine_on_surface(moments, np.array([0.0]), np.array([1.0]), np.eye(2), np.ones(2), seed=1)
-    assert not out.settled and out.rounds == 3
-    # A noisy quadratic bowl: the surface's minimum is found within the noise.
-    rng = np.random.default_rng(5)
-
-    def bowl(u):
-        return np.array([u[0] - 0.3, u[1] + 0.2, u[0] + u[1] - 0.1]) + rng.normal(0, 0.02, 3)
-
-    out = refine_on_surface(bowl, np.zeros(2), np.array([1.0, 1.0]), np.eye(3), np.ones(3), seed=2)
-    assert out.settled and np.allclose(out.u, [0.3, -0.2], atol=0.05)
-    assert np.allclose(out.jacobian, [[1, 0], [0, 1], [1, 1]], atol=0.1)
-    assert np.all(np.diag(out.cov_extra) > 0) and out.noise == pytest.approx(0.02, rel=0.5)
-
-
 def test_smooth_regime_of_the_same_model_converges():
     model, stats = logistic_map.model(), logistic_map.statistics()
     data = simfit.Simulator(model, simfit.Panel.balanced(50, 30)).simulate({"r_mu": 2.7, "r_sd": 0.05, "sigma": 0.05}, seed=2).panel(0)
