@@ -580,8 +580,9 @@ def fit(
             u = surface.u
             steps.append(StepRecord(
                 f"response surface of the moments ({surface.n_points} points, {surface.rounds} design(s))",
+                # Judged by whether it settled (a convergence reason of its own), not as an optimizer.
                 replace(steps[-1].result, x=u, fun=problem.objective(u), message="minimum of the fitted surface",
-                        success=surface.settled, nfev=surface.n_points, rejected=0), params.to_natural(u),
+                        success=True, nfev=surface.n_points, rejected=0), params.to_natural(u),
             ))
 
     psi_hat = params.to_natural(u)
@@ -611,7 +612,7 @@ def fit(
     cov_free = sandwich(jac, weight, omega, n_sims)
     if surface is not None:
         cov_free = cov_free + surface.cov_extra  # the surface's own error at the estimate
-    jtest = j_test(moments, weight, n_params) if isinstance(weighting, Optimal) else None
+    jtest = j_test(moments, weight, n_params, final_draws, jac, n_sims) if isinstance(weighting, Optimal) else None
     ident = identification(jac, omega, model.param_names)
     se_free = np.sqrt(np.diag(cov_free))
     screen = screen_statistics(
@@ -928,6 +929,7 @@ def _refine_on_surface(problem, u, jacobian_step, weight, omega, n_sims, rough, 
     for _ in range(SURFACE_WIDTH_ROUNDS):
         # Unbounded: the search box is where the global phase looks, not a limit of the estimate.
         surface = refine_on_surface(problem.moments, u, width, weight, moment_sd, seed)
+        u = surface.u  # the next design (if any) around this one's minimum
         se = np.sqrt(np.diag(sandwich(surface.jacobian, weight, omega, n_sims) + surface.cov_extra))
         wanted = np.maximum(DESIGN_WIDTH_SE * np.where(np.isfinite(se), se, width / DESIGN_WIDTH_SE), steps)
         if np.all((wanted <= 1.5 * width) & (wanted >= width / 1.5)):

@@ -29,8 +29,10 @@ __all__ = ["SurfaceRefinement", "refine_on_surface", "DESIGN_WIDTH_SE", "MAX_ROU
 
 #: Half-width of the design along each parameter, in standard errors of the estimate.
 DESIGN_WIDTH_SE = 1.5
-#: Designs (each around the previous surface's minimum) before the refinement gives up.
-MAX_ROUNDS = 3
+#: Designs (each around the previous surface's minimum, at most two widths away) before the
+#: refinement gives up: from a local optimizer stopped short on a rough objective the surface
+#: may need to walk several widths.
+MAX_ROUNDS = 6
 
 
 @dataclass(frozen=True)

@@ -39,3 +39,20 @@ def test_weak_identification_is_flagged():
     assert ident.condition > 1e4
     ok = identification(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), np.eye(3), ("a", "b"))
     assert ok.rank == 2 and ok.condition < 10
+
+
+def test_the_simulated_j_test_matches_chi_square_for_gaussian_statistics_and_not_for_heavy_tails():
+    rng = np.random.default_rng(4)
+    k, p = 6, 2
+    jac = rng.normal(size=(k, p))
+    omega = np.eye(k)
+    weight = np.linalg.inv(1.1 * omega)  # S = 10
+    draws = rng.normal(size=(4000, k))
+    moments = np.full(k, 1.3)
+    test = j_test(moments, weight, p, draws, jac, 10)
+    # chi-square(k - p) tail against the share of 4000 panels: within 4 binomial se
+    assert abs(test.pvalue_simulated - test.pvalue) < 4 * np.sqrt(test.pvalue * (1 - test.pvalue) / 4000)
+    assert test.n_simulated == 4000 and "simulated p" in str(test)
+    heavy = rng.standard_t(2.5, size=(4000, k)) / np.sqrt(2.5 / 0.5)  # unit variance, heavy tails
+    test = j_test(np.full(k, 2.2), weight, p, heavy, jac, 10)
+    assert test.pvalue < 0.001 and test.pvalue_simulated > 0.005  # the chi-square tail is too thin there

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from simfit.response_surface import refine_on_surface
+from simfit.response_surface import MAX_ROUNDS, refine_on_surface
 
 
 def test_a_surface_finds_a_noisy_minimum_and_says_when_it_does_not_settle():
@@ -12,7 +12,7 @@ def test_a_surface_finds_a_noisy_minimum_and_says_when_it_does_not_settle():
         return np.array([u[0] - 100.0, 0.5 * (u[0] - 100.0)])
 
     out = refine_on_surface(moments, np.array([0.0]), np.array([1.0]), np.eye(2), np.ones(2), seed=1)
-    assert not out.settled and out.rounds == 3
+    assert not out.settled and out.rounds == MAX_ROUNDS
     # A noisy quadratic bowl: the surface's minimum is found within the noise.
     rng = np.random.default_rng(5)
 

@@ -122,3 +122,17 @@ def test_numbers_leave_a_space_before_them():
 
     assert format_number(1.29e-150, 9, 3) == " 1.3e-150" and format_number(26.14, 9, 2) == "    26.14"
     assert format_number(-1.7e308, 11) == " -1.70e+308" and format_number(1e300, 6) == " 1e+300"
+
+
+def test_a_j_test_rejecting_is_a_warning_line_unless_simulated_panels_reach_as_far(result):
+    from dataclasses import replace
+
+    from simfit.inference import JTest
+
+    rejecting = replace(result, jtest=JTest(statistic=25.0, df=3, pvalue=2e-5))
+    assert any("the J test rejects" in w for w in rejecting.warnings)
+    assert "WARNING: the J test rejects" in rejecting.summary()
+    heavy = replace(result, jtest=JTest(statistic=25.0, df=3, pvalue=2e-5, pvalue_simulated=0.01, n_simulated=500))
+    assert not any("the J test rejects" in w for w in heavy.warnings)
+    beyond = replace(result, jtest=JTest(statistic=25.0, df=3, pvalue=2e-5, pvalue_simulated=0.0, n_simulated=500))
+    assert any("the J test rejects" in w for w in beyond.warnings)
