@@ -528,7 +528,7 @@ class FitResult:
         lines.append("-" * width)
         lines.extend(self._interval_lines(alpha, frame["ci_method"]))
         if self.jtest is not None:
-            lines.append(f"J test of over-identifying restrictions: {self.jtest}" if self.jtest.df > 0 else f"J test: {self.jtest}")
+            lines.append(f"J test: {self.jtest}")
             if self.screen is not None and self.screen.heavy:
                 lines.append(
                     f"  (computed from variances that heavy tails inflate, of {', '.join(self.screen.heavy)}: it and the std "
