@@ -30,6 +30,7 @@ import numpy as np
 
 from simfit.engine import Simulator
 from simfit.errors import KernelError, SimfitError
+from simfit.inference import normal_inverse
 from simfit.params import ParamSet
 from simfit.seeding import derive_seed
 
@@ -81,11 +82,11 @@ class BootstrapDraws:
         return int(np.sum(~self.ok))
 
 
-def gauss_newton_map(jac: np.ndarray, weight: np.ndarray, active: np.ndarray, rcond: float = 1e-12) -> np.ndarray:
+def gauss_newton_map(jac: np.ndarray, weight: np.ndarray, active: np.ndarray) -> np.ndarray:
     """``A = (G'WG)^-1 G'W`` restricted to the ``active`` parameters, shape (n_params, n_stats).
 
     Rows of inactive parameters (fixed on a bound) are zero; rows of parameters in directions the
-    statistics do not identify (``G'WG`` singular relative to ``rcond``) are NaN.
+    statistics do not identify (see :func:`~simfit.inference.normal_inverse`) are NaN.
     """
     n_params = jac.shape[1]
     out = np.zeros((n_params, jac.shape[0]))
@@ -93,14 +94,9 @@ def gauss_newton_map(jac: np.ndarray, weight: np.ndarray, active: np.ndarray, rc
     if idx.size == 0:
         return out
     g = jac[:, idx]
-    h = g.T @ weight @ g
-    eig, vec = np.linalg.eigh(0.5 * (h + h.T))
-    keep = eig > rcond * max(eig[-1], 0.0)
-    h_inv = (vec[:, keep] / eig[keep]) @ vec[:, keep].T
+    h_inv, unidentified = normal_inverse(g, weight)
     out[idx] = h_inv @ g.T @ weight
-    if not keep.all():
-        involved = np.any(np.abs(vec[:, ~keep]) > 1e-8, axis=1)
-        out[idx[involved]] = np.nan
+    out[idx[unidentified]] = np.nan
     return out
 
 

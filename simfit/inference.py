@@ -83,25 +83,46 @@ def forward_jacobian(
     return np.column_stack(cols)
 
 
-def sandwich(jac: np.ndarray, weight: np.ndarray, omega: np.ndarray, n_sims: int, rcond: float = 1e-12) -> np.ndarray:
+def normal_inverse(jac: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(J'WJ)^-1`` over the identified directions, and which parameters are not identified.
+
+    The inverse comes from the singular values of ``W^(1/2) J`` (not the eigenvalues of
+    ``J'WJ``, which square its condition number), and a direction counts as unidentified at the
+    numerical rank tolerance of :func:`identification`: a weak but real direction keeps a large,
+    finite variance.
+
+    Returns
+    -------
+    inverse : ndarray, shape (n_params, n_params)
+        The generalised inverse on the identified directions.
+    unidentified : ndarray of bool, shape (n_params,)
+        Parameters with a component in a direction the statistics do not identify.
+    """
+    w = 0.5 * (weight + weight.T)
+    w_eig, w_vec = np.linalg.eigh(w)
+    root = (w_vec * np.sqrt(np.clip(w_eig, 0.0, None))) @ w_vec.T
+    _, sv, vt = np.linalg.svd(root @ jac, full_matrices=True)
+    tol = sv[0] * max(jac.shape) * np.finfo(float).eps if sv.size and sv[0] > 0 else 0.0
+    keep = np.zeros(vt.shape[0], dtype=bool)
+    keep[: sv.size] = sv > tol
+    inverse = (vt[keep].T / sv[keep[: sv.size]] ** 2) @ vt[keep]
+    unidentified = np.any(np.abs(vt[~keep]) > 1e-8, axis=0)
+    return inverse, unidentified
+
+
+def sandwich(jac: np.ndarray, weight: np.ndarray, omega: np.ndarray, n_sims: int) -> np.ndarray:
     """Covariance of the estimator on the unconstrained scale, shape (n_params, n_params).
 
-    Parameters the statistics do not identify (directions in which ``G'WG`` is singular, relative
-    to ``rcond``) get infinite variance, and their covariances NaN: a generalised inverse would
-    report them as known exactly.
+    Parameters the statistics do not identify (see :func:`normal_inverse`) get infinite variance,
+    and their covariances NaN: a generalised inverse would report them as known exactly.
     """
-    a = jac.T @ weight @ jac
-    eig, vec = np.linalg.eigh(0.5 * (a + a.T))
-    keep = eig > rcond * max(eig[-1], 0.0) if eig.size else eig > 0
-    a_inv = (vec[:, keep] / eig[keep]) @ vec[:, keep].T
+    a_inv, unidentified = normal_inverse(jac, weight)
     meat = jac.T @ weight @ omega @ weight @ jac
     cov = (1.0 + 1.0 / n_sims) * a_inv @ meat @ a_inv
     cov = 0.5 * (cov + cov.T)
-    if not keep.all():
-        involved = np.any(np.abs(vec[:, ~keep]) > 1e-8, axis=1)
-        cov[involved, :] = np.nan
-        cov[:, involved] = np.nan
-        cov[involved, involved] = np.inf
+    cov[unidentified, :] = np.nan
+    cov[:, unidentified] = np.nan
+    cov[unidentified, unidentified] = np.inf
     return cov
 
 

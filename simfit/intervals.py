@@ -71,12 +71,21 @@ def _z(alpha: float) -> float:
 
 
 def wald(params: ParamSet, free: np.ndarray, se_free: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
-    """Wald interval on the unconstrained scale mapped back, natural scale, shape (n_params,) each."""
+    """Wald interval on the unconstrained scale mapped back, natural scale, shape (n_params,) each.
+
+    An end that the transform rounds onto a bound (it keeps values strictly inside, at the
+    nearest representable number) is reported as the bound itself: ``[0, inf]``, not
+    ``[4.9e-324, 1.8e+308]``.
+    """
     half = _z(alpha) * se_free
     with np.errstate(invalid="ignore"):
         lo = params.to_natural(free - half)
         hi = params.to_natural(free + half)
-    return np.fmin(lo, hi), np.fmax(lo, hi)
+    lo, hi = np.fmin(lo, hi), np.fmax(lo, hi)
+    bound_lo, bound_hi = params.lower, params.upper
+    lo = np.where(lo <= np.nextafter(bound_lo, np.inf), bound_lo, lo)
+    hi = np.where(hi >= np.nextafter(bound_hi, -np.inf), bound_hi, hi)
+    return lo, hi
 
 
 def delta(estimate: np.ndarray, se: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:

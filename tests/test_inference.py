@@ -24,6 +24,19 @@ def test_sandwich_reduces_to_inverse_information_under_optimal_weighting():
     assert np.allclose(cov, np.linalg.inv(g.T @ w @ g))
 
 
+def test_a_weak_direction_keeps_a_finite_variance_and_a_null_one_is_infinite_for_its_parameters_only():
+    # Condition number 1e6 of J (1e12 of J'WJ): weak, but identified; its variance is large and finite.
+    weak = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 1e-6], [0.0, 0.0, 1e-6], [1.0, 1.0, 0.0]])
+    cov = sandwich(weak, np.eye(4), np.eye(4), n_sims=10)
+    assert np.all(np.isfinite(cov)) and cov[2, 2] > 1e10
+    # The third parameter moves nothing: it alone is unidentified.
+    null = weak.copy()
+    null[:, 2] = 0.0
+    cov = sandwich(null, np.eye(4), np.eye(4), n_sims=10)
+    assert np.isinf(cov[2, 2]) and np.all(np.isnan(cov[2, :2]))
+    assert np.allclose(cov[:2, :2], 1.1 * np.linalg.inv(null[:, :2].T @ null[:, :2]))
+
+
 def test_j_test_pvalue():
     w = np.eye(3)
     res = j_test(np.array([1.0, 1.0, 1.0]), w, n_params=1)

@@ -45,6 +45,12 @@ def test_wald_interval_inside_bounds_and_ordered(free, se, alpha):
     assert np.all((lo <= est) & (est <= hi))
 
 
+def test_a_wald_interval_that_reaches_a_bound_reports_the_bound():
+    lo, hi = wald(PARAMS, np.array([0.0, 0.0, 0.0]), np.array([1.0, 1e4, 1e4]), 0.05)
+    assert lo[1] == 0.0 and hi[1] == np.inf
+    assert lo[2] == -1.0 and hi[2] == 1.0
+
+
 def test_bootstrap_t_with_normal_pivot_is_wald():
     free = np.array([0.3, -1.0, 0.2])
     se = np.array([0.1, 0.2, 0.3])
