@@ -71,8 +71,11 @@ def replicate(name: str, rep: int, seed: int, extra: dict | None = None) -> dict
         t = time.perf_counter()
         res = fit(model, data, stats, seed=derive_seed(seed, 200, rep), **{**options, "bootstrap": 200})
         seconds = time.perf_counter() - t
+    # The default fit is this one, less the bootstrap where bootstrap="auto" would not run it.
+    default_panels = res.n_simulations - (0 if res.concerns.need_bootstrap(res.at_bound) else res.bootstrap.n_simulations)
     row = {"estimate": res.params[names].tolist(), "converged": res.converged, "seconds": seconds,
-           "bootstrap_seconds": res.bootstrap.seconds, "methods": res.interval_methods("auto")[names].tolist()}
+           "bootstrap_seconds": res.bootstrap.seconds, "methods": res.interval_methods("auto")[names].tolist(),
+           "default_panels": default_panels}
     for m in METHODS:
         ci = res.conf_int(0.05, m)
         row[m] = [ci["lower"][names].tolist(), ci["upper"][names].tolist()]
@@ -98,6 +101,7 @@ def coverage_table(name: str, rows: list[dict]) -> dict:
         out["auto_method"][n] = {m: picked.count(m) / len(picked) for m in sorted(set(picked))}
     out["convergence_rate"] = float(np.mean([r["converged"] for r in rows]))
     out["median_fit_s"] = float(np.median([r["seconds"] for r in rows]))
+    out["default_panels_per_fit"] = float(np.median([r["default_panels"] for r in rows]))
     out["reps"] = len(rows)
     return out
 

@@ -200,7 +200,7 @@ def unit_statistics(y, x, groups, u_addr, u_args, u_args_start, u_out_start, wor
 
 @njit(cache=True, parallel=True, nogil=True)
 def simulate_unit_statistics(
-    psi_rows, sims_per_psi, row_offset, seed, first_sim, n_sims, chunk,
+    psi_rows, sims_per_psi, row_offset, seed, sim_keys, n_sims, chunk,
     nest_flat, nest_start, lcov_flat, lcov_start, lcov_ncol, x,
     level_addr, level_dim, level_args, level_args_start, obs_addr, obs_args,
     theta_size, theta_start, max_obs, max_groups, n_values,
@@ -210,8 +210,9 @@ def simulate_unit_statistics(
     """Fused path: simulate every (simulation, unit) and reduce it at once to unit statistics.
 
     Simulation ``s`` runs at the population parameters ``psi_rows[(row_offset + s) // sims_per_psi]``
-    with the random keys of simulation ``first_sim + s``, so one launch serves many parameter
-    vectors (``row_offset``: simulations of the first row done by an earlier launch).
+    with the random keys of simulation ``sim_keys[s]`` (int64, shape (n_sims,)), so one launch
+    serves many parameter vectors (``row_offset``: simulations of the first row done by an earlier
+    launch), each with keys of its own or shared.
     ``table`` (n_sims, n_units, n_unit_columns) receives the unit statistics, ``status``
     (n_sims, n_units) the status codes and, unless it is empty, ``theta_out`` (n_sims, n_units,
     n_unit_params) each unit's own (first-level) parameters. Memory is per thread, never per
@@ -235,6 +236,7 @@ def simulate_unit_statistics(
         y_bits = borrow(y_own.reshape(-1).view(np.uint64))
         work, info = borrow(work_own), borrow(info_own)
         b_psi_rows, b_nest_flat, b_nest_start = borrow(psi_rows), borrow(nest_flat), borrow(nest_start)
+        b_sim_keys = borrow(sim_keys)
         b_lcov_flat, b_lcov_start, b_lcov_ncol, b_x = borrow(lcov_flat), borrow(lcov_start), borrow(lcov_ncol), borrow(x)
         b_level_addr, b_level_dim, b_level_args = borrow(level_addr), borrow(level_dim), borrow(level_args)
         b_level_args_start, b_obs_addr, b_obs_args = borrow(level_args_start), borrow(obs_addr), borrow(obs_args)
@@ -250,7 +252,7 @@ def simulate_unit_statistics(
             i = t - s * n_units
             status[s, i] = UNFINISHED
             code = simulate_unit(
-                b_psi_rows[(row_offset + s) // sims_per_psi], seed, first_sim + s, i,
+                b_psi_rows[(row_offset + s) // sims_per_psi], seed, b_sim_keys[s], i,
                 b_nest_flat, b_nest_start, b_lcov_flat, b_lcov_start, b_lcov_ncol, b_x,
                 b_level_addr, b_level_dim, b_level_args, b_level_args_start, b_obs_addr, b_obs_args,
                 theta_buf, b_theta_start, y, y_bits, groups, rng, info,

@@ -463,7 +463,7 @@ class Simulator:
 
     @interruptible
     def statistics_batch(
-        self, params: np.ndarray, n_sims: int = 1, seed: int = 0, first_sim: int = 0, failures: str = "raise"
+        self, params: np.ndarray, n_sims: int = 1, seed: int = 0, first_sim: int | np.ndarray = 0, failures: str = "raise"
     ) -> np.ndarray:
         """Statistics of ``n_sims`` panels at each of many parameter vectors, in one launch.
 
@@ -474,7 +474,11 @@ class Simulator:
         n_sims : int
             Panels per parameter vector. Panel ``j`` of row ``p`` uses the random keys of simulation
             ``first_sim + p * n_sims + j``, so every row gets fresh, non-overlapping keys.
-        seed, first_sim : int
+        seed : int
+        first_sim : int or ndarray of int, shape (n_psi,)
+            One index: rows follow each other as above. One per row: panel ``j`` of row ``p``
+            uses the keys of simulation ``first_sim[p] + j``, so rows may share keys (common random
+            numbers across rows, or overlapping windows of one stream), still in one launch.
         failures : {"raise", "nan"}
             A simulator producing NaN or infinite output raises :class:`SimulationError`
             (``"raise"``) or leaves NaN in the statistics of that panel (``"nan"``, for samplers
@@ -516,7 +520,18 @@ class Simulator:
         n_sims = _check_count(n_sims, "n_sims")
         n_psi = rows.shape[0]
         total = n_psi * n_sims
-        first_sim = _check_first_sim(first_sim, max(total, 1))
+        if np.ndim(first_sim) == 0:
+            first_sim = _check_first_sim(first_sim, max(total, 1))
+            row_first = first_sim + n_sims * np.arange(n_psi, dtype=np.int64)
+        else:
+            row_first = np.asarray(first_sim)
+            if row_first.shape != (n_psi,) or not np.issubdtype(row_first.dtype, np.integer):
+                raise ArgumentError(f"first_sim must be one integer or one per row (shape ({n_psi},)), got {row_first!r}.")
+            for f in np.unique(row_first):
+                _check_first_sim(int(f), n_sims)
+            row_first = row_first.astype(np.int64)
+        # The key of every simulated panel, in launch order (row-major).
+        keys = (row_first[:, None] + np.arange(n_sims, dtype=np.int64)).reshape(-1)
         require_memory(
             8.0 * total * (plan.n_stats + 2), f"the statistics of {total:,} simulated panels",
             "simulate fewer panels at once (n_sims, bootstrap replicates, particles)",
@@ -535,17 +550,17 @@ class Simulator:
             r0 = lo // n_sims
             r1 = (lo + nb - 1) // n_sims + 1
             offset = lo - r0 * n_sims
-            table, status = self._simulate_table(rows[r0:r1], n_sims, seed, first_sim + lo, nb, offset=offset)
+            table, status = self._simulate_table(rows[r0:r1], n_sims, seed, keys[lo : lo + nb], nb, offset=offset)
             failed = status.any(axis=1)
             if failed.any():
                 if failures == "raise" or (status == _engine.UNFINISHED).any():
                     s = int(np.flatnonzero(failed)[0])
                     psi = rows[(lo + s) // n_sims]
-                    self._raise_on_status(status[s : s + 1], psi, seed, first_sim + lo + s, None)
+                    self._raise_on_status(status[s : s + 1], psi, seed, int(keys[lo + s]), None)
                 table[failed] = 0.0  # aggregates of failed panels are replaced below
 
             def where(s, lo=lo):
-                return f"simulation {first_sim + lo + s} at parameters {self._psi_text(rows[(lo + s) // n_sims])}"
+                return f"simulation {int(keys[lo + s])} at parameters {self._psi_text(rows[(lo + s) // n_sims])}"
 
             _aggregate(plan, table, flat[lo : lo + nb], where)
             flat[lo : lo + nb][failed] = np.nan
@@ -819,8 +834,13 @@ class Simulator:
         return self._plan
 
     def _simulate_table(self, rows, sims_per_psi, seed, first_sim, n_sims, offset=0, keep_params=False):
-        """Unit-statistics table and statuses of simulations ``first_sim .. first_sim + n_sims - 1``;
+        """Unit-statistics table and statuses of simulations ``first_sim .. first_sim + n_sims - 1``
+        (or of the simulation indices in ``first_sim`` when it is an array of ``n_sims`` keys);
         simulation ``s`` of the launch runs at ``rows[(offset + s) // sims_per_psi]``."""
+        if np.ndim(first_sim) == 0:
+            keys = np.arange(first_sim, first_sim + n_sims, dtype=np.int64)
+        else:
+            keys = np.ascontiguousarray(first_sim, dtype=np.int64)
         plan = self._plan
         d, m = self._d, self._m
         n_units = self.design.n_units
@@ -829,7 +849,7 @@ class Simulator:
         theta = np.empty((n_sims if keep_params else 0, n_units, int(m.level_dim[0])))
         launch(
             _engine.simulate_unit_statistics,
-            self.model.expand(rows), sims_per_psi, offset, seed, first_sim, n_sims, self._chunk(n_sims * n_units),
+            self.model.expand(rows), sims_per_psi, offset, seed, keys, n_sims, self._chunk(n_sims * n_units),
             d.nest_flat, d.nest_start, d.lcov_flat, d.lcov_start, d.lcov_ncol, d.x,
             m.level_addr, m.level_dim, m.level_args, m.level_args_start, m.obs_addr, m.obs_args,
             self._theta_size, self._theta_start, d.max_obs, self._max_groups, self.model.observations.n_values,

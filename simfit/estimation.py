@@ -641,8 +641,7 @@ def fit(
     )
     n_boot = options.bootstrap
     if n_boot == "auto":
-        needs = bool(concerns.general) or any(n not in at_bound for n in concerns.by_parameter)
-        n_boot = AUTO_BOOTSTRAP if needs else 0
+        n_boot = AUTO_BOOTSTRAP if concerns.need_bootstrap(at_bound) else 0
     boot = None
     if n_boot:
         if options.bootstrap_method == "kstep":

@@ -194,6 +194,11 @@ class SandwichConcerns:
     def any(self) -> bool:
         return bool(self.general) or any(self.by_parameter.values())
 
+    def need_bootstrap(self, at_bound) -> bool:
+        """Whether ``bootstrap="auto"`` runs the bootstrap: some concern other than an estimate on
+        its bound (whose interval is one-sided, from a profile)."""
+        return bool(self.general) or any(n not in at_bound for n in self.by_parameter)
+
 
 def sandwich_concerns(
     params: ParamSet,

@@ -399,6 +399,18 @@ def test_batch_of_parameter_vectors_equals_one_call_per_vector(ri_sim, monkeypat
     assert np.array_equal(batch, ri_sim.statistics_batch(rows, n_sims=4, seed=3, first_sim=7))
 
 
+def test_a_first_simulation_per_row_gives_each_row_those_keys_in_one_launch(ri_sim, monkeypatch):
+    rows = np.array([[1.0, 0.5, 1.0], [0.0, 0.2, 2.0], [-1.0, 1.5, 0.5]])
+    firsts = np.array([5, 6, 5])  # overlapping windows of one stream, and a row sharing keys
+    batch = ri_sim.statistics_batch(rows, n_sims=4, seed=3, first_sim=firsts)
+    for p in range(3):
+        assert np.array_equal(batch[p], ri_sim.statistics(rows[p], n_sims=4, seed=3, first_sim=int(firsts[p])))
+    monkeypatch.setattr(engine, "_TABLE_BYTES", 60 * 4 * 8 * 5)
+    assert np.array_equal(batch, ri_sim.statistics_batch(rows, n_sims=4, seed=3, first_sim=firsts))
+    with pytest.raises(ArgumentError, match="one per row"):
+        ri_sim.statistics_batch(rows, n_sims=4, first_sim=np.array([1, 2]))
+
+
 def test_batch_rows_are_validated(ri_sim):
     with pytest.raises(ArgumentError, match=r"shape \(n_psi, 3\)"):
         ri_sim.statistics_batch(np.zeros((2, 2)))
