@@ -530,8 +530,6 @@ class Simulator:
             for f in np.unique(row_first):
                 _check_first_sim(int(f), n_sims)
             row_first = row_first.astype(np.int64)
-        # The key of every simulated panel, in launch order (row-major).
-        keys = (row_first[:, None] + np.arange(n_sims, dtype=np.int64)).reshape(-1)
         require_memory(
             8.0 * total * (plan.n_stats + 2), f"the statistics of {total:,} simulated panels",
             "simulate fewer panels at once (n_sims, bootstrap replicates, particles)",
@@ -550,17 +548,19 @@ class Simulator:
             r0 = lo // n_sims
             r1 = (lo + nb - 1) // n_sims + 1
             offset = lo - r0 * n_sims
-            table, status = self._simulate_table(rows[r0:r1], n_sims, seed, keys[lo : lo + nb], nb, offset=offset)
+            index = np.arange(lo, lo + nb, dtype=np.int64)
+            keys = row_first[index // n_sims] + index % n_sims  # each panel's simulation index
+            table, status = self._simulate_table(rows[r0:r1], n_sims, seed, keys, nb, offset=offset)
             failed = status.any(axis=1)
             if failed.any():
                 if failures == "raise" or (status == _engine.UNFINISHED).any():
                     s = int(np.flatnonzero(failed)[0])
                     psi = rows[(lo + s) // n_sims]
-                    self._raise_on_status(status[s : s + 1], psi, seed, int(keys[lo + s]), None)
+                    self._raise_on_status(status[s : s + 1], psi, seed, int(keys[s]), None)
                 table[failed] = 0.0  # aggregates of failed panels are replaced below
 
-            def where(s, lo=lo):
-                return f"simulation {int(keys[lo + s])} at parameters {self._psi_text(rows[(lo + s) // n_sims])}"
+            def where(s, lo=lo, keys=keys):
+                return f"simulation {int(keys[s])} at parameters {self._psi_text(rows[(lo + s) // n_sims])}"
 
             _aggregate(plan, table, flat[lo : lo + nb], where)
             flat[lo : lo + nb][failed] = np.nan
