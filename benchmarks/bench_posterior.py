@@ -86,7 +86,7 @@ def main() -> None:
     exact_s = time.perf_counter() - started
 
     started = time.perf_counter()
-    simfit.sample(model, data, stats, PRIOR, chains=1, draws=20, warmup=20, seed=0)  # load compiled code
+    simfit.sample(model, data, stats, PRIOR, method="bsl", chains=1, draws=20, warmup=20, seed=0)  # load compiled code
     warm_s = time.perf_counter() - started
 
     results: dict = {}

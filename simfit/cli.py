@@ -4,7 +4,7 @@
 ``simfit run SCENARIO``                a parameter-recovery study (parallel, checkpointed)
 ``simfit resume DIR``                  continue a study or a sampling run that was stopped
 ``simfit fit SCENARIO --data F.csv``   fit observed data in long format
-``simfit sample SCENARIO --data F.csv``  posterior draws (BSL or ABC-SMC), checkpointed
+``simfit sample SCENARIO --data F.csv``  posterior draws (surrogate, BSL or ABC-SMC), checkpointed
 ``simfit check SCENARIO [--data F.csv]``  pre-flight check of the statistics
 ``simfit simulate SCENARIO``           simulate the scenario at its true parameters
 ``simfit list`` / ``simfit show S``    the shipped scenarios / one scenario
@@ -361,23 +361,43 @@ def _run_sample(scenario, out: Path, data_path: Path, method, chains, draws, war
         chains=chains, draws=draws, warmup=warmup, seed=seed, options=dict(options),
         fit_options=scenario.fit, start=start, n_jobs=n_jobs, out=out, progress=progress, manifest=manifest, force=force,
     )
+    # The draws first: a figure that fails must not cost them.
     posterior.summary_frame().to_csv(out / "posterior.csv", index_label="parameter")
     posterior.to_frame().to_csv(out / "draws.csv", index=False)
     text = posterior.summary()
     (out / "summary.txt").write_text(text + "\n")
+    plots = _plot_posterior(posterior, out)
     summary = posterior.to_dict()
-    summary.update(scenario=str(scenario.path), data=str(data_path), out=str(out), files=sorted(p.name for p in out.iterdir() if not p.name.startswith(".")))
+    summary.update(scenario=str(scenario.path), data=str(data_path), out=str(out), plots=plots,
+                   files=sorted(p.name for p in out.iterdir() if not p.name.startswith(".")))
     if not as_json:
         print(text)
-        print(f"\nwritten to {out} (posterior.csv, draws.csv, summary.txt)")
+        figures = f", {', '.join(plots['files'])} (by {plots['by']})" if plots["files"] else ""
+        print(f"\nwritten to {out} (posterior.csv, draws.csv, summary.txt{figures})")
     return summary
 
 
+def _plot_posterior(posterior, out: Path) -> dict:
+    """Trace plots and marginal posteriors in ``out``; a failure is reported on stderr, not raised
+    (the draws are written already)."""
+    from simfit.plots import plot_posterior
+
+    try:
+        written = plot_posterior(posterior, out)
+    except Exception as exc:  # the figures are extras: the run's results stand without them
+        print(f"simfit: posterior plots not written: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return {"files": [], "by": None, "error": f"{type(exc).__name__}: {exc}"}
+    return {"files": [p.name for p in written["files"]], "by": written["by"]}
+
+
 def _cmd_sample(args) -> dict:
+    from simfit.bayes.sampling import option_fields
+
     scenario = _load(args.scenario)
     spec = scenario.sample
     method = args.method or spec.method
-    options = dict(spec.options) if method == spec.method else {}
+    # The scenario's options of the method chosen (with "auto", those of either method it may run).
+    options = {k: v for k, v in spec.options.items() if k in option_fields(method)} if spec.method in (method, "auto") else {}
     out = Path(args.out) if args.out else Path("results") / f"{scenario.path.stem}-{method}"
     if args.data:
         source = Path(args.data)
@@ -549,15 +569,17 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=_cmd_check)
 
-    p = sub.add_parser("sample", help="posterior draws given observed data (BSL or ABC-SMC), checkpointed")
+    p = sub.add_parser("sample", help="posterior draws given observed data (surrogate, BSL or ABC-SMC), checkpointed")
     p.add_argument("scenario")
     p.add_argument("--data", default=None, help="CSV file with the columns named in [data] (default: simulate at [truth])")
-    p.add_argument("--method", choices=["bsl", "abc-smc", "surrogate"], default=None)
+    p.add_argument("--method", choices=["auto", "bsl", "abc-smc", "surrogate"], default=None,
+                   help="default: the scenario's [sample] method, else auto (the surrogate sampler where its checks pass, BSL where not)")
     p.add_argument("--chains", type=int, default=None)
     p.add_argument("--draws", type=int, default=None, help="kept draws per chain")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--jobs", type=int, default=None, help="chains run in parallel workers")
-    p.add_argument("--out", default=None, help="checkpoint and output folder (default results/<scenario>-<method>)")
+    p.add_argument("--out", default=None,
+                   help="checkpoint and output folder: draws, summary, trace and marginal plots (default results/<scenario>-<method>)")
     p.add_argument("--force", action="store_true", help="write into an --out folder that holds other files")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     common(p)

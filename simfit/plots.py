@@ -1,12 +1,17 @@
-"""Figures of recovery studies, saved as PNG (matplotlib, non-interactive backend)."""
+"""Figures of recovery studies, fits and posteriors, saved as PNG (matplotlib, non-interactive backend)."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_recovery", "plot_coverage", "plot_statistics_fit"]
+__all__ = ["plot_recovery", "plot_coverage", "plot_statistics_fit", "plot_posterior", "POSTERIOR_PLOTS"]
+
+#: The files :func:`plot_posterior` writes: trace plots (with each parameter's density beside its
+#: chains) and marginal posteriors.
+POSTERIOR_PLOTS = ("trace.png", "marginals.png")
 
 
 def _pyplot():
@@ -133,3 +138,95 @@ def plot_statistics_fit(result, path: str | Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_posterior(posterior, folder: str | Path) -> dict:
+    """Trace plots and marginal posteriors of every parameter, written to ``folder`` as
+    :data:`POSTERIOR_PLOTS`.
+
+    Where ArviZ is installed it draws them (``az.plot_trace`` and ``az.plot_posterior`` of
+    ``posterior.to_arviz()``, which resamples weighted ABC-SMC particles to equal weights);
+    otherwise matplotlib alone draws the same: per parameter, its density and its chains' traces,
+    and a weighted histogram with the posterior mean and 90% interval.
+
+    Parameters
+    ----------
+    posterior : Posterior
+    folder : path
+        An existing folder.
+
+    Returns
+    -------
+    dict
+        ``files``: the paths written; ``by``: ``"arviz"`` or ``"matplotlib"``.
+    """
+    plt = _pyplot()  # the Agg backend before ArviZ imports pyplot
+    try:
+        import arviz as az
+    except ImportError:
+        az = None
+    if az is None:
+        figures, by = (_trace_figure(plt, posterior), _marginals_figure(plt, posterior)), "matplotlib"
+    else:
+        data = posterior.to_arviz()
+        with warnings.catch_warnings():  # ArviZ's own use of matplotlib's deprecated calls
+            warnings.simplefilter("ignore", DeprecationWarning)
+            figures = (_figure_of(az.plot_trace(data, compact=False)), _figure_of(az.plot_posterior(data, hdi_prob=0.9, round_to=3)))
+        by = "arviz"
+    paths = []
+    try:
+        for fig, name in zip(figures, POSTERIOR_PLOTS):
+            fig.suptitle(f"Posterior of {posterior.model.name} by {posterior.method}")
+            fig.tight_layout()
+            paths.append(Path(folder) / name)
+            fig.savefig(paths[-1], dpi=90)
+    finally:
+        for fig in figures:
+            plt.close(fig)
+    return {"files": paths, "by": by}
+
+
+def _figure_of(axes):
+    """The figure of ArviZ's axes (one axis or an array of them)."""
+    return np.ravel(axes)[0].figure
+
+
+def _flat_draws(posterior) -> tuple[np.ndarray, np.ndarray | None]:
+    """All chains' draws, shape (n, n_params), and their weights (None: equal)."""
+    flat = posterior.draws.reshape(-1, posterior.draws.shape[2])
+    return flat, None if posterior.weights is None else posterior.weights.reshape(-1)
+
+
+def _trace_figure(plt, posterior):
+    """Per parameter: its density (all chains, weights included) and each chain's draws."""
+    names = posterior.param_names
+    flat, weights = _flat_draws(posterior)
+    fig, axes = plt.subplots(len(names), 2, figsize=(10.0, 2.0 * len(names) + 0.6), squeeze=False)
+    for j, name in enumerate(names):
+        axes[j, 0].hist(flat[:, j], bins=40, weights=weights, density=True, color="C0", alpha=0.7)
+        axes[j, 0].set_title(name)
+        for c in range(posterior.n_chains):
+            axes[j, 1].plot(posterior.draws[c, :, j], lw=0.5, alpha=0.8, color=f"C{c % 10}")
+        axes[j, 1].set_title(name)
+        axes[j, 1].set_xlabel("draw" if weights is None else "particle")
+    return fig
+
+
+def _marginals_figure(plt, posterior):
+    """Per parameter: a (weighted) histogram with the posterior mean and central 90% interval."""
+    names = posterior.param_names
+    flat, weights = _flat_draws(posterior)
+    mean, interval = posterior.mean(), posterior.interval(0.1)
+    cols = min(3, len(names))
+    rows = int(np.ceil(len(names) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows + 0.6), squeeze=False)
+    for ax, (j, name) in zip(axes.flat, enumerate(names)):
+        ax.hist(flat[:, j], bins=40, weights=weights, density=True, color="C0", alpha=0.7)
+        ax.axvline(mean[name], color="k", lw=1, label=f"mean {mean[name]:.3g}")
+        for bound in interval.loc[name]:
+            ax.axvline(bound, color="k", ls="--", lw=0.8)
+        ax.set_title(name)
+        ax.legend(loc="best", fontsize=7, title="90% interval dashed", title_fontsize=7)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    return fig

@@ -53,7 +53,8 @@
     n_sims = 1
 
     [sample]                         # simfit sample (priors: every parameter in [prior])
-    method = "bsl"                   # or "abc-smc", "surrogate"
+    method = "bsl"                   # or "abc-smc", "surrogate"; omitted: "auto" (the surrogate
+                                     # sampler where its checks pass, BSL where not)
     chains = 4
     draws = 1000
     seed = 1
@@ -89,7 +90,7 @@ import numpy as np
 import pandas as pd
 
 from simfit.bayes.priors import make_prior
-from simfit.bayes.sampling import SAMPLER_OPTIONS
+from simfit.bayes.sampling import SAMPLER_OPTIONS, make_options, option_fields
 from simfit.data import Panel
 from simfit.errors import ScenarioError, SimfitError
 from simfit.estimation import FitOptions
@@ -188,9 +189,10 @@ class SimulateSpec:
 @dataclass(frozen=True)
 class SampleSpec:
     """``[sample]``: options of ``simfit sample`` (``options`` are the method's own, e.g.
-    ``n_sims`` for BSL, ``n_particles`` for ABC-SMC, ``n_design`` for the surrogate)."""
+    ``n_sims`` for BSL, ``n_particles`` for ABC-SMC, ``n_design`` for the surrogate; with
+    ``"auto"``, the default, those of the surrogate sampler and of BSL, its fallback)."""
 
-    method: str = "bsl"
+    method: str = "auto"
     chains: int = 4
     draws: int = 1000
     warmup: int | None = None
@@ -206,11 +208,10 @@ def _sample_section(data, path: Path) -> SampleSpec:
     where = f"{path}: [sample]"
     if not isinstance(data, dict):
         raise ScenarioError(f"{where} must be a table.")
-    method = _check_type(data.get("method", "bsl"), str, f"{where} method")
+    method = _check_type(data.get("method", "auto"), str, f"{where} method")
     if method not in SAMPLER_OPTIONS:
         raise ScenarioError(f"{where} method: expected one of {', '.join(map(repr, SAMPLER_OPTIONS))}, got {method!r}.")
-    cls = SAMPLER_OPTIONS[method]
-    allowed = {**_SAMPLE_KEYS, **{f.name: f for f in fields(cls)}}
+    allowed = {**_SAMPLE_KEYS, **option_fields(method)}
     unknown = sorted(set(data) - set(allowed))
     if unknown:
         raise ScenarioError(
@@ -219,7 +220,7 @@ def _sample_section(data, path: Path) -> SampleSpec:
     spec = {k: _check_type(v, _SAMPLE_KEYS[k], f"{where} {k}") for k, v in data.items() if k in _SAMPLE_KEYS}
     options = {k: _check_type(v, _field_type(allowed[k]), f"{where} {k}") for k, v in data.items() if k not in _SAMPLE_KEYS}
     try:
-        cls(**options)
+        make_options(method, options)
     except SimfitError as exc:
         raise ScenarioError(f"{where}: {exc}") from None
     except TypeError as exc:

@@ -57,7 +57,7 @@ def ri_posterior(ri_model, ri_stats, ri_data):
     """BSL posterior of ri_data (shared: the samplers' tests compare with it)."""
     import simfit
 
-    return simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, chains=4, draws=1000, seed=1)
+    return simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, method="bsl", chains=4, draws=1000, seed=1)
 
 
 @njit(cache=True, error_model="numpy")

@@ -1,15 +1,19 @@
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
 from conftest import RI_PRIOR, RI_TRUTH, misbehaving
 
 import simfit
+from simfit.bayes import surrogate as surrogate_module
+from simfit.bayes.sampling import FallbackWarning
 from simfit.checkpoint import RECORDS
 from simfit.data import Panel
 from simfit.errors import EstimationError, ModelError
 from simfit.models import lognormal_exponential
+from simfit.models import meta_analysis as ma
 from simfit.statistics import Statistics, log_mean
 
 LN_PRIOR = {"m": {"dist": "uniform", "low": -2, "high": 2}, "s": {"dist": "uniform", "low": 0.01, "high": 2}}
@@ -44,7 +48,7 @@ def test_bsl_chains_converge(ri_posterior):
 
 def test_lognormal_population_mean_rate_is_recovered(ln_model, ln_data):
     stats = Statistics(unit=[log_mean()], across=["mean", "sd"])
-    post = simfit.sample(ln_model, ln_data, stats, LN_PRIOR, chains=2, draws=800, seed=2)
+    post = simfit.sample(ln_model, ln_data, stats, LN_PRIOR, method="bsl", chains=2, draws=800, seed=2)
     pop = post.population_summary()
     mean_rate, sd_rate = pop.loc[("unit.rate", "mean"), "mean"], pop.loc[("unit.rate", "mean"), "sd"]
     truth = math.exp(LN_TRUTH["m"] + LN_TRUTH["s"] ** 2 / 2)
@@ -54,7 +58,7 @@ def test_lognormal_population_mean_rate_is_recovered(ln_model, ln_data):
 
 
 def test_same_seed_same_draws_whatever_the_workers(ri_model, ri_stats, ri_data):
-    kwargs = dict(chains=3, draws=60, warmup=40, seed=5, n_sims=20)
+    kwargs = dict(method="bsl", chains=3, draws=60, warmup=40, seed=5, n_sims=20)
     one = simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, **kwargs)
     two = simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, n_jobs=2, backend="threading", **kwargs)
     other = simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, **{**kwargs, "seed": 6})
@@ -70,7 +74,7 @@ def _keep_records(folder, keep) -> None:
 
 
 def test_a_killed_bsl_run_resumes_to_the_uninterrupted_draws(ri_model, ri_stats, ri_data, tmp_path):
-    kwargs = dict(chains=2, draws=120, warmup=80, seed=3, n_sims=20, block=50)
+    kwargs = dict(method="bsl", chains=2, draws=120, warmup=80, seed=3, n_sims=20, block=50)
     full = simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, **kwargs)
     folder = tmp_path / "run"
     simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, out=folder, **kwargs)
@@ -118,7 +122,8 @@ def test_bad_priors_fail_before_any_simulation(ri_model, ri_stats, ri_data, prio
     "kwargs, message",
     [
         ({"method": "nuts"}, "Unknown sampling method 'nuts'"),
-        ({"n_particle": 10}, "Unknown bsl option"),
+        ({"n_particle": 10}, "Unknown auto option"),
+        ({"method": "bsl", "n_design": 10}, "Unknown bsl option"),
         ({"chains": 0}, "chains must be an integer"),
         ({"n_sims": 5}, "needs more panels per proposal"),
         ({"n_jobs": 0}, "n_jobs must be"),
@@ -144,7 +149,8 @@ def test_a_design_without_values_is_refused(ri_model, ri_stats, ri_data):
 
 
 def test_default_statistics_of_the_lognormal_model_are_accepted(ln_model, ln_data):
-    post = simfit.sample(ln_model, ln_data, lognormal_exponential.statistics(), LN_PRIOR, chains=1, draws=50, warmup=50, seed=1)
+    post = simfit.sample(ln_model, ln_data, lognormal_exponential.statistics(), LN_PRIOR, method="bsl", chains=1, draws=50, warmup=50,
+                         seed=1)
     assert post.draws.shape == (1, 50, 2)
 
 
@@ -154,7 +160,7 @@ def test_a_spread_estimated_on_its_bound_still_starts_the_sampler(ri_model, ri_s
     # mean of tau lies well above the estimate and the posterior mode.
     data = simfit.simulate(ri_model, Panel.balanced(8, 5), {"mu": 1.0, "tau": 0.3, "sigma": 1.0}, seed=17).panel(0)
     prior = {**RI_PRIOR, "tau": {"dist": "halfcauchy", "scale": 1}}
-    post = simfit.sample(ri_model, data, ri_stats, prior, chains=4, draws=1000, seed=1)
+    post = simfit.sample(ri_model, data, ri_stats, prior, method="bsl", chains=4, draws=1000, seed=1)
     assert post.estimate["tau"] < 0.05
     assert post.info["preliminary_fit"]["se"]["tau"] > 1.0
     assert (post.rhat() < 1.05).all()
@@ -170,7 +176,8 @@ def test_the_summary_reports_the_fit_the_chains_started_from(ri_model, ri_stats,
     assert "preliminary fit: simfit.fit() with the same statistics (seed 0" in text
     assert f"mu {alone.params['mu']:.4g} (se {alone.se()['mu']:.3g})" in text
     seeded = simfit.FitOptions(seed=7, bootstrap=0)
-    post = simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, chains=1, draws=20, warmup=20, seed=1, fit_options=seeded)
+    post = simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, method="bsl", chains=1, draws=20, warmup=20, seed=1,
+                         fit_options=seeded)
     assert np.array_equal(post.estimate.to_numpy(), simfit.fit(ri_model, ri_data, ri_stats, options=seeded).params.to_numpy())
     assert "(seed 7" in post.summary()
 
@@ -193,7 +200,8 @@ def test_the_abc_note_says_how_far_each_parameter_was_adjusted():
 
 def test_fixed_parameters_are_held_at_their_values_and_take_no_prior(ri_model, ri_stats, ri_data):
     prior = {k: v for k, v in RI_PRIOR.items() if k != "sigma"}
-    post = simfit.sample(ri_model, ri_data, ri_stats, prior, fixed={"sigma": 1.0}, chains=1, draws=40, warmup=40, seed=1, n_sims=20)
+    post = simfit.sample(ri_model, ri_data, ri_stats, prior, method="bsl", fixed={"sigma": 1.0}, chains=1, draws=40, warmup=40,
+                         seed=1, n_sims=20)
     assert post.draws.shape == (1, 40, 2) and post.param_names == ["mu", "tau"] and post.model.fixed == {"sigma": 1.0}
     assert "fixed (not estimated): sigma = 1" in post.summary() and post.to_dict()["fixed"] == {"sigma": 1.0}
     with pytest.raises(ModelError, match=r"Prior\(s\) for sigma, held at 1 \(fixed, not estimated\); remove the prior"):
@@ -220,3 +228,50 @@ def test_auxiliary_fits_are_centred_on_the_data_as_a_fit_centres_them():
     centred = simfit.fit(model, data, pk.statistics(), fixed={"sigma_add": 0.3}, bootstrap=0, seed=1).statistics
     sim = simfit.Simulator(post.model, design, post.statistics)
     np.testing.assert_array_equal(sim.observed(data), simfit.Simulator(post.model, design, centred).observed(data))
+
+
+def test_the_default_is_the_surrogate_sampler_where_its_checks_pass(ri_model, ri_stats, ri_data, ri_posterior):
+    # The same problem and chains as the BSL posterior: the surrogate's checks pass, so its
+    # posterior is kept, at under a tenth of BSL's panels, and it is the explicit method's, draw
+    # for draw.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FallbackWarning)
+        post = simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, chains=4, draws=1000, seed=1)
+    assert post.method == "surrogate" and post.info["method_choice"].startswith("auto: the surrogate sampler, whose checks passed")
+    assert post.n_simulations * 10 < ri_posterior.n_simulations
+    assert ri_posterior.method == "bsl" and "method_choice" not in ri_posterior.info  # the explicit method is honoured
+    explicit = simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, method="surrogate", chains=4, draws=1000, seed=1)
+    np.testing.assert_array_equal(post.draws, explicit.draws)
+    assert "method_choice: auto: the surrogate sampler" in post.summary()
+
+
+def test_the_default_falls_back_to_bsl_saying_why_where_the_surrogate_mispredicts():
+    # Eight schools: tau moves the estimates' spread, not their mean, which the quadratic surrogate
+    # cannot describe; its prediction check fails, and BSL samples, from the same preliminary fit.
+    prior = {"mu": {"dist": "normal", "mean": 0, "sd": 10}, "tau": {"dist": "halfnormal", "scale": 10}}
+    kwargs = dict(chains=2, draws=300, warmup=300, seed=1)
+    with pytest.warns(FallbackWarning, match=r"because the surrogate's prediction check is 0\.\d+, outside \[0\.67, 1\.5\]"):
+        post = simfit.sample(ma.model(), ma.eight_schools(), ma.statistics(), prior, n_design=400, rounds=2, **kwargs)
+    assert post.method == "bsl" and "failed its check (prediction)" in post.info["method_choice"]
+    assert "surrogate_attempt: " in post.summary()
+    bsl = simfit.sample(ma.model(), ma.eight_schools(), ma.statistics(), prior, method="bsl", **kwargs)
+    np.testing.assert_array_equal(post.draws, bsl.draws)
+    assert post.n_simulations > bsl.n_simulations  # the surrogate's panels count too
+
+
+def test_a_fallback_run_resumes_to_the_uninterrupted_draws(ri_model, ri_stats, ri_data, tmp_path, monkeypatch):
+    # A posterior that has not settled (forced: no shift is small enough) fails the other check.
+    monkeypatch.setattr(surrogate_module, "EXTRA_ROUNDS", 0)
+    monkeypatch.setattr(surrogate_module, "SHIFT_MAX", 0.0)
+    kwargs = dict(chains=2, draws=100, warmup=100, seed=3, n_design=300, rounds=1, n_sims=20, block=50)
+    with pytest.warns(FallbackWarning, match="the surrogate posterior has not settled after 1 rounds"):
+        full = simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, out=tmp_path / "post", **kwargs)
+    assert full.method == "bsl" and "(settled)" in full.info["method_choice"]
+    # Killed after the surrogate's record and chain 0's first block; resumed, the recorded
+    # decision stands (even where the check would now pass) and the draws are the same.
+    _keep_records(tmp_path / "post", lambda r: r["rep"] < 0 or r["rep"] == 0)
+    monkeypatch.setattr(surrogate_module, "SHIFT_MAX", 1.0)
+    with pytest.warns(FallbackWarning):
+        resumed = simfit.sample(ri_model, ri_data, ri_stats, RI_PRIOR, out=tmp_path / "post", **kwargs)
+    np.testing.assert_array_equal(full.draws, resumed.draws)
+    assert resumed.method == "bsl" and resumed.n_simulations == full.n_simulations

@@ -204,6 +204,7 @@ def test_a_surrogate_that_does_not_describe_the_statistics_says_so():
     with pytest.warns(SurrogateWarning, match="predicts new simulations poorly"):
         post = simfit.sample(ma.model(), ma.eight_schools(), ma.statistics(), prior, method="surrogate", seed=1)
     assert "warning" in post.info and "the surrogate predicts new simulations poorly" in post.summary()
+    assert post.method == "surrogate" and "method_choice" not in post.info  # chosen by name: no fallback
     # Its design never became local: the posterior kept the residuals' covariance, and says so.
     assert post.info["lack_of_fit"] > 2 and "still too wide for the quadratic" in post.summary()
 

@@ -210,6 +210,7 @@ s = { dist = "halfnormal", scale = 1 }
 units = 40
 observations = 20
 [sample]
+method = "bsl"
 chains = 2
 draws = 200
 seed = 3
@@ -222,7 +223,7 @@ def test_sample_simulates_data_under_the_scenarios_column_names(tmp_path, capsys
     # [data] names the unit column "subject": the simulated data file must use it, since the
     # sampler reads the file back through [data]. Here with the surrogate sampler, small.
     scenario = tmp_path / "named.toml"
-    text = SAMPLE_SCENARIO.replace("[sample]\nchains = 2\ndraws = 200\nseed = 3\nn_sims = 20\nblock = 50\n",
+    text = SAMPLE_SCENARIO.replace('[sample]\nmethod = "bsl"\nchains = 2\ndraws = 200\nseed = 3\nn_sims = 20\nblock = 50\n',
                                    '[data]\nunit = "subject"\n[sample]\nmethod = "surrogate"\nchains = 2\ndraws = 200\nseed = 3\nn_design = 300\nrounds = 2\n')
     assert 'unit = "subject"' in text
     scenario.write_text(text)
@@ -240,7 +241,7 @@ def test_sample_writes_the_posterior_and_resumes_after_a_kill(tmp_path, capsys):
     summary = last_json(capsys)
     assert summary["method"] == "bsl" and summary["chains"] == 2 and summary["draws"] == 200
     assert set(summary["params"]) == {"m", "s"}
-    for f in ("posterior.csv", "draws.csv", "summary.txt", "data.csv", "manifest.json"):
+    for f in ("posterior.csv", "draws.csv", "summary.txt", "data.csv", "manifest.json", "trace.png", "marginals.png"):
         assert (out / f).stat().st_size > 0
     draws = pd.read_csv(out / "draws.csv")
     assert list(draws.columns) == ["chain", "draw", "m", "s"] and len(draws) == 400
@@ -251,6 +252,37 @@ def test_sample_writes_the_posterior_and_resumes_after_a_kill(tmp_path, capsys):
     assert main(["resume", str(out), "--json", "--no-progress"]) == 0
     capsys.readouterr()
     pd.testing.assert_frame_equal(pd.read_csv(out / "draws.csv"), draws)
+
+
+@pytest.mark.parametrize("plotting", ["arviz", "matplotlib", "failing"])
+def test_sample_by_default_writes_draws_then_trace_and_marginal_plots(tmp_path, capsys, monkeypatch, plotting):
+    # No method in the scenario: the surrogate sampler where its checks pass (here), BSL where
+    # not (its options, n_sims and block, are kept for that). The figures come after the draws:
+    # by ArviZ, by matplotlib without it, and a failure to draw them costs nothing else.
+    import simfit.plots
+
+    if plotting == "matplotlib":
+        monkeypatch.setitem(sys.modules, "arviz", None)  # import arviz raises ImportError
+    elif plotting == "failing":
+        def fail(posterior, folder):
+            raise RuntimeError("no figures today")
+
+        monkeypatch.setattr(simfit.plots, "plot_posterior", fail)
+    scenario = tmp_path / "auto.toml"
+    scenario.write_text(SAMPLE_SCENARIO.replace('method = "bsl"\n', "n_design = 300\nrounds = 2\n"))
+    out = tmp_path / "post"
+    assert main(["sample", str(scenario), "--out", str(out), "--json", "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert summary["method"] == "surrogate" and summary["info"]["method_choice"].startswith("auto: the surrogate sampler")
+    assert len(pd.read_csv(out / "draws.csv")) == 2 * 200
+    if plotting == "failing":
+        assert summary["plots"]["files"] == [] and "posterior plots not written: RuntimeError: no figures today" in captured.err
+        assert not (out / "trace.png").exists()
+    else:
+        assert summary["plots"] == {"files": ["trace.png", "marginals.png"], "by": plotting}
+        for name in ("trace.png", "marginals.png"):
+            assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_sample_a_data_file_by_abc_smc(tmp_path, capsys):

@@ -58,11 +58,11 @@ observations = 5
         (GOOD + '[prior]\ntau = { dist = "cauchy" }\n', "Unknown prior family"),
         (GOOD + "[grid]\nsigma = []\n", r"\[grid\] sigma: expected a non-empty list"),
         (GOOD + '[study]\nalpha = 2.0\n', "alpha must lie in"),
-        (GOOD + '[sample]\nmethod = "nuts"\n', r"\[sample\] method: expected one of 'bsl', 'abc-smc', 'surrogate', got 'nuts'"),
+        (GOOD + '[sample]\nmethod = "nuts"\n', r"\[sample\] method: expected one of 'auto', 'bsl', 'abc-smc', 'surrogate', got 'nuts'"),
         (GOOD + '[sample]\nmethod = ["bsl"]\n', r"\[sample\] method: expected a string, got list"),
         (GOOD + '[sample]\nmethod = "abc-smc"\nadjust = 1\n', r"\[sample\] adjust: expected true or false"),
         (GOOD + '[prior]\ntau = { dist = ["halfnormal"], scale = 1 }\n', r"\[prior\] tau: Unknown prior family"),
-        (GOOD + "[sample]\nn_particles = 100\n", r"\[sample\]: unknown key\(s\) n_particles for method 'bsl'"),
+        (GOOD + "[sample]\nn_particles = 100\n", r"\[sample\]: unknown key\(s\) n_particles for method 'auto'"),
         (GOOD + '[sample]\nmethod = "abc-smc"\nn_particles = 5\n', "n_particles must be at least 20"),
         (GOOD + "[sample]\nchains = 0\n", r"\[sample\] chains must be a positive integer"),
         (GOOD + "[sample]\nshrinkage = 2.0\n", "shrinkage must lie in"),
@@ -342,7 +342,7 @@ from dataclasses import fields  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as hs  # noqa: E402
 
-from simfit.bayes.sampling import SAMPLER_OPTIONS  # noqa: E402
+from simfit.bayes.sampling import SAMPLER_OPTIONS, option_fields  # noqa: E402
 
 # What each key of the schema takes: "str", "int", "float" (an integer is a number too), "bool",
 # "names" (a list of strings or a table of strings), "table", "steps" (a number or a table of
@@ -379,6 +379,7 @@ SAMPLE_OPTIONS = {
     "surrogate": {"n_design": "int", "rounds": "int", "inflate": "float", "target_acceptance": "float",
                   "covariance": "str", "n_noise": "int", "n_check": "int", "scale": "str"},
 }
+SAMPLE_OPTIONS["auto"] = {**SAMPLE_OPTIONS["surrogate"], **SAMPLE_OPTIONS["bsl"]}  # the surrogate's, and BSL's (its fallback)
 
 
 def test_the_schema_of_the_wrong_type_test_covers_every_key():
@@ -390,8 +391,8 @@ def test_the_schema_of_the_wrong_type_test_covers_every_key():
     for name, cls in dataclass_of.items():
         assert set(SCHEMA[name]) == {f.name for f in fields(cls)}, name
     assert set(SCHEMA["fit"]) == set(sc._FIT_TYPES) and set(SCHEMA["sample"]) == set(sc._SAMPLE_KEYS)
-    for method, cls in SAMPLER_OPTIONS.items():
-        assert set(SAMPLE_OPTIONS[method]) == {f.name for f in fields(cls)}, method
+    for method in SAMPLER_OPTIONS:
+        assert set(SAMPLE_OPTIONS[method]) == set(option_fields(method)), method
 
 
 _scalars = hs.one_of(

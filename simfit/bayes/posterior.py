@@ -37,7 +37,8 @@ class Posterior:
     draws : ndarray, shape (n_chains, n_draws, n_params)
         Natural scale.
     method : str
-        ``"bsl"`` or ``"abc-smc"``.
+        The sampler that ran: ``"bsl"``, ``"abc-smc"`` or ``"surrogate"`` (with ``method="auto"``,
+        the one it chose; ``info["method_choice"]`` says why).
     weights : ndarray, shape (n_chains, n_draws), or None
         Normalised importance weights (ABC-SMC particles); ``None`` for equally weighted draws.
     log_posterior : ndarray, shape (n_chains, n_draws), or None
@@ -52,7 +53,8 @@ class Posterior:
         Wall time.
     info : dict
         Sampler details (BSL: panels per proposal, acceptance rates; ABC-SMC: tolerances,
-        acceptance rates, generations, stopping reason).
+        acceptance rates, generations, stopping reason; the surrogate sampler: its checks;
+        ``method="auto"``: ``method_choice``, and where BSL took over, ``surrogate_attempt``).
     fit : FitResult or None
         The preliminary fit, when run in this process.
     """

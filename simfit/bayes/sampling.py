@@ -4,6 +4,11 @@ The samplers share the set-up (priors checked against the bounds, the statistics
 panel, a compiled simulator on its design) and the checkpointing (one record per chain block or
 per generation, appended the moment it is done):
 
+* ``method="auto"`` (the default): the surrogate sampler, whose posterior is kept when its own
+  checks pass (:func:`~simfit.bayes.surrogate.failed_checks`: new panels at posterior draws are
+  predicted, and the posterior has settled); where one fails, BSL runs instead, from the same
+  preliminary fit, and the posterior's ``info["method_choice"]`` and a :class:`FallbackWarning`
+  say why;
 * ``method="bsl"``: Bayesian synthetic likelihood (:mod:`simfit.bayes.synthetic_likelihood`),
   started at and scaled by a preliminary :func:`~simfit.estimation.fit`;
 * ``method="abc-smc"``: ABC by sequential Monte Carlo (:mod:`simfit.bayes.abc_smc`);
@@ -20,8 +25,8 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Mapping
-from dataclasses import asdict, replace
+from collections.abc import Callable, Mapping
+from dataclasses import Field, asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +36,13 @@ from simfit.bayes.abc_smc import ABCOptions, adjustment_weight, run_abc_smc
 from simfit.bayes.normalising import Normalising, fit_normalising
 from simfit.bayes.posterior import Posterior
 from simfit.bayes.priors import Priors
-from simfit.bayes.surrogate import SURROGATE_CHECK_RANGE, SurrogateOptions, SurrogateWarning, run_surrogate
+from simfit.bayes.surrogate import (
+    SURROGATE_CHECK_RANGE,
+    SurrogateOptions,
+    SurrogateWarning,
+    failed_checks,
+    run_surrogate,
+)
 from simfit.bayes.synthetic_likelihood import BSLOptions, SyntheticLikelihood, choose_n_sims, run_chains
 from simfit.checkpoint import ReplicationStore
 from simfit.data import Panel
@@ -42,11 +53,92 @@ from simfit.model import Model
 from simfit.parallel import BACKENDS, run_parallel
 from simfit.statistics.collection import Statistics
 
-__all__ = ["sample", "METHODS", "SAMPLER_OPTIONS"]
+__all__ = ["sample", "METHODS", "SAMPLER_OPTIONS", "AutoOptions", "FallbackWarning", "option_fields", "make_options"]
 
-METHODS = ("bsl", "abc-smc", "surrogate")
+
+class FallbackWarning(UserWarning):
+    """``method="auto"``: the surrogate sampler failed its own check, and BSL ran instead."""
+
+
+@dataclass(frozen=True)
+class AutoOptions:
+    """Options of ``method="auto"``: the surrogate sampler's, and BSL's for the fallback.
+
+    Attributes
+    ----------
+    surrogate : SurrogateOptions
+    bsl : BSLOptions
+    """
+
+    surrogate: SurrogateOptions = field(default_factory=SurrogateOptions)
+    bsl: BSLOptions = field(default_factory=BSLOptions)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping) -> AutoOptions:
+        """The defaults with ``values`` applied (see :meth:`updated`)."""
+        return cls().updated(values)
+
+    def updated(self, changes: Mapping) -> AutoOptions:
+        """These options with ``changes`` applied, each to the method that has it
+        (``target_acceptance``, which both have, to both).
+
+        Raises
+        ------
+        EstimationError
+            For a name neither method has, or a value its method refuses.
+        """
+        unknown = sorted(set(changes) - set(option_fields("auto")))
+        if unknown:
+            raise EstimationError(
+                f"Unknown auto option(s) {', '.join(unknown)}; options are those of the surrogate sampler "
+                f"({', '.join(SurrogateOptions.__dataclass_fields__)}) and of BSL ({', '.join(BSLOptions.__dataclass_fields__)})."
+            )
+
+        def part(options):
+            return replace(options, **{k: v for k, v in changes.items() if k in type(options).__dataclass_fields__})
+
+        return AutoOptions(surrogate=part(self.surrogate), bsl=part(self.bsl))
+
+
+METHODS = ("auto", "bsl", "abc-smc", "surrogate")
 #: The options class of each method.
-SAMPLER_OPTIONS = {"bsl": BSLOptions, "abc-smc": ABCOptions, "surrogate": SurrogateOptions}
+SAMPLER_OPTIONS = {"auto": AutoOptions, "bsl": BSLOptions, "abc-smc": ABCOptions, "surrogate": SurrogateOptions}
+# The surrogate's record in a checkpoint folder of method="auto" (BSL's chain blocks are 0 and up).
+_AUTO_SURROGATE_REP = -1
+
+
+def option_fields(method: str) -> dict[str, Field]:
+    """The options a method takes, by name (``"auto"``: the surrogate sampler's and BSL's).
+
+    Parameters
+    ----------
+    method : str
+        One of :data:`METHODS`.
+
+    Returns
+    -------
+    dict of str to dataclasses.Field
+    """
+    classes = (SurrogateOptions, BSLOptions) if method == "auto" else (SAMPLER_OPTIONS[method],)
+    return {f.name: f for cls in classes for f in fields(cls)}
+
+
+def make_options(method: str, values: Mapping) -> AutoOptions | BSLOptions | ABCOptions | SurrogateOptions:
+    """The options object of ``method`` from a mapping of option names to values.
+
+    Parameters
+    ----------
+    method : str
+        One of :data:`METHODS`.
+    values : mapping
+
+    Returns
+    -------
+    AutoOptions, BSLOptions, ABCOptions or SurrogateOptions
+    """
+    if method == "auto":
+        return AutoOptions.from_mapping(values)
+    return SAMPLER_OPTIONS[method](**values)
 
 
 def _check_int(value, name: str, minimum: int) -> int:
@@ -64,6 +156,8 @@ def _method_options(method: str, options, kwargs: dict):
         options = cls()
     elif not isinstance(options, cls):
         raise EstimationError(f"options for method {method!r} must be {cls.__name__} or a mapping, got {type(options).__name__}.")
+    if kwargs and method == "auto":
+        return options.updated(kwargs)
     if kwargs:
         unknown = sorted(set(kwargs) - set(cls.__dataclass_fields__))
         if unknown:
@@ -72,6 +166,15 @@ def _method_options(method: str, options, kwargs: dict):
             )
         options = replace(options, **kwargs)
     return options
+
+
+def _check_bsl_n_sims(opts: BSLOptions, observed: np.ndarray) -> None:
+    """The unbiased synthetic likelihood needs more panels per proposal than statistics + 3."""
+    if opts.n_sims != "auto" and opts.unbiased and not opts.shrinkage and opts.n_sims <= observed.size + 3:
+        raise EstimationError(
+            f"The unbiased synthetic likelihood needs more panels per proposal than statistics + 3 "
+            f"({observed.size + 3}); got n_sims={opts.n_sims}. Raise n_sims, use n_sims='auto', or set unbiased=False."
+        )
 
 
 def _fingerprint(model, data: Panel, names, priors: Priors, method, options, chains, draws, warmup, seed, fit_options, start) -> str:
@@ -97,13 +200,13 @@ def sample(
     data: Panel,
     statistics: Statistics,
     prior: Mapping | Priors,
-    method: str = "bsl",
+    method: str = "auto",
     *,
     chains: int = 4,
     draws: int = 1000,
     warmup: int | None = None,
     seed: int = 0,
-    options: BSLOptions | ABCOptions | Mapping | None = None,
+    options: AutoOptions | BSLOptions | ABCOptions | SurrogateOptions | Mapping | None = None,
     fit_options: FitOptions | None = None,
     start: Mapping | None = None,
     n_jobs: int = 1,
@@ -128,23 +231,31 @@ def sample(
         ``{parameter: prior}`` for every estimated parameter: a table such as ``{"dist":
         "halfnormal", "scale": 1}`` or a frozen ``scipy.stats`` distribution (see
         :mod:`simfit.bayes.priors`); fixed parameters take none.
-    method : {"bsl", "abc-smc", "surrogate"}
+    method : {"auto", "bsl", "abc-smc", "surrogate"}
+        ``"auto"`` (default): the surrogate sampler, the cheapest, whose posterior is kept when
+        its own checks pass (:func:`~simfit.bayes.surrogate.failed_checks`); where one fails,
+        BSL, with a :class:`FallbackWarning` naming it. ``info["method_choice"]`` of the result
+        says which ran and why; its ``method`` is the one that ran.
     chains, draws, warmup : int
-        BSL: chains, kept draws per chain and adaptive warm-up iterations per chain (``draws //
-        2`` by default). ABC-SMC ignores them (its population size is ``n_particles``).
+        BSL and the surrogate sampler: chains, kept draws per chain and warm-up iterations per
+        chain (``draws // 2`` by default). ABC-SMC ignores them (its population size is
+        ``n_particles``).
     seed : int
         Seeds everything; the result does not depend on ``n_jobs``.
-    options : BSLOptions, ABCOptions or mapping, optional
+    options : AutoOptions, BSLOptions, ABCOptions, SurrogateOptions or mapping, optional
+        The method's options; for ``"auto"``, a mapping takes the options of both the surrogate
+        sampler and BSL.
     fit_options : FitOptions, optional
-        Options of the preliminary fit (BSL; its seed is derived from ``seed``).
+        Options of the preliminary fit (BSL and the surrogate sampler).
     start : mapping, optional
         Start values of the preliminary fit.
     n_jobs, backend : int, str
         Chains run in parallel joblib workers when ``n_jobs > 1`` (BSL); each worker's Numba
         threads share the cores.
     out : path, optional
-        Checkpoint folder: each chain block (BSL) or generation (ABC-SMC) is appended the moment it
-        finishes; calling ``sample`` again with the same arguments and folder resumes.
+        Checkpoint folder: each chain block (BSL), generation (ABC-SMC) or surrogate run is
+        appended the moment it finishes; calling ``sample`` again with the same arguments and
+        folder resumes.
     progress : bool
         Progress bar on stderr.
     manifest : dict, optional
@@ -155,7 +266,8 @@ def sample(
         Parameters held at known values instead of sampled (:meth:`Model.fix`); the posterior's
         model is the fixed one, and its summary lists them.
     **kwargs
-        Override fields of the method's options (``n_sims=40``, ``n_particles=2000``, ...).
+        Override fields of the method's options (``n_sims=40``, ``n_particles=2000``, ...; with
+        ``"auto"``, ``n_design=400`` goes to the surrogate sampler, ``n_sims=40`` to BSL).
 
     Returns
     -------
@@ -188,11 +300,8 @@ def sample(
     bad = ~np.isfinite(observed)
     if bad.any():
         raise EstimationError(explain_nonfinite_observed(simulator, data, bad))
-    if method == "bsl" and opts.n_sims != "auto" and opts.unbiased and not opts.shrinkage and opts.n_sims <= observed.size + 3:
-        raise EstimationError(
-            f"The unbiased synthetic likelihood needs more panels per proposal than statistics + 3 "
-            f"({observed.size + 3}); got n_sims={opts.n_sims}. Raise n_sims, use n_sims='auto', or set unbiased=False."
-        )
+    if method in ("bsl", "auto"):
+        _check_bsl_n_sims(opts.bsl if method == "auto" else opts, observed)
     # The preliminary fit is fit() with these options (their seed included), so it agrees with a
     # fit the user runs with the same options; only its worker pools are turned off.
     fit_options = sequential(fit_options or FitOptions())
@@ -211,9 +320,14 @@ def sample(
         setup = store.manifest.get("setup")
     n_before = len(records)
 
-    bar = _progress_bar(progress, method, chains * (warmup + draws) if method == "bsl" else None)
+    bar = None if method == "auto" else _progress_bar(progress, method, chains * (warmup + draws) if method == "bsl" else None)
     try:
-        if method == "surrogate":
+        if method == "auto":
+            post = _sample_auto(
+                model, data, statistics, simulator, observed, priors, opts, chains, draws, warmup, seed,
+                fit_options, start, n_jobs, backend, store, records, setup, progress,
+            )
+        elif method == "surrogate":
             post = _sample_surrogate(
                 model, data, statistics, simulator, observed, priors, opts, chains, draws, warmup, seed,
                 fit_options, start, store, records, bar,
@@ -326,59 +440,72 @@ def _preliminary_fit(model, data, statistics, start, fit_options):
             raise EstimationError(f"The preliminary fit that starts and scales the sampler failed: {exc}") from exc
 
 
-def _sample_surrogate(model, data, statistics, simulator, observed, priors, opts: SurrogateOptions, chains, draws, warmup,
-                      seed, fit_options, start, store, records, bar) -> Posterior:
-    done = records.get(0) if records else None
-    fit_result = None
-    if done is None:
-        fit_result = _preliminary_fit(model, data, statistics, start, fit_options)
-        target = SyntheticLikelihood(simulator, observed, priors, 10)
-        centre, _, cov = _start_points(fit_result, target, chains, seed)
-        res = run_surrogate(simulator, observed, priors, opts, centre, cov, chains, draws, warmup, seed,
-                            progress=bar.update if bar is not None else None)
-        check = res["surrogate_check"]
-        done = {
-            "rep": 0,
-            "draws": res["draws"].tolist(),
-            "log_posterior": res["log_posterior"].tolist(),
-            "estimate": fit_result.params.to_dict(),
-            "n_simulations": int(res["n_simulations"]) + _fit_simulations(fit_result),
-            "info": {
-                "preliminary_fit": _preliminary_fit_record(fit_result, fit_options),
-                "design_points": res["design_points"],
-                "failed_design_points": res["failed"],
-                "acceptance": round(res["acceptance"], 3),
-                "surrogate_check": None if not math.isfinite(check) else round(check, 3),
-                "surrogate_r2_min": round(float(np.nanmin(res["r2"])), 3),
-                "rounds": res["rounds"],
-                "lack_of_fit": None if not math.isfinite(res["lack_of_fit"]) else round(res["lack_of_fit"], 3),
-                "round_shift": round(res["shift"], 3),
-            },
-        }
-        warnings_ = []
-        if not res["settled"]:
-            warnings_.append(
-                f"after {res['rounds']} rounds the posterior has not settled (a posterior mean moved by {res['shift']:.3g} "
-                "of its sds in the last round, where it moves by less than 1 once the design is where the posterior is): "
-                "it may be far from where the statistics put it; raise rounds, start the fit nearer, or use method='bsl'"
-            )
-        if not res["local"]:
-            warnings_.append(
-                f"after {res['rounds']} rounds the design is still too wide for the quadratic (residual variance "
-                f"{res['lack_of_fit']:.3g} times the simulation noise): the likelihood keeps the residuals' covariance, "
-                "so the posterior may be wider than the statistics support and shifted by the misfit; raise rounds or use "
-                "method='bsl'"
-            )
-        if math.isfinite(check) and not SURROGATE_CHECK_RANGE[0] <= check <= SURROGATE_CHECK_RANGE[1]:
-            warnings_.append(
-                f"the surrogate predicts new simulations poorly (check {check:.3g}, 1 where it holds): its quadratic "
-                "mean and covariance do not describe the statistics over the posterior, whose draws may be "
-                "wrong; use method='bsl' or 'abc-smc'"
-            )
-        if warnings_:
-            done["info"]["warning"] = "; ".join(warnings_)
-        if store is not None:
-            store.append(done)
+def _surrogate_warnings(res: dict) -> list[str]:
+    """What the summary and a :class:`SurrogateWarning` say about a surrogate run's problems."""
+    warnings_ = []
+    if not res["settled"]:
+        warnings_.append(
+            f"after {res['rounds']} rounds the posterior has not settled (a posterior mean moved by {res['shift']:.3g} "
+            "of its sds in the last round, where it moves by less than 1 once the design is where the posterior is): "
+            "it may be far from where the statistics put it; raise rounds, start the fit nearer, or use method='bsl'"
+        )
+    if not res["local"]:
+        warnings_.append(
+            f"after {res['rounds']} rounds the design is still too wide for the quadratic (residual variance "
+            f"{res['lack_of_fit']:.3g} times the simulation noise): the likelihood keeps the residuals' covariance, "
+            "so the posterior may be wider than the statistics support and shifted by the misfit; raise rounds or use "
+            "method='bsl'"
+        )
+    check = res["surrogate_check"]
+    if math.isfinite(check) and not SURROGATE_CHECK_RANGE[0] <= check <= SURROGATE_CHECK_RANGE[1]:
+        warnings_.append(
+            f"the surrogate predicts new simulations poorly (check {check:.3g}, 1 where it holds): its quadratic "
+            "mean and covariance do not describe the statistics over the posterior, whose draws may be "
+            "wrong; use method='bsl' or 'abc-smc'"
+        )
+    return warnings_
+
+
+def _surrogate_start(fit_result, simulator, observed, priors, chains: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The surrogate's first pass: the preliminary estimate and its covariance (unconstrained scale)."""
+    target = SyntheticLikelihood(simulator, observed, priors, 10)
+    centre, _, cov = _start_points(fit_result, target, chains, seed)
+    return centre, cov
+
+
+def _surrogate_record(fit_result, centre, cov, simulator, observed, priors, opts: SurrogateOptions, chains, draws, warmup,
+                      seed, fit_options, progress: Callable[[int], object] | None, rep: int) -> dict:
+    """Run the surrogate sampler from the first pass ``centre``, ``cov``: the checkpoint record of
+    its posterior (draws on the unconstrained scale), with the checks it failed."""
+    res = run_surrogate(simulator, observed, priors, opts, centre, cov, chains, draws, warmup, seed, progress=progress)
+    check = res["surrogate_check"]
+    done = {
+        "rep": rep,
+        "draws": res["draws"].tolist(),
+        "log_posterior": res["log_posterior"].tolist(),
+        "estimate": fit_result.params.to_dict(),
+        "n_simulations": int(res["n_simulations"]) + _fit_simulations(fit_result),
+        "failed_checks": failed_checks(res),
+        "info": {
+            "preliminary_fit": _preliminary_fit_record(fit_result, fit_options),
+            "design_points": res["design_points"],
+            "failed_design_points": res["failed"],
+            "acceptance": round(res["acceptance"], 3),
+            "surrogate_check": None if not math.isfinite(check) else round(check, 3),
+            "surrogate_r2_min": round(float(np.nanmin(res["r2"])), 3),
+            "rounds": res["rounds"],
+            "lack_of_fit": None if not math.isfinite(res["lack_of_fit"]) else round(res["lack_of_fit"], 3),
+            "round_shift": round(res["shift"], 3),
+        },
+    }
+    warnings_ = _surrogate_warnings(res)
+    if warnings_:
+        done["info"]["warning"] = "; ".join(warnings_)
+    return done
+
+
+def _surrogate_posterior(model, done: dict, fit_result) -> Posterior:
+    """The surrogate sampler's posterior from its record (warning of its problems)."""
     if done["info"].get("warning"):
         warn("Surrogate posterior: " + done["info"]["warning"] + ".", SurrogateWarning)
     params = model.params
@@ -395,12 +522,109 @@ def _sample_surrogate(model, data, statistics, simulator, observed, priors, opts
     )
 
 
-def _sample_bsl(model, data, statistics, simulator, observed, priors, opts: BSLOptions, chains, draws, warmup, seed,
-                fit_options, start, n_jobs, backend, store, records, setup, bar) -> Posterior:
-    estimate = None
+def _sample_surrogate(model, data, statistics, simulator, observed, priors, opts: SurrogateOptions, chains, draws, warmup,
+                      seed, fit_options, start, store, records, bar) -> Posterior:
+    done = records.get(0) if records else None
     fit_result = None
-    if setup is None:
+    if done is None:
         fit_result = _preliminary_fit(model, data, statistics, start, fit_options)
+        centre, cov = _surrogate_start(fit_result, simulator, observed, priors, chains, seed)
+        done = _surrogate_record(fit_result, centre, cov, simulator, observed, priors, opts, chains, draws, warmup, seed,
+                                 fit_options, bar.update if bar is not None else None, rep=0)
+        if store is not None:
+            store.append(done)
+    return _surrogate_posterior(model, done, fit_result)
+
+
+def _surrogate_attempt(fit_result, simulator, observed, priors, opts: SurrogateOptions, chains, draws, warmup, seed,
+                       fit_options, progress: bool) -> dict:
+    """``method="auto"``'s run of the surrogate sampler: its record, or, where it stopped with an
+    error (too few finite panels, a statistic constant over the design, ...), a record of that."""
+    centre, cov = _surrogate_start(fit_result, simulator, observed, priors, chains, seed)
+    panels = [0]
+    bar = _progress_bar(progress, "surrogate", None)
+
+    def count(n: int) -> None:
+        panels[0] += n
+        if bar is not None:
+            bar.update(n)
+
+    try:
+        return _surrogate_record(fit_result, centre, cov, simulator, observed, priors, opts, chains, draws, warmup, seed,
+                                 fit_options, count, rep=_AUTO_SURROGATE_REP)
+    except (EstimationError, np.linalg.LinAlgError) as exc:
+        return {
+            "rep": _AUTO_SURROGATE_REP,
+            "n_simulations": _fit_simulations(fit_result) + panels[0],
+            "failed_checks": {"error": f"the surrogate sampler stopped: {exc}"},
+        }
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _attempt_note(attempt: dict) -> str:
+    """What the surrogate sampler's run cost and found, for the summary of a posterior BSL took over."""
+    note = f"{attempt['n_simulations']:,} panels (its preliminary fit included, which BSL then started from)"
+    info = attempt.get("info")
+    if info:
+        note += f"; prediction check {info['surrogate_check']}, {info['rounds']} rounds, last shift {info['round_shift']} sds"
+    return note
+
+
+def _sample_auto(model, data, statistics, simulator, observed, priors, opts: AutoOptions, chains, draws, warmup, seed,
+                 fit_options, start, n_jobs, backend, store, records, setup, progress: bool) -> Posterior:
+    """The surrogate sampler's posterior where its checks pass; BSL's, saying why, where one fails."""
+    attempt = records.get(_AUTO_SURROGATE_REP)
+    fit_result = None
+    if attempt is None:
+        fit_result = _preliminary_fit(model, data, statistics, start, fit_options)
+        attempt = _surrogate_attempt(fit_result, simulator, observed, priors, opts.surrogate, chains, draws, warmup, seed,
+                                     fit_options, progress)
+        if store is not None:
+            store.append(attempt)
+    failed = attempt["failed_checks"]
+    if not failed:
+        post = _surrogate_posterior(model, attempt, fit_result)
+        low, high = SURROGATE_CHECK_RANGE
+        choice = (
+            f"auto: the surrogate sampler, whose checks passed (prediction check {post.info['surrogate_check']} within "
+            f"[{low:g}, {high:g}]; the posterior settled, its means moving by {post.info['round_shift']} sds in the last round)"
+        )
+        return replace(post, info={"method_choice": choice, **post.info})
+    reason = "; ".join(failed.values())
+    warn(
+        f"method='auto' sampled by BSL, not the surrogate sampler, because {reason}. Pass method='bsl' or 'surrogate' "
+        "to choose the method yourself.",
+        FallbackWarning,
+    )
+    bar = _progress_bar(progress, "bsl", chains * (warmup + draws))
+    try:
+        post = _sample_bsl(
+            model, data, statistics, simulator, observed, priors, opts.bsl, chains, draws, warmup, seed, fit_options, start,
+            n_jobs, backend, store, {k: v for k, v in records.items() if k != _AUTO_SURROGATE_REP}, setup, bar,
+            fit_result=fit_result,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    info = {
+        "method_choice": f"auto: BSL, because the surrogate sampler failed its check ({', '.join(failed)}): {reason}",
+        "surrogate_attempt": _attempt_note(attempt),
+        **post.info,
+    }
+    return replace(post, n_simulations=post.n_simulations + int(attempt["n_simulations"]), info=info)
+
+
+def _sample_bsl(model, data, statistics, simulator, observed, priors, opts: BSLOptions, chains, draws, warmup, seed,
+                fit_options, start, n_jobs, backend, store, records, setup, bar, fit_result=None) -> Posterior:
+    """BSL's posterior; ``fit_result``, when given, is the preliminary fit already run (its panels
+    then counted by whoever ran it)."""
+    estimate = None
+    if setup is None:
+        own_fit = fit_result is None
+        if own_fit:
+            fit_result = _preliminary_fit(model, data, statistics, start, fit_options)
         normalising = None
         if opts.normalise:
             at = simulator.statistics_batch(
@@ -411,7 +635,7 @@ def _sample_bsl(model, data, statistics, simulator, observed, priors, opts: BSLO
                 normalising = None
         target = SyntheticLikelihood(simulator, observed, priors, 10, opts.shrinkage, opts.unbiased, normalising)
         centre, starts, prop_cov = _start_points(fit_result, target, chains, seed)
-        setup_sims = _fit_simulations(fit_result) + (opts.normalise_panels if opts.normalise else 0)
+        setup_sims = (_fit_simulations(fit_result) if own_fit else 0) + (opts.normalise_panels if opts.normalise else 0)
         if opts.n_sims == "auto":
             points = np.vstack([centre[None], starts])
             n_sims, loglik_sd, used = choose_n_sims(target, points, derive_seed(seed, 52), opts.target_loglik_sd)

@@ -44,7 +44,8 @@ have mean square 1 (``info["surrogate_check"]``; far from 1 means the quadratic 
 covariance do not describe the statistics over the posterior, and a :class:`SurrogateWarning` and
 the summary say so). Statistics whose spread, rather than their mean, carries a parameter (the
 estimates of a few units informing their between-unit sd) are such a case: use ABC-SMC or BSL
-there.
+there. :func:`failed_checks` names the checks a run failed; ``sample(method="auto")``, the
+default, falls back to BSL on them.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ from simfit.engine import Simulator
 from simfit.errors import EstimationError
 from simfit.estimation import derive_seed
 
-__all__ = ["SurrogateOptions", "run_surrogate", "QuadraticSurrogate", "SurrogateWarning", "SURROGATE_CHECK_RANGE"]
+__all__ = [
+    "SurrogateOptions", "run_surrogate", "QuadraticSurrogate", "SurrogateWarning", "SURROGATE_CHECK_RANGE", "failed_checks",
+]
 
 # A surrogate check (mean squared standardised prediction error of new simulations, 1 where the
 # surrogate holds, with a standard error near sqrt(2 / (n_stats n_design))) outside this range is
@@ -433,7 +436,8 @@ def run_surrogate(
         simulations under the surrogate before them; NaN with one round); ``r2`` (per statistic);
         ``shift`` (the last round's largest move of a posterior mean, in posterior sds) and
         ``settled`` (it within :data:`SHIFT_MAX`);
-        ``failed`` (design points whose panel failed).
+        ``failed`` (design points whose panel failed); ``n_check`` (check panels with finite
+        statistics). :func:`failed_checks` judges it.
     """
     params = priors.params
     centre = np.asarray(centre, dtype=float)
@@ -544,4 +548,47 @@ def run_surrogate(
         "r2": surrogate.r2,
         "failed": failed,
         "design_points": int(sum(x.shape[0] for x in us)),
+        "n_check": int(fine.sum()),
     }
+
+
+def failed_checks(result: dict) -> dict[str, str]:
+    """The surrogate's own checks of a :func:`run_surrogate` result that failed, each with why.
+
+    Two checks decide whether the surrogate posterior can be trusted (``sample(method="auto")``
+    falls back to BSL when either fails):
+
+    * ``"prediction"``: the mean squared standardised prediction error of the panels simulated
+      at draws of the final posterior (``surrogate_check``) lies within
+      :data:`SURROGATE_CHECK_RANGE` (it is 1 where the surrogate's mean and covariance describe
+      the statistics over the posterior);
+    * ``"settled"``: no posterior mean moved by more than :data:`SHIFT_MAX` of its sds in the
+      last round (a posterior still on its way is confidently wrong).
+
+    A design that stayed too wide for the quadratic (``local`` false) is not among them: its
+    likelihood keeps the residuals' covariance, which errs towards a wider posterior.
+
+    Parameters
+    ----------
+    result : dict
+        As returned by :func:`run_surrogate`.
+
+    Returns
+    -------
+    dict of str to str
+        Failed check -> a sentence saying what was measured; empty when every check passed.
+    """
+    failed = {}
+    check = float(result["surrogate_check"])
+    low, high = SURROGATE_CHECK_RANGE
+    if not (math.isfinite(check) and low <= check <= high):
+        failed["prediction"] = (
+            f"the surrogate's prediction check is {check:.3g}, outside [{low:g}, {high:g}] (mean squared standardised "
+            f"error of {result.get('n_check', 'the')} new panels at posterior draws, 1 where the surrogate holds)"
+        )
+    if not result["settled"]:
+        failed["settled"] = (
+            f"the surrogate posterior has not settled after {result['rounds']} rounds (a posterior mean moved by "
+            f"{result['shift']:.3g} of its sds in the last round, at most {SHIFT_MAX:g} where it has)"
+        )
+    return failed
