@@ -9,6 +9,11 @@ import_s
 compile_engine_cold_s / compile_engine_cached_s
     a fresh process's first ``Simulator`` with statistics, to its first statistics, with an empty
     Numba cache (a temporary ``NUMBA_CACHE_DIR``) and with a warm one.
+nls_first_use_cold_s / nls_first_use_warm_s / nls_solver_cold_s
+    a fresh process's first statistics of the PK model with its per-subject NLS statistics
+    (``st.nls``, 20 subjects, 2 panels): with an empty Numba cache (everything compiled, the engine
+    included), with a warm one, and with a cache that holds everything but the NLS solver and the
+    curve (what ``st.nls`` adds to a first use once the engine is compiled).
 predict_units_s_1000
     ``predict_units`` for 1,000 units of the random-intercept model (after a fit).
 posterior_population_summary_s
@@ -54,6 +59,20 @@ sim.statistics({"mu": 1.0, "tau": 0.5, "sigma": 1.0}, n_sims=2, seed=1)
 print(time.perf_counter() - t)
 """
 
+_NLS_FIRST_USE = """
+import sys, time
+import simfit
+from simfit.models import pk
+truth = {"log_ka": 0.4, "ka_sd": 0.3, "log_cl": 1.1, "cl_sd": 0.3, "log_v": 3.4, "v_sd": 0.2, "rho": 0.5, "sigma_prop": 0.1}
+model, design = pk.model(), pk.design(20)
+kind = sys.argv[1]
+if kind == "after_hand":  # the engine from the cache: what st.nls adds
+    simfit.Simulator(model, design, pk.statistics("hand")).statistics(truth, n_sims=2, seed=1)
+t = time.perf_counter()
+simfit.Simulator(model, design, pk.statistics("auxiliary", center="start")).statistics(truth, n_sims=2, seed=1)
+print(time.perf_counter() - t)
+"""
+
 _LARGE_FIT = """
 import resource, time, warnings
 import simfit
@@ -69,8 +88,8 @@ print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrs
 """
 
 
-def _child(code: str, env: dict | None = None) -> list[str]:
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=3600)
+def _child(code: str, env: dict | None = None, argv: tuple[str, ...] = ()) -> list[str]:
+    run = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=3600)
     if run.returncode != 0:
         raise RuntimeError(run.stderr[-2000:])
     return run.stdout.split()
@@ -85,6 +104,20 @@ def compile_times() -> dict:
         cold = float(_child(_COMPILE, {"NUMBA_CACHE_DIR": cache})[0])
         warm = float(_child(_COMPILE, {"NUMBA_CACHE_DIR": cache})[0])
     return {"compile_engine_cold_s": cold, "compile_engine_cached_s": warm}
+
+
+def nls_first_use_times() -> dict:
+    """First use of ``st.nls`` (the PK model's NLS statistics) in fresh processes: with an empty
+    cache, a warm one, and one without the NLS solver's files (the engine cached)."""
+    with tempfile.TemporaryDirectory() as cache:
+        cold = float(_child(_NLS_FIRST_USE, {"NUMBA_CACHE_DIR": cache}, ("cold",))[0])
+        warm = float(_child(_NLS_FIRST_USE, {"NUMBA_CACHE_DIR": cache}, ("warm",))[0])
+        for root, _, files in os.walk(cache):  # the solver's and the curve's compiled code only
+            for name in files:
+                if name.startswith(("auxiliary.", "pk.absorption_first_curve")):
+                    os.remove(os.path.join(root, name))
+        solver = float(_child(_NLS_FIRST_USE, {"NUMBA_CACHE_DIR": cache}, ("after_hand",))[0])
+    return {"nls_first_use_cold_s": cold, "nls_first_use_warm_s": warm, "nls_solver_cold_s": solver}
 
 
 def prediction_and_summary_times() -> dict:
@@ -148,6 +181,7 @@ def main() -> None:
     started = time.perf_counter()
     out = {"import_s": import_time()}
     out.update(compile_times())
+    out.update(nls_first_use_times())
     out.update(prediction_and_summary_times())
     if not args.skip_quickstart:
         out.update(quickstart_first_run())

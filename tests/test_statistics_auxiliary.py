@@ -320,3 +320,26 @@ def test_nls_rejects_bad_penalties_and_centres():
         st.nls(oral_curve, [1.0, 2.0, 20.0], prior_sd=[1.0, 0.0, 1.0])
     with pytest.raises(StatisticsError, match="center"):
         st.nls(oral_curve, [1.0, 2.0, 20.0], center="median")
+
+
+def test_nls_kernel_result_does_not_depend_on_what_its_scratch_space_held():
+    # The kernel keeps the observations on the fitted scale in its scratch space: rows it leaves
+    # out (here a non-positive sample with log residuals) must not read what was there before.
+    from simfit.kernels import UNIT_STATISTIC_SIGNATURE, call_kernel, compile_kernel
+    from simfit.statistics.spec import Layout
+
+    panel = oral_panel(n_units=1, seed=3)
+    y = panel.values[:, :1].copy()
+    y[0, 0] = -1.0
+    x = panel.covariates.copy()
+    stat = st.nls(oral_curve, {"ka": 1.0, "cl": 2.0, "v": 20.0}, bounds=POSITIVE, residuals="log", center="start")
+    args = np.asarray(stat.args(Layout.of(panel)), dtype=np.float64)
+    _, address = compile_kernel(stat.kernel, UNIT_STATISTIC_SIGNATURE, "nls kernel")
+    results = []
+    for fill in (0.0, np.nan, 1e300):
+        work = np.full(stat.work(y.shape[0]), fill)
+        out = np.empty(len(stat.labels))
+        call_kernel(UNIT_STATISTIC_SIGNATURE, address, y, x, np.array([0, y.shape[0]], dtype=np.int64), args, work, out)
+        results.append(out)
+    assert results[0][-1] == 1.0
+    assert all(np.array_equal(results[0], r) for r in results[1:])
