@@ -13,7 +13,7 @@ Figures (the last line of stdout is one JSON object with --json; nothing is writ
 pk_fit_s_nls / pk_fit_s_hand
     median wall time of a fit with each statistics set.
 pk_nls_over_hand
-    their ratio (issue "Fast where users wait": at most 2).
+    their ratio (target: at most 2).
 pk_stats_ms_nls / pk_stats_ms_hand
     median wall time of the statistics of 1,000 panels at the truth (simulation included), the
     NLS set centred on the observed subjects' fits as fits centre it.
