@@ -28,7 +28,7 @@ fit_s_1e5x100 / fit_rss_mb_1e5x100
     panels it simulated (``fit_panels_1e5x100``), those of its bootstrap included
     (``fit_bootstrap_panels_1e5x100``).
 
-Targets (issue "Real data from the command line, and a fast first minute"): import_s <= 0.5,
+Targets: import_s <= 0.5,
 predict_units_s_1000 and posterior_population_summary_s <= 2, fit_s_1e5x100 <= 60,
 fit_rss_mb_1e5x100 <= 1000.
 """
