@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 import simfit
+from simfit.errors import SimfitError
 from simfit.estimation import FitOptions, derive_seed, fit
 from simfit.models import logistic_map
 from simfit.parallel import run_parallel
@@ -57,7 +58,11 @@ def pk_fit(start, global_phase: bool) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t = time.perf_counter()
-        res = fit(model, data, stats, start=dict(zip(model.param_names, start)), seed=7, **options)
+        try:
+            res = fit(model, data, stats, start=dict(zip(model.param_names, start)), seed=7, **options)
+        except SimfitError as exc:  # a fit that stops with an error ends nowhere: counted, not at the best
+            return {"free": [np.nan] * len(start), "se_free": [np.nan] * len(start), "objective": np.inf,
+                    "converged": False, "seconds": time.perf_counter() - t, "error": str(exc)[:300]}
     return {"free": res.free.tolist(), "se_free": np.sqrt(np.diag(res.cov_free)).tolist(), "objective": float(res.steps[-1].result.fun),
             "converged": res.converged, "seconds": time.perf_counter() - t}
 
@@ -113,6 +118,8 @@ def main() -> None:
         "share_at_best": share_at_best(default),
         "share_at_best_local_only": share_at_best(local),
         "pk_converged": float(np.mean([r["converged"] for r in default])),
+        "pk_errors": sum("error" in r for r in default),
+        "pk_errors_local_only": sum("error" in r for r in local),
         "pk_median_fit_s": float(np.median([r["seconds"] for r in default])),
         "pk_median_fit_s_local_only": float(np.median([r["seconds"] for r in local])),
         "false_convergence": float(np.mean([r["converged"] and (not r["moved"] or r["wrong"]) for r in chaotic])),
