@@ -99,7 +99,7 @@ class LeastSquares(Optimizer):
     predicts a decrease of the objective below ``settle`` (``g' W g`` is in chi-square units, so
     a decrease of 1e-6 is what a move of about 0.001 standard errors makes): iterations beyond
     that polish the minimum of one simulated objective far below its standard error and change
-    nothing a user can see. ``settle=0`` runs to scipy's own tolerances.
+    nothing a user can see. A tiny ``settle`` (1e-300) runs to scipy's own tolerances.
     """
 
     xtol: float = 1e-8
@@ -131,7 +131,7 @@ class LeastSquares(Optimizer):
 
         def callback(intermediate_result):
             x, r = intermediate_result.x, intermediate_result.fun
-            if self.settle <= 0 or "jx" not in last or not np.array_equal(last["jx"], x) or not np.all(np.isfinite(r)):
+            if "jx" not in last or not np.array_equal(last["jx"], x) or not np.all(np.isfinite(r)):
                 return
             direction = np.linalg.lstsq(last["jac"], -r, rcond=None)[0]
             predicted = float(np.sum((last["jac"] @ direction) ** 2))
