@@ -95,13 +95,17 @@ class _Watchdog:
     def _watch(self) -> None:
         while True:
             data = self.receive.recv(64)
-            if self.replaced >= 0:
-                try:
-                    os.write(self.replaced, data)
-                except OSError:
-                    pass
+            self._forward(data)
             if signal.SIGINT in data and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
                 self._interrupted()
+
+    def _forward(self, data: bytes) -> None:
+        """Pass signal bytes on to the wakeup fd that was in force outside simfit's calls."""
+        if self.replaced >= 0:
+            try:
+                os.write(self.replaced, data)
+            except OSError:
+                pass
 
     def _wait_for_sigint(self, seconds: float) -> bool:
         """Whether another SIGINT arrives within ``seconds``."""
@@ -109,11 +113,7 @@ class _Watchdog:
         try:
             while True:
                 data = self.receive.recv(64)
-                if self.replaced >= 0:
-                    try:
-                        os.write(self.replaced, data)
-                    except OSError:
-                        pass
+                self._forward(data)
                 if signal.SIGINT in data:
                     return True
         except (TimeoutError, OSError):
@@ -164,7 +164,7 @@ def _say(text: str) -> None:
     try:
         sys.stderr.write(text + "\n")
         sys.stderr.flush()
-    except Exception:
+    except Exception:  # a closed or broken stderr at exit: nowhere left to report it
         pass
 
 
@@ -173,7 +173,7 @@ def _end(message: str) -> None:
     _say(message)
     try:
         sys.stdout.flush()
-    except Exception:
+    except Exception:  # as above: the process ends either way
         pass
     os._exit(130)
 
