@@ -527,8 +527,9 @@ class Simulator:
             row_first = np.asarray(first_sim)
             if row_first.shape != (n_psi,) or not np.issubdtype(row_first.dtype, np.integer):
                 raise ArgumentError(f"first_sim must be one integer or one per row (shape ({n_psi},)), got {row_first!r}.")
-            for f in np.unique(row_first):
-                _check_first_sim(int(f), n_sims)
+            if row_first.size:  # the smallest and the largest bound every row's indices
+                _check_first_sim(int(row_first.min()), n_sims)
+                _check_first_sim(int(row_first.max()), n_sims)
             row_first = row_first.astype(np.int64)
         require_memory(
             8.0 * total * (plan.n_stats + 2), f"the statistics of {total:,} simulated panels",
