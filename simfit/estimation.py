@@ -925,9 +925,18 @@ def _refine_on_surface(problem, u, jacobian_step, weight, omega, n_sims, rough, 
     # standard error, and a design too narrow to average the noise. The design's width is
     # therefore taken again from the surface's own slope until the two agree (within 1.5x).
     width = np.maximum(DESIGN_WIDTH_SE * se, steps)
+    surface = None
     for _ in range(SURFACE_WIDTH_ROUNDS):
         # Unbounded: the search box is where the global phase looks, not a limit of the estimate.
-        surface = refine_on_surface(problem.moments, u, width, weight, moment_sd, seed)
+        try:
+            found = refine_on_surface(problem.moments, u, width, weight, moment_sd, seed)
+        except KernelError:
+            raise
+        except SimfitError:
+            # The designs walked where the simulator fails: no optimum within the noise was found
+            # (the last surface, not settled; without one the fit reports the noisy objective).
+            return None if surface is None else replace(surface, settled=False)
+        surface = found
         u = surface.u  # the next design (if any) around this one's minimum
         se = np.sqrt(np.diag(sandwich(surface.jacobian, weight, omega, n_sims) + surface.cov_extra))
         wanted = np.maximum(DESIGN_WIDTH_SE * np.where(np.isfinite(se), se, width / DESIGN_WIDTH_SE), steps)

@@ -41,3 +41,20 @@ def test_the_surface_error_it_adds_to_the_covariance_is_the_spread_of_its_minimu
     spread = np.std(estimates, axis=0, ddof=1)
     reported = np.sqrt(np.mean(np.square(ses), axis=0))
     assert np.all(np.abs(spread / reported - 1) < 4 / np.sqrt(2 * 59)), (spread, reported)
+
+
+def test_a_surface_that_walks_where_the_simulator_fails_is_not_settled_and_raises_nothing():
+    from types import SimpleNamespace
+
+    from simfit.errors import SimfitError
+    from simfit.estimation import _refine_on_surface
+
+    class Problem:
+        def moments(self, u):
+            if u[0] > 0.6:  # the simulator fails beyond here; the minimum (u = 3) lies beyond
+                raise SimfitError("non-finite output")
+            return np.array([3.0 - u[0], 0.5 * (3.0 - u[0])])
+
+    rough = SimpleNamespace(suggested_step=np.array([0.05]))
+    surface = _refine_on_surface(Problem(), np.array([0.0]), np.array([1e-3]), np.eye(2), 0.01 * np.eye(2), 10, rough, 1)
+    assert surface is None or not surface.settled
